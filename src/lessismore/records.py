@@ -1,0 +1,279 @@
+"""The data contract: every stage reads and writes these records, nothing else.
+
+Sits at the centre of the pipeline: sources/ make Examples and Prompts, generate/ makes Responses,
+judge/ makes Judgments and Ratings. Ids are content hashes, so the same input always gives the same id,
+and every record keeps its origin (source, file, row, license) and the hashes of what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+Split = Literal["train", "dev", "test"]
+Verdict = Literal["a", "b", "tie", "invalid"]
+Grade = Literal["excellent", "pass", "fail", "invalid"]
+VERDICTS: tuple[str, ...] = ("a", "b", "tie", "invalid")
+GRADES: tuple[str, ...] = ("excellent", "pass", "fail", "invalid")
+
+
+def normalise(text: str) -> str:
+    """NFC, collapse runs of whitespace, strip: two texts that read the same hash the same.
+
+    >>> normalise("  Hello\\n\\n  world ")
+    'Hello world'
+    """
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def content_id(*parts: Any) -> str:
+    """A 16-hex-digit sha256 of the JSON of `parts` (sorted keys): stable across runs and machines.
+
+    >>> content_id("a", 1) == content_id("a", 1) != content_id("a", 2)
+    True
+    """
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record came from: enough to find the exact row again and to honour its license."""
+
+    source: str  # the source's name in params.yaml (ingest.sources[].name)
+    file: str  # path (or s3:// / hf:// URI) of the file it was read from
+    row: str  # row number, line number or post id inside that file
+    license: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training conversation (LIMA: a prompt and its response; multi-turn allowed)."""
+
+    messages: tuple[Message, ...]
+    origin: Origin
+    meta: dict[str, Any] = field(default_factory=dict)  # source-specific facts: score, site, tags, title...
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", example_id(self.messages))
+
+    @property
+    def prompt(self) -> str:
+        return next((m.content for m in self.messages if m.role == "user"), "")
+
+    @property
+    def response(self) -> str:
+        return next((m.content for m in reversed(self.messages) if m.role == "assistant"), "")
+
+
+def example_id(messages: Iterable[Message]) -> str:
+    return content_id([[m.role, normalise(m.content)] for m in messages])
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A held-out prompt (test or dev) that models answer and judges compare answers to."""
+
+    text: str
+    split: Split
+    origin: Origin
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(normalise(self.text)))
+
+
+@dataclass(frozen=True)
+class Response:
+    """One model's answer to one prompt, keyed by everything that produced it."""
+
+    prompt_id: str
+    model: str  # the name the report uses ("finetuned", "base", or a baseline's name)
+    checkpoint: str  # content hash of the weights (or a baseline file's hash)
+    text: str
+    decoding: dict[str, Any]  # top_p, temperature, repetition_penalty, max_new_tokens, seed
+    meta: dict[str, Any] = field(default_factory=dict)  # new_tokens, finish_reason, seconds
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.model, self.checkpoint, self.prompt_id, self.decoding))
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One pairwise verdict in one order: `a` means the answer shown first was better."""
+
+    prompt_id: str
+    judge: str
+    template: str  # sha of the prompt template text
+    order: Literal["ab", "ba"]  # ab: candidate shown as A; ba: candidate shown as B
+    response_a: str  # Response.id shown as A
+    response_b: str  # Response.id shown as B
+    model_a: str
+    model_b: str
+    verdict: Verdict
+    raw: str = ""  # the judge's raw reply (or its scores), kept for audit
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            ident = (self.judge, self.template, self.order, self.prompt_id, self.response_a, self.response_b)
+            object.__setattr__(self, "id", content_id(*ident))
+
+
+@dataclass(frozen=True)
+class Rating:
+    """An absolute grade of one response (LIMA Figure 3: excellent / pass / fail)."""
+
+    prompt_id: str
+    response: str  # Response.id
+    model: str
+    judge: str
+    template: str
+    grade: Grade
+    raw: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.judge, self.template, self.response))
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A record a stage refused, with why: written to data/quarantine/<stage>.jsonl, never silently lost."""
+
+    stage: str  # ingest | validate | curate | ...
+    reason: str  # short machine-readable code, e.g. "too_short", "duplicate_of:<id>", "malformed_xml"
+    origin: Origin
+    detail: str = ""  # the human sentence: what was wrong and how to fix it
+    record: dict[str, Any] = field(default_factory=dict)  # the record as parsed, or {"raw": "<text>"}
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.stage, self.reason, asdict(self.origin), self.record))
+
+
+Record = Example | Prompt | Response | Judgment | Rating | Dropped
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# (de)serialisation: plain dicts, jsonl and parquet
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    return asdict(record)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a record from `to_dict` output; the stored id is kept (and checked for Examples/Prompts)."""
+    known = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    if "origin" in kwargs and isinstance(kwargs["origin"], dict):
+        kwargs["origin"] = Origin(**kwargs["origin"])
+    if "messages" in kwargs:
+        kwargs["messages"] = tuple(Message(**m) if isinstance(m, dict) else m for m in kwargs["messages"])
+    if isinstance(kwargs.get("meta"), str):
+        kwargs["meta"] = json.loads(kwargs["meta"])
+    if isinstance(kwargs.get("decoding"), str):
+        kwargs["decoding"] = json.loads(kwargs["decoding"])
+    return cls(**kwargs)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
+    """Write records (or plain dicts) one JSON object a line; returns how many. Parent dirs are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            obj = row if isinstance(row, dict) else to_dict(row)
+            fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    return n
+
+
+def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
+    """Append and flush line by line, so a crash loses at most the line being written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("a", encoding="utf-8") as fh:
+        for row in rows:
+            obj = row if isinstance(row, dict) else to_dict(row)
+            fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+            fh.flush()
+            n += 1
+    return n
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield each line's object. A torn last line (a crash mid-write) is skipped; any other bad line raises."""
+    path = Path(path)
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as err:
+            if i == len(lines):  # torn tail from an interrupted append: the record is simply not there yet
+                return
+            raise ValueError(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+
+
+def read_jsonl(path: str | Path, cls: type) -> list[Any]:
+    return [from_dict(cls, row) for row in iter_jsonl(path)]
+
+
+_JSON_COLUMNS = ("meta", "decoding")  # free-form dicts are stored as JSON text so the parquet schema stays fixed
+
+
+def write_parquet(path: str | Path, records: Iterable[Record]) -> int:
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        row = to_dict(rec)
+        for col in _JSON_COLUMNS:
+            if col in row:
+                row[col] = json.dumps(row[col], ensure_ascii=False, sort_keys=True)
+        rows.append(row)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path, index=False)
+    return len(rows)
+
+
+def read_parquet(path: str | Path, cls: type) -> list[Any]:
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    out = []
+    for row in frame.to_dict(orient="records"):
+        if "messages" in row:
+            row["messages"] = [dict(m) for m in row["messages"]]
+        out.append(from_dict(cls, row))
+    return out
