@@ -33,3 +33,69 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from lessismore.train.base_model import build_tiny_random
 
     return build_tiny_random(tmp_path_factory.mktemp("tiny_model"), seed=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a real DVC + git repository in a temp dir, holding this project's pipeline on the tiny profile
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "lessismore-tests",
+    "GIT_AUTHOR_EMAIL": "tests@lessismore.invalid",
+    "GIT_COMMITTER_NAME": "lessismore-tests",
+    "GIT_COMMITTER_EMAIL": "tests@lessismore.invalid",
+}
+PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml"]
+
+
+def run_env() -> dict[str, str]:
+    """The environment for subprocesses: offline, git identity, and this venv's python first on PATH."""
+    import sys
+
+    env = {**os.environ, **OFFLINE_ENV, **GIT_ENV}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def make_pipeline_repo(dest: Path, profile: str = "tiny") -> Path:
+    """Copy the pipeline into `dest`, merge profiles/<profile>.yaml into params.yaml, git init + dvc init + commit."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from lessismore.config import merge, read_yaml
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in PIPELINE_FILES:
+        src = REPO / rel
+        if src.is_dir():
+            shutil.copytree(src, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / rel)
+    params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / f"{profile}.yaml"))
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copy2(REPO / ".gitignore", dest / ".gitignore")
+    env = run_env()
+    for cmd in (
+        ["git", "init", "-q", "-b", "main"],
+        ["dvc", "init", "-q"],
+        ["dvc", "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "pipeline under test"],
+    ):
+        subprocess.run(cmd, cwd=dest, env=env, check=True)
+    return dest
+
+
+@pytest.fixture
+def pipeline_repo(tmp_path) -> Path:
+    return make_pipeline_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API (SQLite) for the whole session: it takes ~11 s to start."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -214,9 +214,14 @@ def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> in
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
-    """Append and flush line by line, so a crash loses at most the line being written."""
+    """Append and flush line by line, so a crash loses at most the line being written.
+
+    A torn last line left by an earlier crash is cut off first: it was never a whole record, and appending after it
+    would glue the next record onto it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _drop_torn_tail(path)
     n = 0
     with path.open("a", encoding="utf-8") as fh:
         for row in rows:
@@ -225,6 +230,14 @@ def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> i
             fh.flush()
             n += 1
     return n
+
+
+def _drop_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:

