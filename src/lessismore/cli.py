@@ -51,15 +51,20 @@ def report(root: Root = Path(".")) -> None:
     for col in ("baseline", "win", "tie", "loss", "win 95% CI", "pairs", "invalid"):
         table.add_column(col)
     for name, m in judge.get("baselines", {}).items():
-        lo, hi = m.get("ci", {}).get("win", [float("nan")] * 2)
-        row = [f"{m[k]:.0%}" for k in ("win", "tie", "loss")]
-        table.add_row(name, *row, f"{lo:.0%}-{hi:.0%}", str(m.get("n", "")), str(m.get("invalid", "")))
+        lo, hi = m.get("ci", {}).get("win") or (None, None)
+        row = [_share(m.get(k)) for k in ("win", "tie", "loss")]
+        table.add_row(name, *row, f"{_share(lo)}-{_share(hi)}", str(m.get("n", "")), str(m.get("invalid", "")))
     console = Console()
     console.print(table)
     rel = judge.get("reliability", {})
-    if "position_consistency" in rel:
+    if rel.get("position_consistency") is not None:
         console.print(f"judge position consistency: {rel['position_consistency']:.0%} of pairs agree when swapped")
     console.print(f"report: {page.resolve()}" + ("" if page.exists() else "  (not built yet: run the report stage)"))
+
+
+def _share(x: float | None) -> str:
+    """A share as a percentage; None (no valid pairs) as n/a rather than a misleading 0%."""
+    return "n/a" if x is None else f"{x:.0%}"
 
 
 @app.command("check-params")

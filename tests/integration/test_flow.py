@@ -27,8 +27,10 @@ def test_dag_order_puts_every_stage_after_its_upstreams():
     order = _load_flow_module().dag_order(str(REPO))
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert sorted(order) == sorted(stages)
-    outs = {name: [o if isinstance(o, str) else next(iter(o)) for o in s.get("outs", []) + s.get("metrics", [])]
-            for name, s in stages.items()}
+    outs = {
+        name: [o if isinstance(o, str) else next(iter(o)) for o in s.get("outs", []) + s.get("metrics", [])]
+        for name, s in stages.items()
+    }
     for name, stage in stages.items():
         for dep in stage["deps"]:
             for upstream, paths in outs.items():

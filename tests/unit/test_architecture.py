@@ -45,7 +45,16 @@ def test_every_dvc_stage_has_its_script_and_lists_it_as_a_dep():
 
 def test_cli_import_is_light():
     """`lessismore --help` must stay instant: importing the CLI pulls no heavy library."""
-    heavy = ["torch", "transformers", "peft", "great_expectations", "sentence_transformers", "prefect", "dvc", "pandas"]
+    heavy = [
+        "torch",
+        "transformers",
+        "peft",
+        "great_expectations",
+        "sentence_transformers",
+        "prefect",
+        "dvc",
+        "pandas",
+    ]
     code = "import sys, lessismore.cli, lessismore.config, lessismore.records; print(' '.join(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in heavy if m in out] == []

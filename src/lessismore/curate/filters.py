@@ -1,0 +1,98 @@
+"""Quality filters: pure functions of one Example that return (keep, reason).
+
+Sits in curate/, first step after validate. The rules are LIMA's (Zhou et al. 2023, section 2.1): a response of
+1,200-4,096 characters and, for Stack Exchange, a top answer scored >= 10 that uses no first person and does not
+refer to other answers. `lima_checks` binds the params to them; `apply_filters` runs a list of checks and stops at
+the first that says drop. A new rule is one more function with the same shape plus an entry in REASONS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from lessismore.records import Example
+
+Check = Callable[[Example], tuple[bool, str]]
+KEEP = (True, "ok")
+
+# reason code -> the human sentence the quarantine detail carries (what was wrong, and what to do about it)
+REASONS = {
+    "response_too_short": "the response is shorter than curate.min_response_chars; lower it to keep such answers",
+    "response_too_long": "the response is longer than curate.max_response_chars; raise it to keep such answers",
+    "low_score": "the Stack Exchange answer scored below curate.se_min_score (or has no score in meta)",
+    "first_person": "the Stack Exchange answer speaks in the first person (LIMA keeps impersonal answers only)",
+    "refers_to_other_answers": "the Stack Exchange answer refers to other answers, which the model will not see",
+    "duplicate_prompt": "the same prompt (after normalising case and whitespace) is already kept; edit or drop one",
+    "over_quota": "its source already filled its curate.quotas share; raise the quota to keep more",
+    "over_budget": "curate.budget was already spent; raise it to keep more",
+}
+
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code quotes identifiers such as `me` or `i`: not prose
+_QUOTED = re.compile(r'"[^"\n]{0,200}"|“[^”\n]{0,200}”')  # a quoted sentence ("My bike was stolen.") is an example
+# "I" as a word (not the I of I/O, I.e. or AI), and my / me in any position in a sentence
+_FIRST_PERSON = re.compile(r"(?<![\w/.'’-])I(?![\w/]|\.\w|-\w)|\b[Mm](?:y|e)\b")
+_OTHER_ANSWERS = re.compile(
+    r"(?i)\bas (?:mentioned|said|stated|noted|pointed out) (?:above|below|before|earlier|in (?:an?|the) other)"
+    r"|\b(?:the|an|some|these|those) other answers?\b|\b(?:previous|accepted|above|earlier) answers?\b"
+    r"|\banswers? (?:above|below)\b|\bas others? (?:have |has )?(?:said|mentioned|noted|pointed out|suggested)"
+    r"|/a/\d+|/answers?/\d+|/questions/\d+/[^\s)#]*#\d+"  # links to a specific answer on a Stack Exchange site
+)
+
+
+def is_stackexchange(example: Example) -> bool:
+    return example.meta.get("format") == "stackexchange_xml"
+
+
+def _prose(text: str) -> str:
+    return _CODE.sub(" ", text)
+
+
+def response_length(example: Example, min_chars: int, max_chars: int) -> tuple[bool, str]:
+    """LIMA: 1,200-4,096 characters in the (last) assistant turn; whitespace at the ends is not counted."""
+    n = len(example.response.strip())
+    if n < min_chars:
+        return False, "response_too_short"
+    return (False, "response_too_long") if n > max_chars else KEEP
+
+
+def se_score(example: Example, min_score: int) -> tuple[bool, str]:
+    """Stack Exchange only: the top answer's score (meta "score") must be >= min_score; other sources pass."""
+    if not is_stackexchange(example):
+        return KEEP
+    score = example.meta.get("score")
+    return KEEP if isinstance(score, int | float) and score >= min_score else (False, "low_score")
+
+
+def se_first_person(example: Example) -> tuple[bool, str]:
+    """Stack Exchange only: no I, I'm, my or me as words in the answer's own prose (not in code, not in quotes)."""
+    if not is_stackexchange(example):
+        return KEEP
+    return (False, "first_person") if _FIRST_PERSON.search(_QUOTED.sub(" ", _prose(example.response))) else KEEP
+
+
+def se_other_answers(example: Example) -> tuple[bool, str]:
+    """Stack Exchange only: no "as mentioned above", "the other answer", "as others have said", /a/<id> links."""
+    if not is_stackexchange(example):
+        return KEEP
+    return (False, "refers_to_other_answers") if _OTHER_ANSWERS.search(_prose(example.response)) else KEEP
+
+
+def lima_checks(min_response_chars: int, max_response_chars: int, se_min_score: int) -> list[Check]:
+    """The LIMA rules with their params bound, cheapest first."""
+    return [
+        partial(response_length, min_chars=min_response_chars, max_chars=max_response_chars),
+        partial(se_score, min_score=se_min_score),
+        se_other_answers,  # before first person: an answer that cites another usually also says "I"
+        se_first_person,
+    ]
+
+
+def apply_filters(example: Example, checks: Sequence[Check]) -> tuple[bool, str]:
+    """Run `checks` in order; the first that drops decides the reason. (True, "ok") when all keep."""
+    for check in checks:
+        keep, reason = check(example)
+        if not keep:
+            return False, reason
+    return KEEP

@@ -1,0 +1,247 @@
+"""Great Expectations suites built from the data contract (records.py), and the flat frames they run on.
+
+Sits in validate/: `flat_frame` turns Examples or Prompts into one pandas row per record; `contract_expectations`
+walks the record's dataclass fields (required str -> not null and not blank, Literal -> value set, a tuple of
+dataclasses -> a JSON schema of its items), so a field added to the contract adds its checks here by itself.
+`row_expectations` adds the content rules on derived columns (message lengths, role order, encoding, HTML
+leftovers); `table_expectations` are the whole-table checks that fail the stage. Every expectation carries
+meta {"problem", "fix"}: the quarantine detail and the stage's error message are written from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from typing import Any, Literal
+
+_COMPUTED = {"id"}  # defaults to "" but __post_init__ always fills it with the content hash: required
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # fenced and inline code may quote HTML on purpose
+# an HTML tag left by a scrape: <p>, </div>, <br/>, <a href="..."> (quoted attributes only, so math such as
+# "$x<a$ and $b>c$" is not mistaken for a tag)
+_TAGS = "p|div|br|span|a|ul|ol|li|pre|code|blockquote|h[1-6]|strong|em|b|i|img|table|tr|td|th"
+HTML_TAG = rf"""(?i)</?(?:{_TAGS})(?:\s+[\w-]+=(?:"[^"]*"|'[^']*'))*\s*/?>"""
+HTML_ENTITY = r"&(?:amp|lt|gt|quot|apos|nbsp|#\d+|#x[0-9a-fA-F]+);"
+BAD_CODEPOINTS = r"[\ufffd\ud800-\udfff]"  # U+FFFD: bytes that did not decode; lone surrogates: broken UTF-16
+ROLE_ORDER = r"^(?:system,)?user(?:,assistant,user)*(?:,assistant)?$"  # alternating turns, an optional system first
+
+
+@dataclass(frozen=True)
+class Column:
+    """One flat column of the contract: its dotted path (origin.source), its kind and whether it is required."""
+
+    name: str
+    kind: Literal["text", "enum", "items", "mapping", "value"]
+    required: bool
+    spec: Any = None  # enum: the allowed values; items: the JSON schema of one item
+
+
+def _required(f: Any) -> bool:
+    return f.name in _COMPUTED or (f.default is MISSING and f.default_factory is MISSING)
+
+
+def json_schema(tp: Any) -> dict[str, Any]:
+    """The JSON schema of a contract type: dataclass -> object, Literal -> enum, str -> string, tuple -> array.
+
+    >>> json_schema(Literal["a", "b"])
+    {'enum': ['a', 'b']}
+    """
+    if is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        props = {f.name: json_schema(hints[f.name]) for f in fields(tp)}
+        required = [f.name for f in fields(tp) if _required(f)]
+        for name in required:  # a required text must say something, not just exist
+            if props[name] == {"type": "string"}:
+                props[name] = {"type": "string", "pattern": r"\S"}
+        return {"type": "object", "required": required, "properties": props, "additionalProperties": False}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin is tuple:
+        return {"type": "array", "minItems": 1, "items": json_schema(args[0])}
+    if origin is dict:
+        return {"type": "object"}
+    return {"type": {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, "string")}
+
+
+def contract_columns(cls: type, prefix: str = "") -> list[Column]:
+    """The flat columns of a record type: nested dataclasses become dotted columns (origin.source, ...)."""
+    hints = typing.get_type_hints(cls)
+    out: list[Column] = []
+    for f in fields(cls):
+        tp, name, required = hints[f.name], prefix + f.name, _required(f)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if is_dataclass(tp):
+            out += contract_columns(tp, name + ".")
+        elif origin is Literal:
+            out.append(Column(name, "enum", required, list(args)))
+        elif origin is tuple and args and is_dataclass(args[0]):
+            out.append(Column(name, "items", required, json_schema(tp)))
+        elif origin is dict:
+            out.append(Column(name, "mapping", required))
+        else:
+            out.append(Column(name, "text" if tp is str else "value", required))
+    return out
+
+
+def _flat_value(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return json.dumps([asdict(v) if is_dataclass(v) else v for v in value], ensure_ascii=False)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def _texts(record: Any) -> list[str]:
+    messages = getattr(record, "messages", None)
+    return [m.content for m in messages] if messages is not None else [record.text]
+
+
+def derived_row(record: Any) -> dict[str, Any]:
+    """The content columns the row expectations read: lengths in non-blank characters, body (all texts joined),
+    prose (the body without code), and for conversations the role sequence and the last role."""
+    texts = _texts(record)
+    chars = [len("".join(t.split())) for t in texts] or [0]
+    row = {"chars_min": min(chars), "chars_max": max(chars), "body": "\n\n".join(texts)}
+    row["prose"] = _CODE.sub(" ", row["body"])
+    if hasattr(record, "messages"):
+        roles = [m.role for m in record.messages]
+        row |= {"roles": ",".join(roles), "last_role": roles[-1] if roles else ""}
+    return row
+
+
+def derived_columns(cls: type) -> list[str]:
+    """The names `derived_row` adds for records of type `cls` (role columns only for conversations)."""
+    names = ["chars_min", "chars_max", "body", "prose"]
+    return names + (["roles", "last_role"] if any(f.name == "messages" for f in fields(cls)) else [])
+
+
+def flat_frame(records: list[Any], cls: type) -> Any:
+    """One pandas row per record (index = position in `records`): contract columns plus derived ones."""
+    import pandas as pd
+
+    columns = contract_columns(cls)
+    rows = []
+    for rec in records:
+        row = {}
+        for col in columns:
+            value = rec
+            for part in col.name.split("."):
+                value = getattr(value, part)
+            row[col.name] = _flat_value(value)
+        rows.append(row | derived_row(rec))
+    return pd.DataFrame(rows, columns=[c.name for c in columns] + derived_columns(cls))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# expectations: each carries meta {"problem", "fix"}; "{value}" in a problem is the offending cell
+
+
+def _expect(kind: str, column: str, problem: str, fix: str, **kwargs: Any) -> Any:
+    import great_expectations.expectations as gxe
+
+    return getattr(gxe, kind)(column=column, meta={"problem": problem, "fix": fix}, notes=fix, **kwargs)
+
+
+def contract_expectations(cls: type) -> list[Any]:
+    """One or two expectations per contract column of `cls`, chosen by the field's type (see module doc)."""
+    fix = (
+        f"fix this row in its source file, or the reader in lessismore.sources that filled it (records.{cls.__name__})"
+    )
+    out = []
+    for col in contract_columns(cls):
+        if col.required and col.kind != "mapping":
+            out.append(_expect("ExpectColumnValuesToNotBeNull", col.name, f"{col.name} is missing", fix))
+        if col.kind == "text" and col.required:
+            out.append(_expect("ExpectColumnValuesToMatchRegex", col.name, f"{col.name} is blank", fix, regex=r"\S"))
+        elif col.kind == "enum":
+            problem = f"{col.name} is {{value}}, not one of {col.spec}"
+            out.append(_expect("ExpectColumnValuesToBeInSet", col.name, problem, fix, value_set=col.spec))
+        elif col.kind in ("items", "mapping"):
+            schema = col.spec or {"type": "object"}
+            problem = f"{col.name} does not match the contract's schema (blank text or unknown value?): {{value}}"
+            out.append(_expect("ExpectColumnValuesToMatchJsonSchema", col.name, problem, fix, json_schema=schema))
+        elif not col.required:
+            out.append(_expect("ExpectColumnToExist", col.name, f"no column {col.name}", fix))
+    return out
+
+
+def row_expectations(cls: type, min_chars: int, max_chars: int) -> list[Any]:
+    """The content rules on derived columns: lengths (non-blank characters), encoding, HTML, role order."""
+    src = "the source file"
+    out = [
+        _expect(
+            "ExpectColumnValuesToBeBetween",
+            "chars_min",
+            f"a message has {{value}} non-blank characters, fewer than validate.min_chars = {min_chars}",
+            f"write the missing text in {src} or delete the row there",
+            min_value=min_chars,
+        ),
+        _expect(
+            "ExpectColumnValuesToBeBetween",
+            "chars_max",
+            f"a message has {{value}} non-blank characters, more than validate.max_chars = {max_chars}",
+            f"trim the runaway text in {src}, or raise validate.max_chars",
+            max_value=max_chars,
+        ),
+        _expect(
+            "ExpectColumnValuesToNotMatchRegex",
+            "body",
+            "the text has U+FFFD or a lone surrogate (bytes that did not decode as UTF-8): {value}",
+            f"re-save {src} as UTF-8 (e.g. iconv -f cp1252 -t utf-8) and re-run ingest",
+            regex=BAD_CODEPOINTS,
+        ),
+        _expect(
+            "ExpectColumnValuesToNotMatchRegexList",
+            "prose",
+            "HTML left in the text outside code: {value}",
+            f"convert it to markdown in the source reader (lessismore.sources.html) or clean it in {src}",
+            regex_list=[HTML_TAG, HTML_ENTITY],
+        ),
+    ]
+    if "roles" in derived_columns(cls):
+        out += [
+            _expect(
+                "ExpectColumnValuesToMatchRegex",
+                "roles",
+                "roles are {value}: turns must alternate user, assistant (an optional system first)",
+                f"fix the order of the turns in {src}",
+                regex=ROLE_ORDER,
+            ),
+            _expect(
+                "ExpectColumnValuesToBeInSet",
+                "last_role",
+                "the conversation ends with a {value} turn",
+                f"add the missing answer in {src}, or delete the dangling prompt",
+                value_set=["assistant"],
+            ),
+        ]
+    return out
+
+
+def table_expectations(sources: list[str], max_share: float) -> list[Any]:
+    """Whole-table checks on the table frame (kept_source, row_checks_failed, kept_id): these fail the stage."""
+    return [
+        _expect(
+            "ExpectColumnDistinctValuesToContainSet",
+            "kept_source",
+            "declared sources with no valid rows",
+            "check the source file exists and parses, or remove it from ingest.sources",
+            value_set=sources,
+        ),
+        _expect(
+            "ExpectColumnValuesToBeInSet",
+            "row_checks_failed",
+            "too many rows failed the row checks",
+            "fix the files named in the quarantine, or raise validate.max_quarantine_share",
+            value_set=[False],
+            mostly=round(1.0 - max_share, 6),
+        ),
+        _expect(
+            "ExpectColumnValuesToBeUnique",
+            "kept_id",
+            "ids repeat after duplicate handling",
+            "a bug in lessismore.validate: report it",
+        ),
+    ]

@@ -1,0 +1,79 @@
+"""DVC stage `ingest`: every params `ingest.sources` entry -> data/ingested/{examples,prompts}.parquet.
+
+Reads each source with its format's adapter (lessismore.sources), keeps what could not be read in
+data/quarantine/ingest.jsonl with its reason, and writes record counts to metrics/ingest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from lessismore.config import Source, load_params
+from lessismore.records import Dropped, Example, Prompt, write_jsonl, write_parquet
+from lessismore.sources import ingest_source
+
+EXAMPLES = Path("data/ingested/examples.parquet")
+PROMPTS = Path("data/ingested/prompts.parquet")
+QUARANTINE = Path("data/quarantine/ingest.jsonl")
+METRICS = Path("metrics/ingest.json")
+
+
+def main() -> None:
+    # ------------------------------------------------------------------------------------------------------------
+    # params
+    sources = load_params().ingest.sources
+    console = Console(stderr=True)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # read every source (the adapters in lessismore.sources do all the parsing)
+    examples, prompts, dropped, per_source = read_sources(sources, console)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # outputs: the two tables, the quarantine (written even when empty) and the metrics
+    write_parquet(EXAMPLES, examples)
+    write_parquet(PROMPTS, prompts)
+    write_jsonl(QUARANTINE, dropped)
+    metrics = {
+        "counts": {"examples": len(examples), "prompts": len(prompts), "dropped": len(dropped)},
+        "per_source": per_source,
+        "dropped_by_reason": dict(sorted(Counter(d.reason for d in dropped).items())),
+    }
+    METRICS.parent.mkdir(parents=True, exist_ok=True)
+    METRICS.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    console.print(f"ingest: {metrics['counts']} -> {EXAMPLES.parent}/, quarantine {QUARANTINE}")
+
+
+def read_sources(
+    sources: tuple[Source, ...], console: Console
+) -> tuple[list[Example], list[Prompt], list[Dropped], dict[str, dict]]:
+    """Every source in params order, with a live per-source record count; per-source counts and seconds."""
+    examples: list[Example] = []
+    prompts: list[Prompt] = []
+    dropped: list[Dropped] = []
+    per_source: dict[str, dict] = {}
+    columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        for i, spec in enumerate(sources):
+            task = bar.add_task(f"ingest {spec.name}", total=None)
+            start, counts = time.perf_counter(), Counter()
+            for rec in ingest_source(spec.name, spec.format, spec.path, spec.split, spec.license, index=i):
+                bucket = examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped
+                bucket.append(rec)
+                counts[type(rec).__name__] += 1
+                bar.update(task, description=f"ingest {spec.name}: {counts.total()} records")
+            n_ex, n_pr, n_dr = counts["Example"], counts["Prompt"], counts["Dropped"]
+            seconds = round(time.perf_counter() - start, 3)
+            per_source[spec.name] = {"examples": n_ex, "prompts": n_pr, "dropped": n_dr, "seconds": seconds}
+            done = f"{n_ex} examples" if spec.split == "train" else f"{n_pr} prompts"
+            bar.update(task, total=1, completed=1, description=f"{spec.name} ({spec.format}): {done}, {n_dr} dropped")
+    return examples, prompts, dropped, per_source
+
+
+if __name__ == "__main__":
+    main()

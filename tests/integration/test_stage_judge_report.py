@@ -1,0 +1,84 @@
+"""stages/judge.py then stages/report.py in a temp directory, on a tiny random model and responses written here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lessismore import records
+from lessismore.config import merge, read_yaml
+from lessismore.records import Origin, Prompt, Response
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, f"{stage} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _workspace(root: Path, tiny_model_dir: Path, mode: str) -> list[Prompt]:
+    params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
+    params = merge(params, {"judge": {"mode": mode, "batch_size": 3}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copytree(tiny_model_dir, root / "models" / "base")
+    origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
+    prompts = [Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin)
+               for i in range(4)]  # fmt: skip
+    prompts.append(Prompt(text="A dev prompt, not judged.", split="dev", origin=origin))
+    records.write_parquet(root / "data" / "validated" / "prompts.parquet", prompts)
+    for model in ("finetuned", "base"):
+        rows = [Response(prompt_id=p.id, model=model, checkpoint="c", decoding={"seed": 1},
+                         text=f"{model} answer {i}: " + "step " * (i + 1) + ("<script>x()</script>" if i == 1 else ""))
+                for i, p in enumerate(prompts)]  # fmt: skip
+        if model == "base":
+            rows = rows[1:]  # base never answered prompt 0: that pair cannot be formed and is counted as unpaired
+        records.write_jsonl(root / "outputs" / "responses" / f"{model}.jsonl", rows)
+    (root / "metrics").mkdir()
+    (root / "metrics" / "ingest.json").write_text(json.dumps({"counts": {"examples": 40, "prompts": 5}}))
+    (root / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python stages/train.py\n    outs:\n"
+        "    - path: models/final\n      hash: md5\n      md5: abc123.dir\n      size: 10\n      nfiles: 2\n"
+    )
+    return prompts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["logprobs", "generate"])
+def test_judge_then_report(tmp_path, tiny_model_dir, mode):
+    prompts = _workspace(tmp_path, tiny_model_dir, mode)
+    _run("judge", tmp_path)
+
+    judgments = records.read_jsonl(tmp_path / "outputs" / "judgments.jsonl", records.Judgment)
+    ratings = records.read_jsonl(tmp_path / "outputs" / "ratings.jsonl", records.Rating)
+    metrics = json.loads((tmp_path / "metrics" / "judge.json").read_text())
+    assert len(judgments) == 2 * 3  # 3 test prompts answered by both models, in 2 orders; the dev prompt is ignored
+    assert sorted(j.order for j in judgments) == ["ab"] * 3 + ["ba"] * 3
+    assert {j.prompt_id for j in judgments} == {p.id for p in prompts[1:4]}
+    assert len(ratings) == 4 + 3 and {r.model for r in ratings} == {"finetuned", "base"}
+    assert metrics["counts"] == {"judgments": 6, "pairs": 3, "ratings": 7} and metrics["unpaired"] == {"base": 1}
+    assert metrics["mode"] == mode and metrics["template"] == judgments[0].template
+    base = metrics["baselines"]["base"]
+    assert base["n"] + base["invalid"] == 3 and sum(base["counts"].values()) == base["n"]
+    assert set(metrics["reliability"]) >= {"position_consistency", "first_position_preference", "invalid_rate",
+                                           "length_bias"}  # fmt: skip
+    assert set(metrics["grades"]) == {"finetuned", "base"}
+    if mode == "logprobs":  # a forward pass always yields a readable verdict
+        assert base["invalid"] == 0 and metrics["reliability"]["invalid_rate"] == 0
+
+    _run("report", tmp_path)
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "<svg" in html and "<rect" in html and "&lt;script&gt;" in html and "<script" not in html
+    assert "abc123.dir" in html and "tiny-smoke" in html and "How reliable is the judge?" in html

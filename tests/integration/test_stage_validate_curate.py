@@ -1,0 +1,93 @@
+"""stages/validate.py then stages/curate.py as DVC runs them (cwd = a project dir), on parquet written here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lessismore.config import read_yaml
+from lessismore.records import Example, Message, Origin, Prompt, iter_jsonl, read_jsonl, read_parquet, write_parquet
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+LONG = "Open the valve slowly, then check the gauge. The pressure should settle within a minute."
+
+
+def example(source: str, row: int, answer: str = LONG, fmt: str = "lima_jsonl", **meta) -> Example:
+    messages = (Message("user", f"Question {row} from {source}?"), Message("assistant", answer))
+    meta = {"format": fmt, "split": "train", **meta}
+    return Example(messages=messages, origin=Origin(source, f"data/sources/{source}", str(row)), meta=meta)
+
+
+def project(tmp_path: Path, drop_source: str = "") -> Path:
+    params = read_yaml(REPO / "params.yaml")
+    params["curate"] |= {"budget": 4, "quotas": {"se_stem": 1}, "min_response_chars": 40, "se_min_score": 10}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    se = {"fmt": "stackexchange_xml", "score": 20}
+    examples = [
+        example("se_stem", 1, **se),
+        example("se_stem", 2, **se),
+        example("se_stem", 3, "I think the valve is stuck, so open it slowly and wait a minute.", **se),
+        example("se_other", 4, **{**se, "score": 2}),
+        example("se_other", 5, **se),
+        example("wikihow", 6, fmt="wikihow_csv"),
+        example("wikihow", 7, "<p>Open the valve.</p> Then wait for the gauge to settle down.", fmt="wikihow_csv"),
+        example("handwritten", 8),
+        example("handwritten", 9, "Too short."),
+    ]
+    examples = [e for e in examples if e.origin.source != drop_source]
+    prompts = [Prompt(f"Write a {s} haiku.", s, Origin(f"{s}_prompts", "p.jsonl", "1")) for s in ("dev", "test")]
+    write_parquet(tmp_path / "data/ingested/examples.parquet", examples)
+    write_parquet(tmp_path / "data/ingested/prompts.parquet", prompts)
+    return tmp_path
+
+
+def stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_validate_then_curate_write_every_output(tmp_path):
+    root = project(tmp_path)
+    done = stage(root, "validate")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((root / "metrics/validate.json").read_text())
+    assert metrics["counts"] == {"examples": 8, "prompts": 2, "quarantined": 1} and metrics["success"] is True
+    quarantined = [json.loads(line) for line in (root / "data/quarantine/validate.jsonl").read_text().splitlines()]
+    assert [(q["origin"]["row"], q["reason"]) for q in quarantined] == [
+        ("7", "expect_column_values_to_not_match_regex_list:prose")
+    ]
+    assert len(read_parquet(root / "data/validated/examples.parquet", Example)) == 8
+    assert len(read_parquet(root / "data/validated/prompts.parquet", Prompt)) == 2
+    index = (root / "reports/data_docs/index.html").read_text()
+    assert "static/offline.js" in index and '<script src="https://' not in index
+    assert sorted(p.name for p in root.iterdir()) == ["data", "metrics", "params.yaml", "reports"]  # no GX litter
+
+    done = stage(root, "curate")
+    assert done.returncode == 0, done.stderr
+    curated = json.loads((root / "metrics/curate.json").read_text())
+    assert curated["counts"] == {"candidates": 8, "selected": 4, "dropped": 4}
+    assert [s["n"] for s in curated["funnel"]] == [8, 5, 5, 4]
+    assert curated["dropped_by_reason"] == {
+        "first_person": 1, "low_score": 1, "over_quota": 1, "response_too_short": 1}  # fmt: skip
+    train = read_jsonl(root / "data/curated/train.jsonl", Example)
+    assert len(train) == 4 and all(e.messages[-1].role == "assistant" for e in train)
+    assert sum(e.origin.source == "se_stem" for e in train) == 1  # its quota
+    assert len(list(iter_jsonl(root / "data/quarantine/curate.jsonl"))) == 4
+
+
+def test_validate_fails_naming_a_declared_source_that_has_no_rows(tmp_path):
+    root = project(tmp_path, drop_source="handwritten")
+    done = stage(root, "validate")
+    assert done.returncode != 0
+    assert "source 'handwritten' (data/sources/handwritten/train.jsonl) has no valid rows" in done.stderr
+    assert "remove 'handwritten' from ingest.sources" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (root / "metrics/validate.json").exists() and (root / "reports/data_docs/index.html").exists()

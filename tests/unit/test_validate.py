@@ -1,0 +1,194 @@
+"""validate: suites derived from the contract, and the GX core on planted bad rows (real Great Expectations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+import pytest
+
+from lessismore.records import Example, Message, Origin, Prompt, Role
+from lessismore.validate import TableCheckError, validate_records
+from lessismore.validate.docs import make_offline
+from lessismore.validate.suite import (
+    contract_columns,
+    contract_expectations,
+    flat_frame,
+    json_schema,
+    row_expectations,
+)
+
+SOURCES = {"se": "data/se/Posts.xml", "wiki": "data/wiki.csv", "test": "data/test.jsonl"}
+
+
+def ex(*turns: str, roles: tuple[str, ...] = ("user", "assistant") * 3, source: str = "se", row: int = 1) -> Example:
+    messages = tuple(Message(role, text) for role, text in zip(roles, turns, strict=False))
+    return Example(
+        messages=messages, origin=Origin(source, SOURCES.get(source, "x"), str(row)), meta={"split": "train"}
+    )
+
+
+def checks(expectations: list[Any]) -> set[tuple[str, str]]:
+    return {(e.expectation_type, e.column) for e in expectations}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the suite is built from the contract
+
+
+@dataclass(frozen=True)
+class OriginWithCommit:  # Origin plus one more required field, as a later issue might add
+    source: str
+    file: str
+    row: str
+    commit: str
+    license: str = ""
+
+
+@dataclass(frozen=True)
+class ExampleWithCommit:
+    messages: tuple[Message, ...]
+    origin: OriginWithCommit
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+def test_contract_fields_become_expectations():
+    found = checks(contract_expectations(Example))
+    for column in ("origin.source", "origin.file", "origin.row", "id"):  # required str: present and not blank
+        assert ("expect_column_values_to_not_be_null", column) in found
+        assert ("expect_column_values_to_match_regex", column) in found
+    assert ("expect_column_to_exist", "origin.license") in found  # optional: only its column
+    split = next(e for e in contract_expectations(Prompt) if e.column == "split" and "in_set" in e.expectation_type)
+    assert sorted(split.value_set) == ["dev", "test", "train"]  # a Literal becomes a value set
+
+
+def test_adding_a_field_to_origin_adds_its_expectations():
+    before, after = checks(contract_expectations(Example)), checks(contract_expectations(ExampleWithCommit))
+    assert after - before == {
+        ("expect_column_values_to_not_be_null", "origin.commit"),
+        ("expect_column_values_to_match_regex", "origin.commit"),
+    }
+
+
+def test_messages_schema_comes_from_the_message_dataclass():
+    schema = json_schema(tuple[Message, ...])
+    assert schema["items"]["properties"]["role"] == {"enum": list(get_args(Role))}
+    assert schema["items"]["required"] == ["role", "content"]
+    assert [c.kind for c in contract_columns(Example) if c.name == "messages"] == ["items"]
+
+
+def test_row_rules_on_roles_apply_to_conversations_only():
+    assert ("expect_column_values_to_match_regex", "roles") in checks(row_expectations(Example, 1, 10))
+    assert "roles" not in {e.column for e in row_expectations(Prompt, 1, 10)}
+
+
+def test_flat_frame_derives_lengths_roles_and_prose():
+    frame = flat_frame([ex("Hi  there", "Use ```\n<div>x</div>\n``` here.")], Example)
+    row = frame.iloc[0]
+    assert (row["chars_min"], row["roles"], row["last_role"]) == (7, "user,assistant", "assistant")
+    assert "<div>" in row["body"] and "<div>" not in row["prose"]  # code may quote HTML
+    assert row["origin.source"] == "se"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the core on planted bad rows
+
+
+GOOD = ex("What is DVC?", "A tool that versions data and pipelines.", row=0)
+PLANTED = [
+    GOOD,
+    ex("What is an empty answer?", "   ", row=1),
+    ex("Left HTML?", "<p>Yes, a paragraph.</p>", row=2),
+    ex("Two users?", "Again?", "Answer.", roles=("user", "user", "assistant"), row=3),
+    ex("No answer?", roles=("user",), row=4),
+    ex("What is DVC?", "A tool that versions  data and pipelines.", row=5),  # GOOD again after normalising
+    ex("Broken bytes?", "Caf\ufffd au lait.", row=6),
+    ex("HTML in code?", "Write `<br>` or ```\n<div></div>\n``` to break.", source="wiki", row=7),
+    ex("A bot?", "Beep.", roles=("user", "bot"), source="wiki", row=8),
+]
+EXPECTED_REASONS = {
+    "1": "expect_column_values_to_be_between:chars_min",
+    "2": "expect_column_values_to_not_match_regex_list:prose",
+    "3": "expect_column_values_to_match_regex:roles",
+    "4": "expect_column_values_to_be_in_set:last_role",
+    "5": "duplicate_id",
+    "6": "expect_column_values_to_not_match_regex:body",
+    "8": "expect_column_values_to_match_regex:roles",
+}
+PROMPTS = [Prompt("Tell me a joke.", "test", Origin("test", SOURCES["test"], "1"))]
+
+
+def run(examples=PLANTED, sources=SOURCES, max_share=1.0, **kwargs):
+    return validate_records(examples, PROMPTS, sources=sources, min_chars=1, max_chars=200,
+                            max_quarantine_share=max_share, **kwargs)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return run()
+
+
+def test_exactly_the_bad_rows_are_quarantined_with_their_reasons(planted):
+    assert {d.origin.row: d.reason for d in planted.dropped} == EXPECTED_REASONS
+    assert [e.origin.row for e in planted.examples] == ["0", "7"]
+    assert [p.text for p in planted.prompts] == ["Tell me a joke."]
+    assert planted.success and planted.failures == []
+
+
+def test_quarantine_details_name_file_row_and_fix(planted):
+    by_row = {d.origin.row: d for d in planted.dropped}
+    assert by_row["2"].detail.startswith("data/se/Posts.xml row 2: HTML left in the text outside code: ")
+    assert "<p>Yes" in by_row["2"].detail and "fix: " in by_row["2"].detail
+    assert "same content" in by_row["5"].detail and "data/se/Posts.xml row 0" in by_row["5"].detail
+    assert by_row["3"].stage == "validate" and by_row["3"].record["id"] == PLANTED[3].id
+
+
+def test_metrics_list_every_expectation_with_its_unexpected_count(planted):
+    roles = next(e for e in planted.expectations if e["column"] == "roles")
+    assert roles == {"suite": "examples", "expectation": "expect_column_values_to_match_regex", "column": "roles",
+                     "success": False, "unexpected": 2}  # fmt: skip
+    assert {e["suite"] for e in planted.expectations} == {"examples", "prompts", "whole_table"}
+
+
+def test_a_declared_source_without_rows_fails_the_table_naming_file_and_fix():
+    report = run(examples=[GOOD], sources=SOURCES | {"lost": "data/lost/Posts.xml"})
+    assert not report.success
+    with pytest.raises(TableCheckError) as err:
+        report.raise_for_failures()
+    message = str(err.value)
+    assert "source 'lost' (data/lost/Posts.xml) has no valid rows" in message
+    assert "remove 'lost' from ingest.sources" in message and "source 'wiki' (data/wiki.csv)" in message
+
+
+def test_too_many_bad_rows_fail_the_table_naming_the_worst_file():
+    report = run(max_share=0.1)
+    assert len(report.failures) == 1
+    assert "6 of 10 rows failed the row checks" in report.failures[0]
+    assert "data/se/Posts.xml (5 of 7 rows)" in report.failures[0]
+    assert "validate.max_quarantine_share" in report.failures[0]
+
+
+def test_data_docs_are_written_and_load_nothing_remote(tmp_path):
+    run(examples=[GOOD, PLANTED[7]], docs_dir=tmp_path / "docs")
+    index = (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
+    pages = list((tmp_path / "docs").rglob("*.html"))
+    assert len(pages) == 7  # index + 3 suites + 3 validation results
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert '<script src="http' not in html and '<link rel="stylesheet" href="http' not in html
+    assert 'src="static/offline.js"' in index and (tmp_path / "docs/static/offline.js").exists()
+
+
+def test_make_offline_swaps_cdn_tags_for_local_copies(tmp_path):
+    page = tmp_path / "validations" / "v.html"
+    page.parent.mkdir()
+    page.write_text(
+        '<link rel="stylesheet" href="https://cdn.example/b.css"/><script src="https://cdn.example/jq.js"></script>'
+        '<script src="https://cdn.example/bt.js"></script><a href="https://greatexpectations.io">GX</a>'
+    )
+    assert make_offline(tmp_path) == 1
+    assert page.read_text() == (
+        '<link rel="stylesheet" href="../static/offline.css"><script src="../static/offline.js"></script>'
+        '<a href="https://greatexpectations.io">GX</a>'
+    )
