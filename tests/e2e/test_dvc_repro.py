@@ -58,7 +58,9 @@ def test_dvc_repro_end_to_end_then_noop(pipeline_repo):
     html = (repo / "reports/index.html").read_text()
     assert "<svg" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must not load anything remote"
-    assert lock["stages"]["train"]["outs"][0]["md5"][:8] in html, "lineage must show the checkpoint hash"
+    checkpoint = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/final")
+    assert checkpoint["md5"] in html, "lineage must show the checkpoint's dvc.lock hash"
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip() in html
 
     before = (repo / "dvc.lock").read_bytes()
     out = _dvc(repo, "repro")

@@ -1,0 +1,105 @@
+"""Load a pipeline checkpoint for inference, and name it by a content hash.
+
+Used by the generate stage (models/base, models/final) and the judge stage (its local judge model). A checkpoint
+directory is either a full model (config.json + *.safetensors: the base, or a full fine-tune) or a LoRA adapter
+(adapter_config.json + adapter_model.safetensors) whose lessismore.json names the base it was trained on; the
+adapter is merged into that base once at load time, so generation runs at the base model's speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+META_FILE = "lessismore.json"  # written by the train stage: method, base, base_checkpoint, checkpoint
+_HASHED_CONFIGS = ("config.json", "adapter_config.json")  # what, besides the weights, changes the model's outputs
+
+
+def read_meta(model_dir: str | Path) -> dict[str, Any]:
+    """The directory's lessismore.json, or {} when it has none (e.g. a plain HF model directory)."""
+    path = Path(model_dir) / META_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def checkpoint_hash(model_dir: str | Path) -> str:
+    """16 hex digits of sha256 over the weight files and config (and the base's hash for an adapter).
+
+    Stable across runs and machines: only file names and bytes go in, never paths or times.
+    """
+    d = Path(model_dir)
+    weights = sorted(d.glob("*.safetensors"))
+    if not weights:
+        raise FileNotFoundError(f"{d}: no *.safetensors weights; run the model/train stage (`dvc repro`) first")
+    h = hashlib.sha256()
+    for path in weights + [d / name for name in _HASHED_CONFIGS if (d / name).exists()]:
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):  # 1 MiB chunks: the base is ~0.5 GB
+                h.update(chunk)
+    base = read_meta(d).get("base_checkpoint")
+    if base:  # an adapter means nothing without its base: a different base is a different model
+        h.update(b"base\0" + str(base).encode())
+    return h.hexdigest()[:16]
+
+
+def is_adapter(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / "adapter_config.json").exists()
+
+
+def resolve_base(model_dir: str | Path) -> Path:
+    """Where an adapter's base lives: lessismore.json's `base` (else peft's record), from the cwd or the repo."""
+    d = Path(model_dir)
+    base = read_meta(d).get("base")
+    if not base:
+        base = json.loads((d / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f'{d}: an adapter without a recorded base; add "base" to {d / META_FILE}')
+    # the train stage records the base relative to the repository root (models/base); models/final sits two below it
+    candidates = [Path(base)] if Path(base).is_absolute() else [Path(base), d.resolve().parent.parent / base]
+    for path in candidates:
+        if (path / "config.json").exists():
+            return path
+    raise FileNotFoundError(f"{d}: its base {base!r} is not at {[str(c) for c in candidates]}; run `dvc repro model`")
+
+
+def _check_base(model_dir: Path, base_dir: Path) -> None:
+    want = read_meta(model_dir).get("base_checkpoint")
+    if want and checkpoint_hash(base_dir) != want:
+        raise ValueError(
+            f"{model_dir} was trained on base checkpoint {want} but {base_dir} is now {checkpoint_hash(base_dir)}; "
+            "re-run training (`dvc repro train`) so the adapter matches its base"
+        )
+
+
+def pick_device(device: str = "cpu") -> str:
+    """'auto' means CUDA when there is one, else CPU; anything else is passed through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(model_dir: str | Path, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode: fp32 on CPU by default, bf16 on CUDA; an adapter is merged into its base."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d = Path(model_dir)
+    if not (d / "config.json").exists() and not is_adapter(d):
+        raise FileNotFoundError(f"{d}: not a model directory (no config.json or adapter_config.json); run `dvc repro`")
+    device = pick_device(device)
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(d)
+    if is_adapter(d):
+        from peft import PeftModel
+
+        base_dir = resolve_base(d)
+        _check_base(d, base_dir)
+        base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
+        model = PeftModel.from_pretrained(base, d).merge_and_unload()  # one matmul per layer instead of three
+    else:
+        model = AutoModelForCausalLM.from_pretrained(d, dtype=dtype)
+    return model.to(device).eval(), tokenizer

@@ -1,0 +1,106 @@
+"""Chat-format collation for the train stage: Example messages -> token ids + loss labels, then padded batches.
+
+LIMA trains on the responses only, with an end-of-turn (EOT) token after every utterance. Here the tokenizer's own
+chat template (ChatML: `<|im_end|>` closes every turn) renders the conversation, and every token outside an
+assistant turn gets the label -100 (ignored by the loss). Each assistant turn's EOT token stays labelled, so the
+model learns to stop; the template's `<|im_start|>assistant\\n` header and the newline after EOT stay masked.
+
+Assistant spans are found on characters, not on token counts: the template is rendered incrementally (the
+conversation up to a turn, with and without that turn) and the character spans are mapped onto the tokens of the
+full rendering through the tokenizer's offsets. That is robust to BPE merges across a turn boundary and to
+templates that inject a default system prompt (SmolLM2 does when the conversation has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+IGNORE_INDEX = -100  # torch cross_entropy's default ignore_index
+EOT_TOKEN = "<|im_end|>"  # ChatML's end of turn; LIMA's EOT
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The id that closes a turn: `<|im_end|>` when the vocabulary has it, else the tokenizer's eos."""
+    vocab = tokenizer.get_vocab()
+    if EOT_TOKEN in vocab:
+        return vocab[EOT_TOKEN]
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has neither <|im_end|> nor an eos token; give the base model a chat template")
+    return tokenizer.eos_token_id
+
+
+def _as_dicts(messages: Sequence[Any]) -> list[dict[str, str]]:
+    return [m if isinstance(m, dict) else {"role": m.role, "content": m.content} for m in messages]
+
+
+def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def assistant_char_spans(messages: Sequence[Any], tokenizer: Any) -> tuple[str, list[tuple[int, int]]]:
+    """The full rendering and the [start, end) character span of each assistant turn's content + its EOT."""
+    msgs = _as_dicts(messages)
+    if tokenizer.chat_template is None:
+        raise ValueError("the tokenizer has no chat_template; the model stage must save one (see base_model.py)")
+    full = _render(tokenizer, msgs)
+    eot = tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer))
+    spans = []
+    for i, msg in enumerate(msgs):
+        if msg["role"] != "assistant":
+            continue
+        head = _render(tokenizer, msgs[:i], generation_prompt=True)  # ends with the assistant header
+        upto = _render(tokenizer, msgs[: i + 1])
+        if not (full.startswith(head) and full.startswith(upto) and len(head) <= len(upto)):
+            raise ValueError(
+                f"the chat template does not render turn {i} as a prefix of the whole conversation; "
+                "collation needs an incremental template such as ChatML"
+            )
+        start, end = len(head), len(upto)
+        cut = full[start:end].rfind(eot)  # label up to and including EOT, not the template's newline after it
+        spans.append((start, start + cut + len(eot) if cut >= 0 else end))
+    return full, spans
+
+
+def encode_example(messages: Sequence[Any], tokenizer: Any, max_tokens: int) -> dict[str, list[int]]:
+    """Token ids and labels for one conversation, trimmed to `max_tokens` (LIMA trims to 2048).
+
+    A token is labelled when any of its characters falls inside an assistant span, so a BPE token that straddles
+    the header/content boundary is learned rather than lost. Everything else is IGNORE_INDEX.
+    """
+    if max_tokens <= 0:
+        raise ValueError(f"max_tokens must be > 0, got {max_tokens}; set params train.max_tokens")
+    text, spans = assistant_char_spans(messages, tokenizer)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    labels = []
+    for tok_id, (s, e) in zip(ids, offsets, strict=True):
+        inside = any(s < end and e > start for start, end in spans)
+        labels.append(tok_id if inside else IGNORE_INDEX)
+    return {"input_ids": list(ids[:max_tokens]), "labels": labels[:max_tokens]}
+
+
+def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Right-pad a batch of encoded examples into tensors: input_ids, labels (pad -> -100), attention_mask."""
+    import torch
+
+    width = max(len(row["input_ids"]) for row in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, row in enumerate(batch):
+        n = len(row["input_ids"])
+        ids[i, :n] = torch.tensor(row["input_ids"], dtype=torch.long)
+        labels[i, :n] = torch.tensor(row["labels"], dtype=torch.long)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+class Collator:
+    """A DataLoader collate_fn bound to the tokenizer's pad id."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
+        return collate(batch, self.pad_id)

@@ -1,0 +1,99 @@
+"""The model, train and generate stage scripts, run as DVC runs them, in a temp dir with the tiny profile."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lessismore import records
+from lessismore.config import merge, read_yaml
+from lessismore.generate.loading import checkpoint_hash
+
+REPO = Path(__file__).resolve().parents[2]
+ORIGIN = records.Origin(source="handwritten", file="data/sources/handwritten/train.jsonl", row="0")
+
+
+def _run_stage(name: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"stages/{name}.py failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+
+
+def _write_inputs(root: Path) -> list[records.Prompt]:
+    params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    examples = [
+        records.Example(
+            messages=(
+                records.Message("user", f"Question {i}: how do I fix this, step by step?"),
+                records.Message("assistant", f"Here is the answer {i}. First, the quick brown fox. Then the dog."),
+            ),
+            origin=ORIGIN,
+        )
+        for i in range(6)
+    ]
+    records.write_jsonl(root / "data" / "curated" / "train.jsonl", examples)
+    origin = records.Origin(source="test_prompts", file="data/sources/prompts/test.jsonl", row="0")
+    texts = ["Why is the sky blue?", "Write a list of three colours.", "Explain a loop in one long sentence, please."]
+    prompts = [records.Prompt(text=t, split="test", origin=origin) for t in texts]
+    prompts.append(records.Prompt(text="A dev prompt, not answered here.", split="dev", origin=origin))
+    records.write_parquet(root / "data" / "validated" / "prompts.parquet", prompts)
+    return [p for p in prompts if p.split == "test"]
+
+
+@pytest.mark.slow
+def test_model_train_generate_stages(tmp_path):
+    test_prompts = _write_inputs(tmp_path)
+    for stage in ("model", "train", "generate"):
+        _run_stage(stage, tmp_path)
+
+    # ---------------------------------------------------------------- model
+    base = tmp_path / "models" / "base"
+    base_hash = checkpoint_hash(base)
+    assert json.loads((base / "lessismore.json").read_text())["checkpoint"] == base_hash
+
+    # ---------------------------------------------------------------- train
+    final = tmp_path / "models" / "final"
+    meta = json.loads((final / "lessismore.json").read_text())
+    assert meta == {
+        "method": "lora",
+        "base": "models/base",
+        "base_checkpoint": base_hash,
+        "checkpoint": meta["checkpoint"],
+    }
+    assert meta["checkpoint"] == checkpoint_hash(final) != base_hash
+    assert (final / "adapter_model.safetensors").exists() and not (final / "model.safetensors").exists()
+    train_metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
+    assert train_metrics["counts"]["examples"] == 6 and train_metrics["counts"]["steps"] == 3  # tiny: max_steps 3
+    assert (
+        train_metrics["counts"]["tokens"] > 0 and train_metrics["final_loss"] > 0 and train_metrics["method"] == "lora"
+    )
+    with (tmp_path / "logs" / "train_steps.csv").open(newline="") as fh:
+        steps = list(csv.DictReader(fh))
+    assert [int(s["step"]) for s in steps] == [1, 2, 3]
+
+    # ---------------------------------------------------------------- generate
+    gen_metrics = json.loads((tmp_path / "metrics" / "generate.json").read_text())
+    assert gen_metrics["counts"] == {"responses": 6, "finetuned": 3, "base": 3}
+    outputs = {}
+    for name, checkpoint in (("finetuned", meta["checkpoint"]), ("base", base_hash)):
+        responses = records.read_jsonl(tmp_path / "outputs" / "responses" / f"{name}.jsonl", records.Response)
+        assert [r.prompt_id for r in responses] == [p.id for p in test_prompts]  # test split only, input order
+        assert {r.model for r in responses} == {name} and {r.checkpoint for r in responses} == {checkpoint}
+        assert responses[0].decoding == {"top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.2,
+                                         "max_new_tokens": 8, "seed": 1234}  # fmt: skip
+        assert all(0 < r.meta["new_tokens"] <= 8 and r.meta["finish_reason"] in ("eot", "length") for r in responses)
+        assert sum(gen_metrics["finish_reasons"][name].values()) == 3
+        outputs[name] = (tmp_path / "outputs" / "responses" / f"{name}.jsonl").read_text()
+
+    # a rerun reproduces every answer byte for byte (seeded per batch)
+    _run_stage("generate", tmp_path)
+    for name, text in outputs.items():
+        assert (tmp_path / "outputs" / "responses" / f"{name}.jsonl").read_text() == text
