@@ -315,3 +315,20 @@ def test_ingest_source_dispatches(tmp_path):
     (record,) = ingest_source("p", "prompts_jsonl", str(path), "dev", "L", index=0)
     assert isinstance(record, Prompt) and record.origin == Origin("p", str(path), "1", "L")
     assert not isinstance(record, Example)
+
+
+def test_wikihow_empty_step_is_quarantined_and_the_article_kept(tmp_path):
+    path = tmp_path / "wikihow.csv"
+    path.write_text(
+        "title,heading,paragraph\n"
+        "How to Iron a Shirt,Heat the iron.,Heat the iron. Use the cotton setting.\n"
+        "How to Iron a Shirt,Do the cuffs.,\n"
+        "How to Iron a Shirt,Hang it up.,Hang it up. Let it cool on a hanger.\n",
+        encoding="utf-8",
+    )
+    out = list(read_wikihow_csv(str(path), "wh", "CC", "train"))
+    dropped = [r for r in out if isinstance(r, Dropped)]
+    (article,) = [r for r in out if isinstance(r, Example)]
+    assert [(d.reason, d.origin.row) for d in dropped] == [("empty_step", "3")]
+    assert "Do the cuffs" not in article.response and article.response.count("\n") == 1
+    assert article.origin.row == "2,4"

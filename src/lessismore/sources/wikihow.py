@@ -43,6 +43,9 @@ def read_wikihow_csv(path: str, source: str, license: str, split: str) -> Iterat
             yield item
         elif not item[1][columns[0]].strip():
             yield src.drop("missing_title", item[0], f"{src.path}:{item[0]}: empty title; fill it or delete the row")
+        elif not item[1][columns[-1]].strip():  # a step (or summary) with no text: the rest of the article stays
+            detail = f"{src.path}:{item[0]}: the row has a title but no text; write the step or delete the row"
+            yield src.drop("empty_step", item[0], detail, {"raw": ",".join(item[1])[:2000]})
         else:
             cells = [item[1][c] for c in columns]
             articles.setdefault(cells[0].strip(), []).append((item[0], cells[1:]))
