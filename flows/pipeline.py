@@ -101,7 +101,8 @@ def pipeline(root: str = ".", force: bool = False, stages: list[str] | None = No
             continue
         status[stage] = dvc_stage.with_options(name=f"dvc-{stage}")(stage, root, force)
         logger.info("stage %s: %s", stage, status[stage])
-    summary = publish(root) if (Path(root) / "metrics/judge.json").exists() else {}
+    # publish only what this run produced: a partial run must not re-announce an older win rate as its own
+    summary = publish(root) if "report" in status else {}
     return {"stages": status, **summary}
 
 
