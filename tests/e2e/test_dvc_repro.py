@@ -60,7 +60,8 @@ def test_dvc_repro_end_to_end_then_noop(pipeline_repo):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must not load anything remote"
     checkpoint = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/final")
     assert checkpoint["md5"] in html, "lineage must show the checkpoint's dvc.lock hash"
-    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip() in html
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert commit in html, "lineage must show the git commit"
 
     before = (repo / "dvc.lock").read_bytes()
     out = _dvc(repo, "repro")

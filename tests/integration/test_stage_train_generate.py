@@ -71,10 +71,8 @@ def test_model_train_generate_stages(tmp_path):
     assert meta["checkpoint"] == checkpoint_hash(final) != base_hash
     assert (final / "adapter_model.safetensors").exists() and not (final / "model.safetensors").exists()
     train_metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
-    assert train_metrics["counts"]["examples"] == 6 and train_metrics["counts"]["steps"] == 3  # tiny: max_steps 3
-    assert (
-        train_metrics["counts"]["tokens"] > 0 and train_metrics["final_loss"] > 0 and train_metrics["method"] == "lora"
-    )
+    assert train_metrics["counts"]["examples"] == 6 and train_metrics["steps"] == 3  # tiny: max_steps 3
+    assert train_metrics["tokens"] > 0 and train_metrics["final_loss"] > 0 and train_metrics["method"] == "lora"
     with (tmp_path / "logs" / "train_steps.csv").open(newline="") as fh:
         steps = list(csv.DictReader(fh))
     assert [int(s["step"]) for s in steps] == [1, 2, 3]

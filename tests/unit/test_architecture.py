@@ -58,3 +58,11 @@ def test_cli_import_is_light():
     code = "import sys, lessismore.cli, lessismore.config, lessismore.records; print(' '.join(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in heavy if m in out] == []
+
+
+def test_ruff_lint_and_format_are_clean():
+    """Style is checked where CI looks: `make test`. Fix with `make format`."""
+    folders = ["src", "stages", "flows", "tests"]
+    for args in (["check", *folders], ["format", "--check", *folders]):
+        proc = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
