@@ -7,10 +7,10 @@ every example not selected goes to data/quarantine/curate.jsonl with its reason;
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from lessismore import records
 from lessismore.config import load_params
 from lessismore.curate import curate
 from lessismore.records import Example, read_parquet, write_jsonl
@@ -53,8 +53,7 @@ def main() -> None:
         "per_source": result.per_source(),
         "dropped_by_reason": result.dropped_by_reason(),
     }
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    records.write_json(METRICS, metrics)
     funnel = " -> ".join(f"{s['step']} {s['n']}" for s in result.funnel)
     print(f"curate ({cfg.variant}): {funnel}; {TRAIN}, quarantine {QUARANTINE}", file=sys.stderr)
     if not result.selected:  # training on nothing would fail later with a far less useful message

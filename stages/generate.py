@@ -6,7 +6,6 @@ batch). Each records.Response carries the checkpoint hash and decoding settings,
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
@@ -68,8 +67,7 @@ def main() -> None:
               f"finish {metrics['finish_reasons'][name]}")  # fmt: skip
         del model, backend
 
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    records.write_json(METRICS, metrics)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ data/quarantine/ingest.jsonl with its reason, and writes record counts to metric
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from lessismore.config import Source, load_params
-from lessismore.records import Dropped, Example, Prompt, write_jsonl, write_parquet
+from lessismore.records import Dropped, Example, Prompt, write_json, write_jsonl, write_parquet
 from lessismore.sources import ingest_source
 
 EXAMPLES = Path("data/ingested/examples.parquet")
@@ -44,8 +43,7 @@ def main() -> None:
         "per_source": per_source,
         "dropped_by_reason": dict(sorted(Counter(d.reason for d in dropped).items())),
     }
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_json(METRICS, metrics)
     console.print(f"ingest: {metrics['counts']} -> {EXAMPLES.parent}/, quarantine {QUARANTINE}")
 
 

@@ -8,7 +8,6 @@ shares with bootstrap intervals and the judge's own reliability numbers, which t
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -84,8 +83,7 @@ def main() -> None:
     # ---------------------------------------------------------------- write
     records.write_jsonl(JUDGMENTS, judgments)
     records.write_jsonl(RATINGS, ratings)
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    records.write_json(METRICS, metrics)
     for name, b in metrics["baselines"].items():
         print(f"judge: {j.candidate} vs {name}: {b['counts']} over {b['n']} pairs ({b['invalid']} invalid)")
     print(f"judge: {len(judgments)} verdicts + {len(ratings)} grades in {seconds:.1f} s -> {JUDGMENTS}, {RATINGS}")

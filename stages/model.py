@@ -6,12 +6,12 @@ loads ordinary safetensors. models/base/lessismore.json records where it came fr
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from lessismore import records
 from lessismore.config import load_params
 from lessismore.generate.loading import META_FILE, checkpoint_hash
 from lessismore.train import base_model
@@ -37,7 +37,7 @@ def main() -> None:
     # ---------------------------------------------------------------- record
     info = {"method": "base", "name": m.name, "source": m.source, "package": m.package, "gguf_file": m.gguf_file,
             "path": m.path, "checkpoint": checkpoint_hash(OUT)}  # fmt: skip
-    (OUT / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    records.write_json(OUT / META_FILE, info)
     print(
         f"model: {m.name} ({m.source}) -> {OUT} checkpoint {info['checkpoint']} in {time.perf_counter() - start:.1f} s"
     )

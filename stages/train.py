@@ -6,7 +6,6 @@ hashes; a full fine-tune saves the whole model as safetensors. The per-step CSV 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -56,8 +55,7 @@ def main() -> None:
         "method": t.method, "trainable_params": summary["trainable_params"], "checkpoint": meta["checkpoint"],
         "base_checkpoint": meta["base_checkpoint"],
     }  # fmt: skip
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    records.write_json(METRICS, metrics)
     print(f"train: {summary['steps']} steps, loss {metrics['final_loss']}, {metrics['tokens_per_s']} tok/s -> {OUT}")
 
 

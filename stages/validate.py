@@ -7,7 +7,6 @@ metrics/validate.json. The stage exits non-zero only when a whole-table expectat
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from lessismore import records
 from lessismore.config import load_params
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl, write_parquet
 from lessismore.validate import TableCheckError, validate_records
@@ -73,8 +73,7 @@ def main() -> None:
         "success": report.success,
         "seconds": round(seconds, 2),
     }
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    records.write_json(METRICS, metrics)
     console.print(
         f"validate: {metrics['counts']} in {seconds:.1f} s -> {VALIDATED}/, quarantine {QUARANTINE}, "
         f"Data Docs {DOCS / 'index.html'}"

@@ -261,6 +261,13 @@ def read_jsonl(path: str | Path, cls: type) -> list[Any]:
     return [from_dict(cls, row) for row in iter_jsonl(path)]
 
 
+def write_json(path: str | Path, obj: dict[str, Any]) -> None:
+    """A metrics / metadata file: indented, sorted keys (stable diffs for `dvc metrics diff` and git)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 _JSON_COLUMNS = ("meta", "decoding")  # free-form dicts are stored as JSON text so the parquet schema stays fixed
 
 
