@@ -44,7 +44,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "lessismore-tests",
     "GIT_COMMITTER_EMAIL": "tests@lessismore.invalid",
 }
-PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml"]
+PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml", "infra"]
 
 
 def run_env() -> dict[str, str]:
