@@ -11,11 +11,9 @@ export PREFECT_API_URL="http://127.0.0.1:${PORT}/api"
 prefect server start --host 127.0.0.1 --port "$PORT" &
 SERVER=$!
 trap 'kill $SERVER ${WORKER:-} 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 1 60); do
-  curl -fsS "$PREFECT_API_URL/health" >/dev/null 2>&1 && break
-  sleep 1
-done
-curl -fsS "$PREFECT_API_URL/health" >/dev/null || { echo "Prefect server did not start on port $PORT" >&2; exit 1; }
+healthy() { python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$PREFECT_API_URL/health" 2>/dev/null; }
+for _ in $(seq 1 90); do healthy && break; sleep 1; done
+healthy || { echo "Prefect server did not start on port $PORT (see the lines above)" >&2; exit 1; }
 
 prefect work-pool create lessismore-process --type process --overwrite
 prefect --no-prompt deploy --all
