@@ -14,7 +14,18 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-SOURCE_FORMATS = ("stackexchange_xml", "wikihow_csv", "lima_jsonl", "prompts_jsonl")
+SourceFormat = Literal[
+    "stackexchange_xml",  # data-dump Posts.xml (one file a site; a glob reads many sites)
+    "wikihow_csv",  # title,heading,paragraph or title,result
+    "writingprompts_csv",  # r/WritingPrompts: prompt,story ([WP] tags handled)
+    "lima_jsonl",  # GAIR/lima: {"conversations": [...], "source": ...}
+    "alpaca_json",  # a JSON list (or JSONL) of {"instruction", "input", "output"}
+    "sharegpt_jsonl",  # {"conversations": [{"from": "human"|"gpt", "value": ...}]}
+    "openai_jsonl",  # {"messages": [{"role": ..., "content": ...}]}
+    "prompts_jsonl",  # {"prompt": ...} held-out prompts
+    "prompts_txt",  # one prompt a line
+]
+SOURCE_FORMATS: tuple[str, ...] = typing.get_args(SourceFormat)
 
 
 class ConfigError(ValueError):
@@ -34,10 +45,13 @@ class Base:
 @dataclass(frozen=True)
 class Source:
     name: str
-    format: Literal["stackexchange_xml", "wikihow_csv", "lima_jsonl", "prompts_jsonl"]
-    path: str
+    format: SourceFormat
+    path: str  # a file, a glob (one file a site), s3://bucket/key (s3fs), or hf://owner/name (a Hugging Face dataset)
     split: Literal["train", "dev", "test"]  # train sources give Examples; dev/test sources give Prompts
     license: str = ""
+    quota: int = 0  # train sources: at most this many curated examples from this source; 0 shares what is left
+    hf_split: str = "train"  # hf:// sources only: the dataset split to read
+    hf_config: str = ""  # hf:// sources only: the dataset config (subset) name, if it has several
 
 
 @dataclass(frozen=True)
@@ -53,13 +67,37 @@ class Validate:
 
 
 @dataclass(frozen=True)
+class NearDup:
+    """MinHash LSH near-duplicate removal (datasketch) over prompt + response."""
+
+    threshold: float = 0.8  # estimated Jaccard similarity at or above which two examples are near-duplicates
+    shingle: int = 5  # words per shingle
+    num_perm: int = 128  # MinHash permutations (more: a better Jaccard estimate, slower)
+
+
+@dataclass(frozen=True)
+class Decontam:
+    """n-gram decontamination of the training pool against every dev and test prompt (lm-eval-harness janitor)."""
+
+    ngram: int = 13  # words per n-gram (GPT-3 / lm-eval-harness: 13)
+    min_words: int = 8  # a prompt shorter than `ngram` words is matched whole when it has at least this many
+
+
+@dataclass(frozen=True)
 class Curate:
-    variant: Literal["lima", "random"]  # lima: quality filters then quotas; random: budget only (ablation)
+    # lima: filters, dedup, decontamination, diversity under quotas; random: a seeded sample of the budget, no
+    # quality filters; unfiltered: no quality filters, diversity on; single_source: lima on `single_source` only
+    variant: Literal["lima", "random", "unfiltered", "single_source"]
     budget: int  # total training examples kept (LIMA: 1000)
-    quotas: dict[str, int]  # per-source cap; sources not listed share what is left of the budget
     min_response_chars: int  # LIMA's Stack Exchange rule: 1,200
     max_response_chars: int  # LIMA: 4,096
     se_min_score: int  # LIMA: top answer score >= 10
+    se_prompt: Literal["title_body", "title", "body"] = "title_body"  # what a Stack Exchange prompt is made of
+    site_temperature: float = 3.0  # LIMA's tau: sites within a source are sampled in proportion to n ** (1 / tau)
+    diversity: Literal["kcenter", "none"] = "kcenter"  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
+    single_source: str = ""  # variant single_source: the source to keep
+    near_dup: NearDup = field(default_factory=NearDup)
+    decontam: Decontam = field(default_factory=Decontam)
 
 
 @dataclass(frozen=True)
@@ -154,9 +192,24 @@ def _check(p: Params) -> list[str]:
     for split in ("train", "test"):
         if not any(s.split == split for s in p.ingest.sources):
             errs.append(f"ingest.sources: no source with split: {split}; add one (the pipeline needs both)")
-    for name in p.curate.quotas:
-        if name not in names:
-            errs.append(f"curate.quotas.{name}: no source of that name; use one of {names}")
+    for i, s in enumerate(p.ingest.sources):
+        if s.quota < 0:
+            errs.append(f"ingest.sources[{i}].quota: must be >= 0 (0: the source shares what is left of the budget)")
+        if s.quota and s.split != "train":
+            errs.append(f"ingest.sources[{i}].quota: only train sources are curated; remove it from {s.name!r}")
+    train_names = [s.name for s in p.ingest.sources if s.split == "train"]
+    if p.curate.variant == "single_source" and p.curate.single_source not in train_names:
+        errs.append(
+            f"curate.single_source: {p.curate.single_source!r} is not a train source; use one of {train_names}"
+        )
+    if not 0 < p.curate.near_dup.threshold <= 1:
+        errs.append("curate.near_dup.threshold: must be a Jaccard similarity in (0, 1]")
+    if p.curate.near_dup.shingle < 1 or p.curate.near_dup.num_perm < 2:
+        errs.append("curate.near_dup: shingle must be >= 1 word and num_perm >= 2 (default 5 and 128)")
+    if p.curate.decontam.ngram < 1 or p.curate.decontam.min_words < 1:
+        errs.append("curate.decontam: ngram and min_words must be >= 1 (lm-eval-harness: 13)")
+    if p.curate.site_temperature <= 0:
+        errs.append("curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)")
     if p.curate.budget <= 0:
         errs.append("curate.budget: must be > 0 (LIMA used 1000)")
     if p.curate.min_response_chars > p.curate.max_response_chars:

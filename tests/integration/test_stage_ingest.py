@@ -50,7 +50,6 @@ def _run_stage(root: Path, sources: list[dict[str, str]]) -> subprocess.Complete
     """The repo's params.yaml with these sources, written to `root`; then the stage script, run from `root`."""
     params = read_yaml(REPO / "params.yaml")
     params["ingest"] = {"sources": sources}
-    params["curate"]["quotas"] = {}  # the default quotas name sources these tests do not have
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cmd = [sys.executable, str(REPO / "stages" / "ingest.py")]
     return subprocess.run(cmd, cwd=root, env=run_env(), capture_output=True, text=True, timeout=300)

@@ -27,7 +27,9 @@ def example(source: str, row: int, answer: str = LONG, fmt: str = "lima_jsonl", 
 
 def project(tmp_path: Path, drop_source: str = "") -> Path:
     params = read_yaml(REPO / "params.yaml")
-    params["curate"] |= {"budget": 4, "quotas": {"se_stem": 1}, "min_response_chars": 40, "se_min_score": 10}
+    params["curate"] |= {"budget": 4, "min_response_chars": 40, "se_min_score": 10, "diversity": "none"}
+    for source in params["ingest"]["sources"]:
+        source["quota"] = 1 if source["name"] == "se_stem" else 0
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     se = {"fmt": "stackexchange_xml", "score": 20}
     examples = [
@@ -74,7 +76,8 @@ def test_validate_then_curate_write_every_output(tmp_path):
     assert done.returncode == 0, done.stderr
     curated = json.loads((root / "metrics/curate.json").read_text())
     assert curated["counts"] == {"candidates": 8, "selected": 4, "dropped": 4}
-    assert [s["n"] for s in curated["funnel"]] == [8, 5, 5, 4]
+    assert [s["n"] for s in curated["funnel"]] == [8, 5, 5, 5, 5, 4]
+    assert [s["step"] for s in curated["funnel"]][-4:] == ["dedup", "decontam", "near_dup", "selected"]
     assert curated["dropped_by_reason"] == {
         "first_person": 1, "low_score": 1, "over_quota": 1, "response_too_short": 1}  # fmt: skip
     train = read_jsonl(root / "data/curated/train.jsonl", Example)

@@ -63,12 +63,20 @@ def test_all_errors_reported_together_with_fixes():
 
 def test_semantic_checks_name_key_and_fix():
     data = _base()
-    data["curate"]["quotas"] = {"no_such_source": 3}
+    test_source = next(i for i, s in enumerate(data["ingest"]["sources"]) if s["split"] == "test")
+    data["ingest"]["sources"][test_source]["quota"] = 3
+    data["ingest"]["sources"][0]["quota"] = -1
+    data["curate"] |= {"variant": "single_source", "single_source": "nope", "site_temperature": 0}
+    data["curate"]["near_dup"] = {"threshold": 1.5}
     data["generate"]["top_p"] = 1.5
     with pytest.raises(ConfigError) as err:
         parse_params(data)
     text = str(err.value)
-    assert "curate.quotas.no_such_source: no source of that name" in text
+    assert f"ingest.sources[{test_source}].quota: only train sources are curated" in text
+    assert "ingest.sources[0].quota: must be >= 0" in text
+    assert "curate.single_source: 'nope' is not a train source" in text
+    assert "curate.near_dup.threshold: must be a Jaccard similarity" in text
+    assert "curate.site_temperature: must be > 0" in text
     assert "generate.top_p: must be in (0, 1]" in text
 
 

@@ -1,10 +1,9 @@
-"""curate: each filter (keep and drop, exact reasons), prompt dedup, seeded quota selection, the whole funnel."""
+"""curate: each filter (keep and drop, exact reasons), prompt dedup, the funnel (selection: test_curate_select)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lessismore.curate import curate
 from lessismore.curate.dedup import dedup_prompts
 from lessismore.curate.filters import (
     REASONS,
@@ -15,7 +14,6 @@ from lessismore.curate.filters import (
     se_other_answers,
     se_score,
 )
-from lessismore.curate.select import sample, select_quotas
 from lessismore.records import Example, Message, Origin
 
 IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
@@ -123,82 +121,3 @@ def test_dedup_keeps_the_first_prompt_and_names_it():
     kept, dropped = dedup_prompts([a, b, c])
     assert kept == [a, c]
     assert dropped == [(b, f"duplicate_prompt:{a.id}")]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# selection
-
-
-def pool(counts: dict[str, int]) -> list[Example]:
-    return [ex(f"answer {s} {i}", prompt=f"{s} {i}?", source=s, row=i) for s, n in counts.items() for i in range(n)]
-
-
-def test_quotas_cap_their_sources_and_the_others_share_the_rest():
-    examples = pool({"se_a": 10, "se_b": 10, "wiki": 10, "hand": 10})
-    selected, left_out = select_quotas(examples, budget=12, quotas={"se_a": 3, "se_b": 2}, seed=1)
-    per_source = {s: sum(e.origin.source == s for e in selected) for s in ("se_a", "se_b", "wiki", "hand")}
-    assert per_source == {"se_a": 3, "se_b": 2, "wiki": 3, "hand": 4}  # 7 left: hand and wiki take turns, hand first
-    reasons = {e.origin.source: r for e, r in left_out}
-    assert reasons == {"se_a": "over_quota", "se_b": "over_quota", "wiki": "over_budget", "hand": "over_budget"}
-
-
-def test_selection_is_seeded_deterministic_and_accounts_for_every_candidate():
-    examples = pool({"se_a": 20, "wiki": 20})
-    first = select_quotas(examples, budget=10, quotas={"se_a": 5}, seed=7)
-    again = select_quotas(list(reversed(examples)), budget=10, quotas={"se_a": 5}, seed=7)
-    other = select_quotas(examples, budget=10, quotas={"se_a": 5}, seed=8)
-    ids = lambda picked: sorted(e.id for e in picked)  # noqa: E731
-    assert ids(first[0]) == ids(again[0])  # the seed decides, not the input order
-    assert ids(first[0]) != ids(other[0])
-    selected, left_out = first
-    assert len(selected) == 10
-    assert sorted(e.id for e in selected + [e for e, _ in left_out]) == sorted(e.id for e in examples)
-
-
-def test_quotas_larger_than_the_budget_are_cut_to_the_budget():
-    selected, left_out = select_quotas(pool({"se_a": 5, "se_b": 5}), budget=4, quotas={"se_a": 5, "se_b": 5}, seed=0)
-    assert len(selected) == 4
-    assert [r for _, r in left_out] == ["over_budget"] * 6
-
-
-def test_random_sample_takes_exactly_the_budget():
-    examples = pool({"se_a": 8, "wiki": 8})
-    selected, left_out = sample(examples, budget=5, seed=3)
-    assert len(selected) == 5 and len(left_out) == 11
-    assert {r for _, r in left_out} == {"over_budget"}
-    assert [e.id for e in selected] == [e.id for e in sample(examples, budget=5, seed=3)[0]]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the funnel
-
-
-def run(examples, variant="lima", budget=3):
-    return curate(examples, variant=variant, budget=budget, quotas={"se": 2}, min_response_chars=10,
-                  max_response_chars=200, se_min_score=10, seed=0)  # fmt: skip
-
-
-def test_curate_funnel_drops_with_reasons_and_loses_nothing():
-    examples = [
-        ex(score=20, row=1, prompt="p1"),
-        ex("I did it like this, works.", score=20, row=2, prompt="p2"),  # first person
-        ex(score=20, row=3, prompt="P1 "),  # duplicate prompt of row 1
-        ex(score=20, row=4, prompt="p4"),
-        ex(score=20, row=5, prompt="p5"),  # over the se quota of 2
-        ex("A long handwritten answer.", source="hand", row=6, prompt="p6"),
-    ]
-    result = run(examples)
-    assert [s["n"] for s in result.funnel] == [6, 5, 4, 3]
-    assert len(result.selected) == 3 and len(result.selected) + len(result.dropped) == 6
-    assert result.dropped_by_reason() == {"duplicate_prompt": 1, "first_person": 1, "over_quota": 1}
-    dup = next(d for d in result.dropped if d.reason.startswith("duplicate_prompt"))
-    assert dup.reason == f"duplicate_prompt:{examples[0].id}" and dup.stage == "curate"
-    assert dup.detail.startswith("data/se.xml row 3: ") and dup.record["id"] == examples[2].id
-    assert result.per_source() == {"hand": {"candidates": 1, "selected": 1}, "se": {"candidates": 5, "selected": 2}}
-
-
-def test_random_variant_skips_filters_and_dedup():
-    examples = [ex("I, me, my: tiny.", row=i, prompt="same") for i in range(5)]
-    result = run(examples, variant="random", budget=4)
-    assert [s["n"] for s in result.funnel] == [5, 5, 5, 4]
-    assert [d.reason for d in result.dropped] == ["over_budget"]

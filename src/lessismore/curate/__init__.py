@@ -1,30 +1,48 @@
 """curate: validated Examples -> the small training set (LIMA: 1,000 examples). The stage after validate.
 
-Variant "lima": quality filters (filters.py) -> exact prompt dedup (dedup.py) -> per-source quotas under a budget
-(select.py). Variant "random" (the ablation): a seeded sample of the budget, nothing else. Every example not
-selected becomes a records.Dropped (stage "curate") with its reason code and a detail naming its file and row,
-so the funnel adds up: candidates = selected + dropped.
+The funnel, one step at a time, each returning (kept, [(example, reason)]):
+  scope (variant single_source) -> rewrites (transforms.py: LIMA's wikiHow and Stack Exchange prompt edits)
+  -> quality filters (filters.py; off for the random and unfiltered ablations) -> exact prompt dedup (dedup.py)
+  -> decontamination against every dev and test prompt (decontam.py) -> near-duplicates (neardup.py, MinHash LSH)
+  -> selection under the budget: per-source quotas, sites by temperature, farthest-first on embeddings (select.py);
+     variant random: a seeded sample of the budget instead.
+Dedup and decontamination run in every variant: they keep the evaluation honest, they are not quality rules.
+Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
+and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
+from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
 from lessismore.curate.dedup import dedup_prompts
+from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, apply_filters, lima_checks
-from lessismore.curate.select import sample, select_quotas
-from lessismore.records import Dropped, Example, to_dict
+from lessismore.curate.neardup import near_duplicates
+from lessismore.curate.select import sample, select
+from lessismore.curate.transforms import SePrompt, rewrite
+from lessismore.records import Dropped, Example, Prompt, to_dict
 
 __all__ = ["CurateResult", "curate", "drop"]
+
+Embed = Callable[[list[str]], np.ndarray]
+Variant = Literal["lima", "random", "unfiltered", "single_source"]
 
 
 @dataclass(frozen=True)
 class CurateResult:
     selected: list[Example]  # in input order
     dropped: list[Dropped]  # every candidate not selected, with its reason
-    funnel: list[dict[str, Any]]  # [{"step": "validated" | "filters" | "dedup" | "selected", "n": count left}]
+    funnel: list[dict[str, Any]]  # [{"step", "n", "per_source": {source: n}}]: what is left after each step
+    diversity: dict[str, Any] | None = None  # diversity.diversity() of the selection vs random; None unembedded
+    rewritten: dict[str, int] = field(default_factory=dict)  # rewrite rule -> examples it changed
+    decontam: dict[str, Any] = field(default_factory=dict)  # the n-gram index's stats (prompts too short to match)
 
     def per_source(self) -> dict[str, dict[str, int]]:
         candidates = Counter(e.origin.source for e in self.selected) + Counter(d.origin.source for d in self.dropped)
@@ -36,40 +54,87 @@ class CurateResult:
         return dict(sorted(Counter(d.reason.split(":")[0] for d in self.dropped).items()))
 
 
-def drop(example: Example, reason: str) -> Dropped:
+def drop(example: Example, reason: str, extra: str = "") -> Dropped:
     """A curate quarantine entry: the reason code plus a detail naming file, row and what to change."""
     code, _, kept = reason.partition(":")
     facts = [f"response {len(example.response.strip())} chars"]
     facts += [f"score {example.meta['score']}"] if "score" in example.meta else []
-    facts += [f"kept {kept}"] if kept else []
+    facts += [f"{'test prompt' if code == 'contaminated' else 'kept'} {kept}"] if kept else []
+    facts += [extra] if extra else []
     detail = f"{example.origin.file} row {example.origin.row}: {REASONS.get(code, code)} ({', '.join(facts)})"
     return Dropped(stage="curate", reason=reason, origin=example.origin, detail=detail, record=to_dict(example))
 
 
+def _step(name: str, kept: list[Example]) -> dict[str, Any]:
+    return {"step": name, "n": len(kept), "per_source": dict(sorted(Counter(e.origin.source for e in kept).items()))}
+
+
 def curate(
     examples: list[Example],
+    prompts: list[Prompt],
     *,
-    variant: Literal["lima", "random"],
+    variant: Variant,
     budget: int,
     quotas: dict[str, int],
     min_response_chars: int,
     max_response_chars: int,
     se_min_score: int,
     seed: int,
+    se_prompt: SePrompt = "title_body",
+    site_temperature: float = 3.0,
+    single_source: str = "",
+    near_dup_threshold: float = 0.8,
+    shingle: int = 5,
+    num_perm: int = 128,
+    ngram: int = 13,
+    min_words: int = 8,
+    embed: Embed | None = None,
 ) -> CurateResult:
-    """Run the funnel over `examples` (the validated ones) and return what was selected and why the rest was not."""
-    if variant == "random":  # the ablation: same budget, no quality rules
-        selected, rejected = sample(examples, budget, seed)
-        counts = [len(examples), len(examples)]
-    else:
+    """Run the funnel over `examples` (the validated ones); `prompts` are the dev and test prompts to keep out.
+
+    `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
+    diversity measure; without it the draw within each source and site is seeded random.
+    """
+    rejected: list[tuple[Example, str]] = []
+    funnel = [_step("validated", examples)]
+    pool = examples
+    if variant == "single_source":
+        pool = [ex for ex in examples if ex.origin.source == single_source]
+        rejected += [(ex, "other_source") for ex in examples if ex.origin.source != single_source]
+        funnel.append(_step("single_source", pool))
+    pool = [rewrite(ex, se_prompt=se_prompt) for ex in pool]
+    rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
+    if variant in ("lima", "single_source"):
         checks = lima_checks(min_response_chars, max_response_chars, se_min_score)
-        verdicts = [(ex, *apply_filters(ex, checks)) for ex in examples]
-        passed = [ex for ex, keep, _ in verdicts if keep]
-        unique, duplicates = dedup_prompts(passed)
-        selected, left_out = select_quotas(unique, budget, quotas, seed)
-        rejected = [(ex, reason) for ex, keep, reason in verdicts if not keep] + duplicates + left_out
-        counts = [len(passed), len(unique)]
-    steps = zip(("validated", "filters", "dedup", "selected"), [len(examples), *counts, len(selected)], strict=True)
-    dropped = [drop(ex, reason) for ex, reason in rejected]
+        verdicts = [(ex, *apply_filters(ex, checks)) for ex in pool]
+        pool = [ex for ex, keep, _ in verdicts if keep]
+        rejected += [(ex, reason) for ex, keep, reason in verdicts if not keep]
+        funnel.append(_step("filters", pool))
+    index = build_index(prompts, ngram=ngram, min_words=min_words)
+    for name, run in (
+        ("dedup", lambda p: dedup_prompts(p)),
+        ("decontam", lambda p: remove_contaminated(p, index)),
+        ("near_dup", lambda p: near_duplicates(p, threshold=near_dup_threshold, shingle=shingle, num_perm=num_perm)),
+    ):
+        pool, out = run(pool)
+        rejected += out
+        funnel.append(_step(name, pool))
+
+    vectors = embed([ex.prompt for ex in pool]) if embed is not None and pool else None
+    if variant == "random":
+        selected, left_out = sample(pool, budget, seed)
+    else:
+        selected, left_out = select(
+            pool, budget, quotas, site_temperature=site_temperature, vectors=vectors, seed=seed
+        )
+    rejected += left_out
+    funnel.append(_step("selected", selected))
+
+    measure = None
+    if vectors is not None and selected:
+        chosen = {id(ex) for ex in selected}
+        mask = np.array([id(ex) in chosen for ex in pool])
+        measure = diversity_measure(vectors, np.flatnonzero(mask), seed=seed)
+    dropped = [drop(ex, r, describe_match(ex, index) if r.startswith("contaminated") else "") for ex, r in rejected]
     assert len(selected) + len(dropped) == len(examples), "curate lost or duplicated an example"
-    return CurateResult(selected, dropped, [{"step": step, "n": n} for step, n in steps])
+    return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)

@@ -25,8 +25,12 @@ REASONS = {
     "first_person": "the Stack Exchange answer speaks in the first person (LIMA keeps impersonal answers only)",
     "refers_to_other_answers": "the Stack Exchange answer refers to other answers, which the model will not see",
     "duplicate_prompt": "the same prompt (after normalising case and whitespace) is already kept; edit or drop one",
-    "over_quota": "its source already filled its curate.quotas share; raise the quota to keep more",
-    "over_budget": "curate.budget was already spent; raise it to keep more",
+    "contaminated": "the text contains a dev/test prompt's words (n-gram overlap): training on it would leak the "
+    "evaluation; remove the example or the prompt",
+    "near_duplicate": "a near-copy (MinHash Jaccard >= curate.near_dup.threshold) of an example already kept",
+    "other_source": "curate.variant is single_source and this example is from another source",
+    "over_quota": "its source filled its ingest.sources[].quota; raise it to keep more",
+    "over_budget": "curate.budget was spent; raise it to keep more",
 }
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code quotes identifiers such as `me` or `i`: not prose

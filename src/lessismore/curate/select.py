@@ -1,23 +1,189 @@
 """Selection under a budget: the last step of curate. Seeded, deterministic, and nothing vanishes.
 
-`select_quotas` (variant "lima"): each source named in `quotas` keeps at most its quota, drawn at random; the
-sources not named share what is left of the budget in turns (one each, round-robin), so no single big source
-takes it all. `sample` (variant "random", the ablation): a seeded sample of `budget`, no filters, no quotas.
-Both return (selected, [(example, reason)]) with reason "over_quota" or "over_budget" for every example left out.
-Candidates are put in id order before the draw, so the result depends on the seed, not on the input order.
-A diversity-aware draw (embeddings, LIMA's site temperature) replaces the random draw here in a later issue.
+`allocate` splits the budget N into (source, site) groups. A source with a quota gets min(quota, what it has),
+scaled down in proportion when the quotas add up to more than N; sources without a quota share what is left
+equally. Inside a source, its sites (meta "site", Stack Exchange) share its part in proportion to n ** (1 / tau),
+LIMA's site temperature (tau = 3; 1: in proportion to size; large: equal). Every split is water-filled: a group with
+fewer candidates than its share keeps them all and the rest goes to the others.
+`select` fills each group's part: with embeddings, by greedy k-center (farthest-first) over the whole selection;
+without, by a seeded random draw per group. `sample` (variant "random", the ablation) is a seeded sample of N.
+All return (selected in input order, [(example, reason)]): reason "over_quota" when the example's source reached
+its quota, "over_budget" otherwise. Candidates are put in id order before any choice, so the result depends on
+the seed, not on the input order.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections import defaultdict
+from collections import Counter
+from collections.abc import Hashable, Mapping
+from typing import TypeVar
+
+import numpy as np
 
 from lessismore.records import Example
 
+K = TypeVar("K", bound=Hashable)
+Group = tuple[str, str]  # (source, site); site "" when the source has none
+
+
+def water_fill(weights: Mapping[K, float], caps: Mapping[K, int], total: int) -> dict[K, int]:
+    """Split `total` whole units in proportion to `weights`, no key above its cap; what a capped key cannot take
+    goes to the others. Rounding by largest remainder, exact ties to the smaller key.
+
+    >>> water_fill({"a": 1, "b": 1, "c": 1}, {"a": 1, "b": 10, "c": 10}, 9)
+    {'a': 1, 'b': 4, 'c': 4}
+    >>> water_fill({"a": 1, "b": 1}, {"a": 10, "b": 10}, 3)
+    {'a': 2, 'b': 1}
+    >>> water_fill({"a": 1, "b": 1}, {"a": 2, "b": 3}, 100)
+    {'a': 2, 'b': 3}
+    """
+    out = {k: 0 for k in caps}
+    active = sorted(k for k in caps if caps[k] > 0 and weights.get(k, 0) > 0)
+    left = max(total, 0)
+    while active and left > 0:
+        mass = sum(weights[k] for k in active)
+        shares = {k: left * weights[k] / mass for k in active}
+        full = [k for k in active if shares[k] >= caps[k]]
+        if not full:  # nobody is capped: round the shares and stop
+            floors = {k: math.floor(shares[k]) for k in active}
+            by_remainder = sorted(active, key=lambda k: -round(shares[k] - floors[k], 12))  # stable: key order
+            for k in by_remainder[: left - sum(floors.values())]:
+                floors[k] += 1
+            return out | floors
+        for k in full:
+            out[k] = caps[k]
+            left -= caps[k]
+        active = [k for k in active if k not in full]
+    return out
+
+
+def source_parts(available: Mapping[str, int], budget: int, quotas: Mapping[str, int]) -> dict[str, int]:
+    """How many examples each source gets: quotas first (scaled down to fit), then equal shares of the rest.
+
+    >>> source_parts({"se": 50, "wiki": 50, "hand": 3}, 20, {"se": 8})
+    {'hand': 3, 'se': 8, 'wiki': 9}
+    >>> source_parts({"a": 100, "b": 100}, 10, {"a": 10, "b": 5})
+    {'a': 7, 'b': 3}
+    """
+    claims = {s: min(quotas.get(s, 0), n) for s, n in available.items() if quotas.get(s, 0) > 0}
+    parts = water_fill(claims, claims, budget)  # proportional cut, only when the claims exceed the budget
+    free = {s: n for s, n in available.items() if s not in claims}
+    parts |= water_fill({s: 1 for s in free}, free, budget - sum(parts.values()))
+    return dict(sorted(parts.items()))
+
+
+def allocate(
+    sizes: Mapping[Group, int], budget: int, quotas: Mapping[str, int], *, site_temperature: float
+) -> dict[Group, int]:
+    """The budget split over (source, site) groups of `sizes` candidates; each part is at most its group's size.
+
+    >>> sizes = {("se", "math"): 900, ("se", "cooking"): 100, ("wiki", ""): 500}
+    >>> allocate(sizes, 100, {"se": 60}, site_temperature=1.0)
+    {('se', 'cooking'): 6, ('se', 'math'): 54, ('wiki', ''): 40}
+    >>> allocate(sizes, 100, {"se": 60}, site_temperature=3.0)  # LIMA: small sites get more than their size share
+    {('se', 'cooking'): 19, ('se', 'math'): 41, ('wiki', ''): 40}
+    """
+    available: Counter[str] = Counter()
+    for (source, _), n in sizes.items():
+        available[source] += n
+    parts = source_parts(available, budget, quotas)
+    out: dict[Group, int] = {}
+    for source, part in sorted(parts.items()):
+        sites = {site: n for (src, site), n in sizes.items() if src == source}
+        weights = {site: n ** (1.0 / site_temperature) for site, n in sites.items()}
+        out |= {(source, site): k for site, k in sorted(water_fill(weights, sites, part).items())}
+    return out
+
+
+def group_of(example: Example) -> Group:
+    return example.origin.source, str(example.meta.get("site") or "")
+
+
+def farthest_first(vectors: np.ndarray, groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
+    """Greedy k-center: row indices of `vectors` (L2-normalised) in pick order. The first pick is a seeded random
+    row; each next one is the row farthest (cosine distance) from every pick so far among rows whose group
+    (`groups[i]`, an index into `room`) still has room. Stops when every group is full or out of rows.
+    """
+    room = np.array(room, dtype=np.int64)
+    live = np.flatnonzero(room[groups] > 0)  # rows that may still be picked, in row (= id) order
+    work, live_groups = vectors[live], groups[live]  # copied once, and again only when compacted
+    is_open = np.ones(len(live), dtype=bool)
+    min_dist = np.full(len(live), np.inf, dtype=np.float32)  # distance to the nearest pick so far
+    picks: list[int] = []
+    pos = int(np.random.default_rng(seed).integers(len(live))) if len(live) else -1
+    while pos >= 0:
+        picks.append(int(live[pos]))
+        group = live_groups[pos]
+        room[group] -= 1
+        is_open[pos] = False
+        if room[group] == 0:
+            is_open &= live_groups != group
+        np.minimum(min_dist, 1.0 - work @ work[pos], out=min_dist)
+        if is_open.sum() * 2 < len(live):  # amortised compaction: later steps touch only open rows
+            live, work, live_groups, min_dist = live[is_open], work[is_open], live_groups[is_open], min_dist[is_open]
+            is_open = np.ones(len(live), dtype=bool)
+        pos = int(np.argmax(np.where(is_open, min_dist, -np.inf))) if is_open.any() else -1
+    return np.asarray(picks, dtype=np.int64)
+
+
+def select(
+    examples: list[Example],
+    budget: int,
+    quotas: Mapping[str, int],
+    *,
+    site_temperature: float,
+    vectors: np.ndarray | None,
+    seed: int,
+) -> tuple[list[Example], list[tuple[Example, str]]]:
+    """Fill each (source, site) group's part of `budget`: k-center over `vectors` (rows aligned with `examples`,
+    L2-normalised) when given, else a seeded random draw per group. Returns (selected, [(left out, reason)]).
+    """
+    order = sorted(range(len(examples)), key=lambda i: _sort_key(examples[i]))
+    labels = [group_of(examples[i]) for i in order]
+    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature)
+    index = {g: i for i, g in enumerate(sorted(parts))}
+    groups = np.array([index[g] for g in labels], dtype=np.int64)
+    room = np.array([parts[g] for g in index], dtype=np.int64)
+    if vectors is None:
+        picked = _random_fill(groups, room, seed)
+    else:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        _check_vectors(vectors, len(examples))
+        picked = farthest_first(vectors[order], groups, room, seed)
+    chosen = {order[p] for p in picked.tolist()}
+    full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
+    selected = [ex for i, ex in enumerate(examples) if i in chosen]
+    left_out = [
+        (ex, "over_quota" if ex.origin.source in full else "over_budget")
+        for i, ex in enumerate(examples)
+        if i not in chosen
+    ]
+    assert len(selected) + len(left_out) == len(examples), "select lost or duplicated an example"
+    return selected, left_out
+
+
+def _random_fill(groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(groups == g))[:k] for g, k in enumerate(room.tolist())]
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+
+
+def _check_vectors(vectors: np.ndarray, n: int) -> None:
+    if vectors.ndim != 2 or len(vectors) != n:
+        raise ValueError(f"vectors: shape {vectors.shape}, expected ({n}, dim): one row per example, in input order")
+    norms = np.linalg.norm(vectors, axis=1)
+    if n and not np.allclose(norms, 1.0, atol=1e-3):
+        raise ValueError("vectors: rows must be L2-normalised (cosine distance is 1 - dot); embed with normalise on")
+
+
+def _sort_key(example: Example) -> tuple[str, str, str, str]:
+    return example.id, example.origin.source, example.origin.file, example.origin.row
+
 
 def _shuffled(examples: list[Example], rng: random.Random) -> list[Example]:
-    pool = sorted(examples, key=lambda e: (e.id, e.origin.source, e.origin.file, e.origin.row))
+    pool = sorted(examples, key=_sort_key)
     rng.shuffle(pool)
     return pool
 
@@ -25,33 +191,6 @@ def _shuffled(examples: list[Example], rng: random.Random) -> list[Example]:
 def _in_input_order(examples: list[Example], chosen: list[Example]) -> list[Example]:
     ids = {id(e) for e in chosen}
     return [e for e in examples if id(e) in ids]
-
-
-def select_quotas(
-    examples: list[Example], budget: int, quotas: dict[str, int], seed: int
-) -> tuple[list[Example], list[tuple[Example, str]]]:
-    """Per-source caps for the sources in `quotas`, then an even share of what is left for the others."""
-    rng = random.Random(seed)
-    by_source: dict[str, list[Example]] = defaultdict(list)
-    for ex in _shuffled(examples, rng):
-        by_source[ex.origin.source].append(ex)
-    chosen: list[Example] = []
-    left_out: list[tuple[Example, str]] = []
-    for source in sorted(set(by_source) & set(quotas)):  # quota sources first, each up to its cap
-        pool, cap = by_source.pop(source), quotas[source]
-        chosen += pool[:cap]
-        left_out += [(ex, "over_quota") for ex in pool[cap:]]
-    if len(chosen) > budget:  # quotas add up to more than the budget: a random cut across the quota sources
-        rng.shuffle(chosen)
-        left_out += [(ex, "over_budget") for ex in chosen[budget:]]
-        chosen = chosen[:budget]
-    queues = [by_source[s] for s in sorted(by_source)]  # the other sources take turns, one example each
-    while any(queues) and len(chosen) < budget:
-        for queue in queues:
-            if queue and len(chosen) < budget:
-                chosen.append(queue.pop(0))
-    left_out += [(ex, "over_budget") for queue in queues for ex in queue]
-    return _in_input_order(examples, chosen), left_out
 
 
 def sample(examples: list[Example], budget: int, seed: int) -> tuple[list[Example], list[tuple[Example, str]]]:

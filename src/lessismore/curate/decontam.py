@@ -1,0 +1,158 @@
+"""n-gram decontamination: drop training examples that contain a dev or test prompt. A step of curate, after dedup.
+
+The lm-eval-harness "janitor" idea (GPT-3 used 13-grams): every `ngram`-word run of every held-out prompt goes
+into an index, and a training example whose text (every message, system, user and assistant) contains one of
+those runs is dropped with reason "contaminated:<prompt id>". A prompt shorter than `ngram` words is indexed
+whole and matched as a contiguous run of words when it has at least `min_words` words; a shorter one would match
+too much ordinary text, so it is not indexed but counted as "too_short" in `NgramIndex.stats` (and listed in
+`NgramIndex.too_short`) for the stage to report. Both sides go through `words`, so case, punctuation and Unicode
+forms never hide an overlap. Runs never span two messages.
+
+Lookups cost one dict probe per word position: each entry is filed under its first `key_len` words and checked in
+full only on a hit (measured: ~20,000 examples of ~300 words against 1,000 prompts in ~2 s on one core).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from lessismore.records import Example, Prompt
+
+_WORD = re.compile(r"\w+")
+_APOSTROPHES = str.maketrans("", "", "'’ʼ")  # dropped, not split on: "don't" and "dont" are the same word
+
+
+def words(text: str) -> list[str]:
+    """NFKC, casefold, apostrophes dropped, then runs of letters and digits: every other punctuation is a break.
+
+    >>> words("Don't PANIC: it's 4.2 km!")
+    ['dont', 'panic', 'its', '4', '2', 'km']
+    >>> words("  state-of-the-art\\n") == words("State of the Art")
+    True
+    >>> words("...")
+    []
+    """
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES))
+
+
+@dataclass(frozen=True)
+class NgramIndex:
+    """The held-out prompts as word runs. Build it with `build_index`; one index serves any number of examples."""
+
+    ngram: int
+    min_words: int
+    key_len: int  # words in a lookup key: min(ngram, min_words), so every entry is long enough to have one
+    entries: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]]  # key -> [(word run, prompt id)], prompt order
+    prompts: dict[str, Prompt]  # every prompt given, by id (for the quarantine detail: split, file, row)
+    too_short: tuple[str, ...] = ()  # ids of prompts with fewer than min_words words: not indexed, cannot match
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where an example overlaps a held-out prompt: enough to write a quarantine detail a reader can check."""
+
+    prompt: Prompt
+    message: int  # index into example.messages
+    role: str
+    start: int  # word offset inside that message, counted in `words(message.content)`
+    words: tuple[str, ...]  # the overlapping words, normalised
+
+
+def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIndex:
+    """Index every `ngram`-word run of every prompt (and short prompts of >= min_words words whole).
+
+    >>> from lessismore.records import Origin
+    >>> p = Prompt("Name three birds.", "test", Origin("t", "t.txt", "1"))
+    >>> build_index([p], ngram=13, min_words=8).stats
+    {'prompts': 1, 'indexed_ngrams': 0, 'indexed_whole': 0, 'too_short': 1, 'entries': 0}
+    >>> build_index([p], ngram=2, min_words=2).stats
+    {'prompts': 1, 'indexed_ngrams': 1, 'indexed_whole': 0, 'too_short': 0, 'entries': 2}
+    """
+    if ngram < 1:
+        raise ValueError(f"curate.decontam.ngram must be >= 1 (lm-eval-harness uses 13), got {ngram}")
+    key_len = max(1, min(ngram, min_words))
+    entries: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {}
+    seen: set[tuple[tuple[str, ...], str]] = set()
+    by_id: dict[str, Prompt] = {}
+    too_short: list[str] = []
+    counts = {"indexed_ngrams": 0, "indexed_whole": 0}
+    for prompt in prompts:
+        if prompt.id in by_id:  # the same text twice (ids are content hashes): indexed once
+            continue
+        by_id[prompt.id] = prompt
+        w = words(prompt.text)
+        if len(w) >= ngram:
+            runs = [tuple(w[i : i + ngram]) for i in range(len(w) - ngram + 1)]
+            counts["indexed_ngrams"] += 1
+        elif len(w) >= max(min_words, 1):
+            runs = [tuple(w)]
+            counts["indexed_whole"] += 1
+        else:
+            too_short.append(prompt.id)
+            continue
+        for run in runs:
+            if (run, prompt.id) not in seen:
+                seen.add((run, prompt.id))
+                entries.setdefault(run[:key_len], []).append((run, prompt.id))
+    stats = {"prompts": len(by_id), **counts, "too_short": len(too_short), "entries": len(seen)}
+    return NgramIndex(ngram, min_words, key_len, entries, by_id, tuple(too_short), stats)
+
+
+def find_match(example: Example, index: NgramIndex) -> Match | None:
+    """The first overlap in reading order (message by message, word by word; prompts in index order), or None."""
+    k, entries = index.key_len, index.entries
+    if not entries:
+        return None
+    for m, message in enumerate(example.messages):
+        w = words(message.content)
+        for i in range(len(w) - k + 1):
+            hits = entries.get(tuple(w[i : i + k]))
+            if hits is None:
+                continue
+            for run, prompt_id in hits:
+                if tuple(w[i : i + len(run)]) == run:
+                    return Match(index.prompts[prompt_id], m, message.role, i, run)
+    return None
+
+
+def describe(match: Match) -> str:
+    """The quarantine detail's sentence: which words of which message, and which prompt (split, file, row).
+
+    >>> from lessismore.records import Origin
+    >>> p = Prompt("Why is the sky blue at noon but red at dusk?", "test", Origin("t", "data/test.jsonl", "7"))
+    >>> describe(Match(p, 1, "assistant", 40, ("why", "is", "the", "sky")))  # doctest: +ELLIPSIS
+    'assistant message 1, words 40-43 "why is the sky" appear in test prompt ... (data/test.jsonl row 7)'
+    """
+    where = f"{match.role} message {match.message}, words {match.start}-{match.start + len(match.words) - 1}"
+    origin = match.prompt.origin
+    prompt = f"{match.prompt.split} prompt {match.prompt.id} ({origin.file} row {origin.row})"
+    return f'{where} "{" ".join(match.words)}" appear in {prompt}'
+
+
+def describe_match(example: Example, index: NgramIndex) -> str:
+    """`describe(find_match(...))`, or "" when the example is clean: for the stage's quarantine detail."""
+    match = find_match(example, index)
+    return describe(match) if match else ""
+
+
+def remove_contaminated(examples: list[Example], index: NgramIndex) -> tuple[list[Example], list[tuple[Example, str]]]:
+    """Keep clean examples in input order; return (kept, [(example, "contaminated:<prompt id>")])."""
+    kept: list[Example] = []
+    dropped: list[tuple[Example, str]] = []
+    for ex in examples:
+        match = find_match(ex, index)
+        if match is None:
+            kept.append(ex)
+        else:
+            dropped.append((ex, f"contaminated:{match.prompt.id}"))
+    return kept, dropped
+
+
+def decontaminate(
+    examples: list[Example], prompts: list[Prompt], *, ngram: int, min_words: int
+) -> tuple[list[Example], list[tuple[Example, str]]]:
+    """`remove_contaminated` against an index of `prompts` built here (build it yourself to reuse it or its stats)."""
+    return remove_contaminated(examples, build_index(prompts, ngram=ngram, min_words=min_words))

@@ -1,0 +1,117 @@
+"""curate(): the whole funnel (reasons, nothing lost, per-source counts), the rewrites and every variant."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lessismore.curate import curate
+from lessismore.curate.transforms import rewrite, rewrite_this_article
+from lessismore.records import Example, Message, Origin, Prompt
+
+IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
+ANSWERS = {  # distinct answers, so that near-duplicate removal leaves them alone
+    1: "Squash the commits with an interactive rebase.",
+    3: "Rebase the branch onto main before merging.",
+    4: "Cherry-pick the fix onto the release branch.",
+    5: "Revert the merge commit and push the revert.",
+}
+TOPICS = ["git rebase", "sourdough starter", "bicycle chain", "tax return", "python asyncio", "roof leak"]
+
+
+def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", row: int = 1, **meta) -> Example:
+    fmt = meta.pop("fmt", "stackexchange_xml" if source.startswith("se") else "lima_jsonl")
+    return Example(
+        messages=(Message("user", prompt), Message("assistant", answer)),
+        origin=Origin(source, f"data/{source}.xml", str(row)),
+        meta={"format": fmt, "split": "train", **meta},
+    )
+
+
+def run(examples, prompts=(), variant="lima", budget=3, quotas=None, **kw):
+    return curate(examples, list(prompts), variant=variant, budget=budget,
+                  quotas={"se": 2} if quotas is None else quotas, min_response_chars=10, max_response_chars=400,
+                  se_min_score=10, seed=0, **kw)  # fmt: skip
+
+
+def test_funnel_drops_with_reasons_and_loses_nothing():
+    examples = [
+        ex(ANSWERS[1], score=20, row=1, prompt="p1"),
+        ex("I did it like this, works.", score=20, row=2, prompt="p2"),  # first person
+        ex(ANSWERS[3], score=20, row=3, prompt="P1 "),  # duplicate prompt of row 1
+        ex(ANSWERS[4], score=20, row=4, prompt="p4"),
+        ex(ANSWERS[5], score=20, row=5, prompt="p5"),  # over the se quota of 2
+        ex("A long handwritten answer.", source="hand", row=6, prompt="p6"),
+    ]
+    result = run(examples)
+    steps = [(s["step"], s["n"]) for s in result.funnel]
+    assert steps == [("validated", 6), ("filters", 5), ("dedup", 4), ("decontam", 4), ("near_dup", 4), ("selected", 3)]
+    assert result.funnel[-1]["per_source"] == {"hand": 1, "se": 2}
+    assert len(result.selected) == 3 and len(result.selected) + len(result.dropped) == 6
+    assert result.dropped_by_reason() == {"duplicate_prompt": 1, "first_person": 1, "over_quota": 1}
+    dup = next(d for d in result.dropped if d.reason.startswith("duplicate_prompt"))
+    assert dup.reason == f"duplicate_prompt:{examples[0].id}" and dup.stage == "curate"
+    assert dup.detail.startswith("data/se.xml row 3: ") and dup.record["id"] == examples[2].id
+    assert result.per_source() == {"hand": {"candidates": 1, "selected": 1}, "se": {"candidates": 5, "selected": 2}}
+    assert result.diversity is None  # no embedder given
+
+
+def test_a_test_prompt_inside_a_training_answer_is_caught():
+    test = Prompt("Write a short poem about a lighthouse keeper who has never once seen the sea at night", "test",
+                  Origin("test_prompts", "data/test.jsonl", "7"))  # fmt: skip
+    leaked = ex("Sure. WRITE a short poem about a lighthouse keeper, who has never once seen the sea at night: ...",
+                source="hand", row=2, prompt="p2")  # fmt: skip
+    result = run([ex("A clean answer about something else.", source="hand", row=1, prompt="p1"), leaked], [test])
+    (contaminated,) = result.dropped
+    assert contaminated.reason == f"contaminated:{test.id}" and contaminated.origin.row == "2"
+    assert "test prompt" in contaminated.detail and "data/hand.xml row 2" in contaminated.detail
+
+
+def test_near_duplicates_are_dropped_after_exact_dedup():
+    text = " ".join(f"w{i}" for i in range(100))
+    near = text.replace("w50 ", "changed ")  # 5 of 96 shingles differ: Jaccard 91 / 101
+    result = run([ex(text, source="hand", row=1, prompt="p1"), ex(near, source="hand", row=2, prompt="p2")],
+                 quotas={}, near_dup_threshold=0.8)  # fmt: skip
+    assert [d.reason.split(":")[0] for d in result.dropped] == ["near_duplicate"]
+
+
+def test_wikihow_rewrite_changes_the_text_and_keeps_the_trace():
+    assert rewrite_this_article("This article shows X.") == "The following answer shows X."
+    wiki = ex("1. **This article shows how to brew.** Boil water.", source="wiki", fmt="wikihow_csv")
+    new = rewrite(wiki, se_prompt="title_body")
+    assert new.response.startswith("1. **The following answer shows how to brew.**")
+    assert new.id != wiki.id and new.meta["rewritten_from"] == wiki.id and new.meta["rewrites"] == ["this_article"]
+    assert rewrite(ex(source="hand"), se_prompt="title_body") == ex(source="hand")  # untouched: same record
+
+
+def test_se_prompt_title_only():
+    se = ex(prompt="Why is the sky blue?\n\nI looked up and wondered.", title="Why is the sky blue?", score=11)
+    result = run([se], quotas={}, se_prompt="title")
+    assert result.selected[0].prompt == "Why is the sky blue?" and result.rewritten == {"se_prompt_title": 1}
+
+
+def test_variants_random_unfiltered_single_source():
+    examples = [ex(f"I, me, my: {ANSWERS[i + 1 + (i > 0)]}", row=i, prompt=f"q{i}") for i in range(4)]
+    examples += [ex("I, me, my: a copy.", row=9, prompt="q0")]  # an exact duplicate prompt
+    examples += [ex(IMPERSONAL, source="hand", row=10, prompt="h")]
+    rnd = run(examples, variant="random", budget=3, quotas={})
+    assert [s["step"] for s in rnd.funnel] == ["validated", "dedup", "decontam", "near_dup", "selected"]
+    assert rnd.dropped_by_reason() == {"duplicate_prompt": 1, "over_budget": 2}  # no quality filter ran
+    unf = run(examples, variant="unfiltered", budget=10, quotas={})
+    assert len(unf.selected) == 5 and unf.dropped_by_reason() == {"duplicate_prompt": 1}
+    single = run(examples, variant="single_source", single_source="hand", budget=10, quotas={})
+    assert [e.origin.source for e in single.selected] == ["hand"]
+    assert single.dropped_by_reason()["other_source"] == 5
+
+
+def test_embeddings_drive_selection_and_the_diversity_measure():
+    examples = [ex(f"An answer about {t}, number {k}.", source="hand", row=10 * i + k, prompt=f"{t} {k}?")
+                for i, t in enumerate(TOPICS) for k in range(4)]  # fmt: skip
+
+    def embed(texts: list[str]) -> np.ndarray:  # one direction per topic: a stand-in for the real model
+        vecs = np.array([[1.0 if t in text else 0.0 for t in TOPICS] for text in texts]) + 0.01
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+    result = run(examples, budget=len(TOPICS), quotas={}, embed=embed)
+    topics = {next(t for t in TOPICS if t in e.prompt) for e in result.selected}
+    assert topics == set(TOPICS)  # farthest-first takes one of each topic
+    assert result.diversity is not None and set(result.diversity) >= {"selected", "random"}
