@@ -51,7 +51,7 @@ def test_se_score_needs_min_score_on_stack_exchange_only():
 @pytest.mark.parametrize(
     "answer",
     ["I think you should rebase.", "Rebase it; I'm sure that works.", "In my experience, rebase.",
-     "This worked for me.", "My advice: rebase.", "It is what I."],
+     "This worked for me.", "My advice: rebase.", "It is what I.", "After Type I errors, I retested."],
 )  # fmt: skip
 def test_first_person_answers_are_dropped(answer):
     assert se_first_person(ex(answer)) == (False, "first_person")
@@ -61,7 +61,8 @@ def test_first_person_answers_are_dropped(answer):
     "answer",
     [IMPERSONAL, "Disk I/O is the bottleneck here.", "Call `me.save()` after the loop.",
      "```\nfor i in range(3):\n    my_list.append(i)  # I said so\n```", "The mean is lower, i.e. skewed.",
-     'Passive voice: "My bike was stolen." names no thief.', "Quoted: “I came, I saw.”"],
+     'Passive voice: "My bike was stolen." names no thief.', "Quoted: “I came, I saw.”",
+     "A Type I error rejects a true null; Phase I trials test safety; World War I ended in 1918."],
 )  # fmt: skip
 def test_impersonal_answers_and_code_are_kept(answer):
     assert se_first_person(ex(answer)) == (True, "ok")

@@ -35,6 +35,11 @@ REASONS = {
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code quotes identifiers such as `me` or `i`: not prose
 _QUOTED = re.compile(r'"[^"\n]{0,200}"|“[^”\n]{0,200}”')  # a quoted sentence ("My bike was stolen.") is an example
+# the roman numeral I after a noun that numbers things: "Type I error", "Phase I trial", "World War I", "Louis I"
+_NUMERAL_I = re.compile(
+    r"\b(?:Type|Phase|Part|Chapter|Class|Category|Stage|Level|Grade|Schedule|Volume|Vol\.|Book|Act|Article|Section"
+    r"|Appendix|Title|Round|Tier|War|Henry|Louis|Charles|James|Elizabeth|George|Edward|William|Napoleon|Paul)\s+I\b"
+)
 # "I" as a word (not the I of I/O, I.e. or AI), and my / me in any position in a sentence
 _FIRST_PERSON = re.compile(r"(?<![\w/.'’-])I(?![\w/]|\.\w|-\w)|\b[Mm](?:y|e)\b")
 _OTHER_ANSWERS = re.compile(
@@ -73,7 +78,8 @@ def se_first_person(example: Example) -> tuple[bool, str]:
     """Stack Exchange only: no I, I'm, my or me as words in the answer's own prose (not in code, not in quotes)."""
     if not is_stackexchange(example):
         return KEEP
-    return (False, "first_person") if _FIRST_PERSON.search(_QUOTED.sub(" ", _prose(example.response))) else KEEP
+    prose = _NUMERAL_I.sub(" ", _QUOTED.sub(" ", _prose(example.response)))
+    return (False, "first_person") if _FIRST_PERSON.search(prose) else KEEP
 
 
 def se_other_answers(example: Example) -> tuple[bool, str]:
