@@ -1,7 +1,8 @@
 """DVC stage `ingest`: every params `ingest.sources` entry -> data/ingested/{examples,prompts}.parquet.
 
-Reads each source with its format's adapter (lessismore.sources), keeps what could not be read in
-data/quarantine/ingest.jsonl with its reason, and writes record counts to metrics/ingest.json.
+Reads each source (a file, a glob, s3://, or an hf:// dataset) with its format's adapter (lessismore.sources),
+keeps what could not be read in data/quarantine/ingest.jsonl with its reason, and writes record counts to
+metrics/ingest.json.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def read_sources(
         for i, spec in enumerate(sources):
             task = bar.add_task(f"ingest {spec.name}", total=None)
             start, counts = time.perf_counter(), Counter()
-            for rec in ingest_source(spec.name, spec.format, spec.path, spec.split, spec.license, index=i):
+            where = {"index": i, "hf_split": spec.hf_split, "hf_config": spec.hf_config}
+            records = ingest_source(spec.name, spec.format, spec.path, spec.split, spec.license, **where)
+            for rec in records:
                 bucket = examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped
                 bucket.append(rec)
                 counts[type(rec).__name__] += 1

@@ -1,45 +1,83 @@
-"""Source adapters: one module per file format, each turning a file into Examples / Prompts plus Dropped entries.
+"""Source adapters: one module per format, each turning a file (or a dataset's rows) into Examples / Prompts.
 
 The first step of the pipeline (stages/ingest.py calls `ingest_source` once per params `ingest.sources` entry).
-Every reader has the same shape, `read_<format>(path, source, license, split)`, and yields records whose origin
-is (source name, file, row or post id, license) and whose meta carries "format" and "split". Train sources give
-Examples; dev / test sources give Prompts. Nothing is dropped silently: what cannot be read is a Dropped.
+A path is a file, a glob (each match read as its own file, in sorted order), an s3:// URI or glob (storage.py),
+or hf://owner/name (a Hugging Face dataset, offline: hf.py). Every file reader has the same shape,
+`read_<format>(path, source, license, split)`; the row-shaped formats also have a row converter (ROWS) that
+hf:// datasets go through. Records carry their origin (source name, file, row or post id, license) and meta
+"format" and "split". Train sources give Examples; dev / test sources give Prompts. Nothing is dropped
+silently: what cannot be read is a Dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-from lessismore.records import Dropped, Example, Prompt
-from lessismore.sources.lima import read_lima_jsonl
-from lessismore.sources.prompts import read_prompts_jsonl
+from lessismore.sources.alpaca import alpaca_row, read_alpaca_json
+from lessismore.sources.chat import openai_row, read_openai_jsonl, read_sharegpt_jsonl, sharegpt_row
+from lessismore.sources.common import Record, RowFn
+from lessismore.sources.lima import lima_row, read_lima_jsonl
+from lessismore.sources.prompts import prompt_row, read_prompts_jsonl, read_prompts_txt
 from lessismore.sources.stackexchange import read_stackexchange_xml
+from lessismore.sources.storage import expand
 from lessismore.sources.wikihow import read_wikihow_csv
+from lessismore.sources.writingprompts import read_writingprompts_csv, writingprompts_row
 
-Reader = Callable[[str, str, str, str], Iterator[Example | Prompt | Dropped]]
+Reader = Callable[[str, str, str, str], Iterator[Record]]
 
 READERS: dict[str, Reader] = {
     "stackexchange_xml": read_stackexchange_xml,  # data-dump Posts.xml: top answer per question
     "wikihow_csv": read_wikihow_csv,  # title,heading,paragraph or title,result
+    "writingprompts_csv": read_writingprompts_csv,  # [row_id,]prompt,story: [WP] tags cut, text detokenised
     "lima_jsonl": read_lima_jsonl,  # GAIR/lima: {"conversations": [...], "source": ...}
+    "alpaca_json": read_alpaca_json,  # a JSON list (or JSONL) of {"instruction", "input", "output"}
+    "sharegpt_jsonl": read_sharegpt_jsonl,  # {"conversations": [{"from": "human" | "gpt", "value": ...}]}
+    "openai_jsonl": read_openai_jsonl,  # {"messages": [{"role": ..., "content": ...}]}
     "prompts_jsonl": read_prompts_jsonl,  # {"prompt": ...} held-out prompts
+    "prompts_txt": read_prompts_txt,  # one prompt a line
+}
+ROWS: dict[str, RowFn] = {  # one parsed row -> a record: what hf:// datasets are read with
+    "writingprompts_csv": writingprompts_row,
+    "lima_jsonl": lima_row,
+    "alpaca_json": alpaca_row,
+    "sharegpt_jsonl": sharegpt_row,
+    "openai_jsonl": openai_row,
+    "prompts_jsonl": prompt_row,
 }
 
 
 def ingest_source(
-    name: str, format: str, path: str, split: str, license: str = "", *, index: int | None = None
-) -> Iterator[Example | Prompt | Dropped]:
-    """Read one params `ingest.sources` entry; `index` is its position there, named in errors."""
+    name: str,
+    format: str,
+    path: str,
+    split: str,
+    license: str = "",
+    *,
+    index: int | None = None,
+    hf_split: str = "train",
+    hf_config: str = "",
+) -> Iterator[Record]:
+    """Read one params `ingest.sources` entry; `index` is its position there, named in errors.
+
+    Path problems (no such file, a glob matching nothing, denied access, a dataset not available offline) are
+    raised here, before any record is read; bad rows inside the files come out as Dropped records.
+    """
     key = f"ingest.sources[{index}]" if index is not None else f"ingest.sources[name={name}]"
     if format not in READERS:
         raise ValueError(f"{key}.format: {format!r} is not a known source format; use one of {sorted(READERS)}")
-    file = Path(path)
-    if not file.is_file():
-        what = "is a directory, not a file" if file.is_dir() else "does not exist"
-        raise FileNotFoundError(
-            f"{key}.path: {path} {what} (source {name!r}, run from {Path.cwd()}); "
-            "fix the path in params.yaml (relative paths start at the repository root) or create the file"
-            + (" (`dvc pull` fetches tracked sources)" if not file.exists() else "")
-        )
-    return READERS[format](str(path), name, license, split)
+    if path.startswith("hf://"):
+        if format not in ROWS:
+            raise ValueError(
+                f"{key}.format: {format!r} cannot be read from a Hugging Face dataset ({path}); "
+                f"use one of {sorted(ROWS)}, or point {key}.path at the file"
+            )
+        from lessismore.sources.hf import read_hf  # lazy: `datasets` is only imported for hf:// sources
+
+        kwargs = {"source": name, "license": license, "split": split, "format": format}
+        return read_hf(path, ROWS[format], **kwargs, hf_split=hf_split, hf_config=hf_config, key=key)
+    return _read_files(READERS[format], expand(path, f"{key}.path", name), name, license, split)
+
+
+def _read_files(reader: Reader, files: list[str], name: str, license: str, split: str) -> Iterator[Record]:
+    for file in files:  # one file at a time, each with its own origin.file (a glob's match or the path itself)
+        yield from reader(file, name, license, split)

@@ -1,59 +1,83 @@
 """What every source adapter shares: one context per file that builds Origins, records and Dropped entries.
 
-Sits under sources/: each adapter (stackexchange, wikihow, lima, prompts) parses its own format and hands the
-pieces to a `SourceFile`, so every record gets the same origin, the same meta keys ("format", "split") and the
-same train -> Example / dev, test -> Prompt rule. Also the line readers that surface bad bytes instead of crashing.
+Sits under sources/: each adapter parses its own format into rows and hands each row to its row converter, which
+uses a `SourceFile` so every record gets the same origin, the same meta keys ("format", "split") and the same
+train -> Example / dev, test -> Prompt rule. Also the line, JSONL and CSV readers (over storage.open_binary, so
+local and s3:// alike) that surface bad bytes, bad JSON and bad quoting as Dropped entries instead of crashing.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
+from lessismore.sources.storage import open_binary
 
 Record = Example | Prompt | Dropped
+_SURROGATE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One source file being read: its params entry (name, license, split) plus its format and path."""
+    """One source file (or dataset split) being read: its params entry (name, license, split), format and path."""
 
     source: str  # ingest.sources[].name
-    path: str
+    path: str  # a local path, an s3:// URI, or hf://owner/name[split]
     license: str
     split: str  # train -> Examples; dev / test -> Prompts
     format: str  # the READERS key, copied into every record's meta
+    unit: str = "line"  # what a row number counts: "line" (text files), "item" (a JSON list), "row" (an hf dataset)
 
     def origin(self, row: str | int) -> Origin:
         return Origin(source=self.source, file=self.path, row=str(row), license=self.license)
 
+    def at(self, row: str | int) -> str:
+        """Where a row is, for details: "a.jsonl:12" (line 12), "a.json item 3", "hf://o/n[train] row 3"."""
+        return f"{self.path}:{row}" if self.unit == "line" else f"{self.path} {self.unit} {row}"
+
     def drop(self, reason: str, row: str | int, detail: str, record: dict[str, Any] | None = None) -> Dropped:
         return Dropped(stage="ingest", reason=reason, origin=self.origin(row), detail=detail, record=record or {})
 
-    def record(self, turns: list[str], row: str | int, meta: dict[str, Any]) -> Example | Prompt:
-        """Alternating user/assistant turns -> an Example (train) or a Prompt of the first turn (dev/test)."""
+    def record(
+        self, turns: list[str], row: str | int, meta: dict[str, Any], roles: Sequence[str] | None = None
+    ) -> Example | Prompt:
+        """Turns -> an Example (train) or a Prompt (dev/test) of the first user turn.
+
+        Without `roles` the turns alternate user / assistant from the user (LIMA's shape); chat formats pass each
+        turn's role as the file has it (system / user / assistant), kept in order: validate judges the order.
+        A Prompt keeps a system turn that came before it in meta["system"].
+        """
+        roles = list(roles) if roles is not None else [("user", "assistant")[i % 2] for i in range(len(turns))]
         meta = {**meta, "format": self.format, "split": self.split}
         if self.split != "train":
-            return Prompt(text=turns[0], split=self.split, origin=self.origin(row), meta=meta)
-        roles = ("user", "assistant")
-        messages = tuple(Message(role=roles[i % 2], content=t) for i, t in enumerate(turns))
+            first = roles.index("user") if "user" in roles else 0
+            system = [t for t, r in zip(turns[:first], roles[:first], strict=True) if r == "system"]
+            meta |= {"system": system[0]} if system else {}
+            return Prompt(text=turns[first], split=self.split, origin=self.origin(row), meta=meta)
+        messages = tuple(Message(role=r, content=t) for r, t in zip(roles, turns, strict=True))
         return Example(messages=messages, origin=self.origin(row), meta=meta)
 
-    def invalid_utf8(self, lineno: int, err: UnicodeDecodeError, raw: bytes) -> Dropped:
+    def invalid_utf8(self, lineno: int, err: UnicodeDecodeError | None, raw: bytes) -> Dropped:
+        where = f" ({err.reason} at byte {err.start})" if err else ""
         detail = (
-            f"{self.path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start}); "
+            f"{self.at(lineno)}: not valid UTF-8{where}; "
             "re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8`) or fix that line"
         )
         return self.drop("invalid_utf8", lineno, detail, {"raw": raw.decode("utf-8", errors="replace")[:2000]})
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str | UnicodeDecodeError, bytes]]:
+RowFn = Callable[[SourceFile, int, dict[str, Any]], Record]  # one parsed row (number, dict) -> a record or a Dropped
+
+
+def iter_lines(path: str) -> Iterator[tuple[int, str | UnicodeDecodeError, bytes]]:
     """Yield (1-based line number, decoded text or the decode error, raw bytes); a UTF-8 BOM is dropped."""
-    with Path(path).open("rb") as fh:
+    with open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -75,11 +99,56 @@ def iter_json_lines(src: SourceFile) -> Iterator[tuple[int, dict[str, Any]] | Dr
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as err:
-            detail = f"{src.path}:{lineno}: not valid JSON ({err.msg}: column {err.colno}); fix or delete that line"
+            detail = f"{src.at(lineno)}: not valid JSON ({err.msg}: column {err.colno}); fix or delete that line"
             yield src.drop("malformed_json", lineno, detail, {"raw": text[:2000]})
             continue
         if not isinstance(obj, dict):
-            detail = f"{src.path}:{lineno}: a JSON {type(obj).__name__}, expected an object; write one object a line"
+            detail = f"{src.at(lineno)}: a JSON {type(obj).__name__}, expected an object; write one object a line"
             yield src.drop("bad_shape", lineno, detail, {"raw": text[:2000]})
             continue
         yield lineno, obj
+
+
+def read_jsonl_rows(src: SourceFile, convert: RowFn) -> Iterator[Record]:
+    """A JSONL file through a row converter: every line's object -> a record, every bad line -> a Dropped."""
+    for item in iter_json_lines(src):
+        yield item if isinstance(item, Dropped) else convert(src, *item)
+
+
+def iter_csv(src: SourceFile) -> Iterator[tuple[int, list[str]] | Dropped]:
+    """Yield (first line of the record, cells), the header first; bad bytes, bad quoting and wrong field counts
+    become Dropped entries (the header's width is the norm)."""
+    with open_binary(src.path) as raw:
+        fh = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader, width = csv.reader(fh, strict=True), 0
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                yield src.drop("malformed_csv", start, f"{src.at(start)}: {err}; fix the quoting on that row")
+                continue
+            width = width or len(cells)
+            if any(_SURROGATE.search(c) for c in cells):
+                raw_row = ",".join(cells).encode("utf-8", "surrogateescape")
+                yield src.invalid_utf8(start, None, raw_row)
+            elif cells and len(cells) != width:
+                detail = f"{src.at(start)}: {len(cells)} fields, the header has {width}; quote fields with commas"
+                yield src.drop("malformed_csv", start, detail, {"raw": ",".join(cells)[:2000]})
+            elif cells:
+                yield start, cells
+
+
+def has_bad_bytes(value: Any) -> bool:
+    """True when any string inside `value` holds bytes that were not UTF-8 (decoded with surrogateescape).
+
+    >>> has_bad_bytes({"a": ["ok", "caf\\udce9"]}), has_bad_bytes({"a": "café"})
+    (True, False)
+    """
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, dict):
+        return any(has_bad_bytes(v) for v in value.values())
+    return isinstance(value, list) and any(has_bad_bytes(v) for v in value)

@@ -1,8 +1,9 @@
 """GAIR/lima JSONL -> Examples: `{"conversations": ["user turn", "assistant turn", ...], "source": "..."}`.
 
-Sits under sources/ (format "lima_jsonl"), the shape of LIMA's released train.jsonl and of this project's
-hand-written source. Turns alternate user / assistant starting with the user; multi-turn is allowed. A dev/test
-source in this shape gives Prompts of the first turn (LIMA's test.jsonl holds one-turn conversations).
+Sits under sources/ (format "lima_jsonl"): the shape of LIMA's released train.jsonl, of this project's
+hand-written source, and of GAIR/lima read through hf:// (`lima_row` converts one object, from either). Turns
+alternate user / assistant starting with the user; multi-turn is allowed. A dev/test source in this shape gives
+Prompts of the first turn (LIMA's test.jsonl holds one-turn conversations).
 Empty turns are kept on purpose: validation, not ingest, judges content.
 """
 
@@ -11,24 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lessismore.records import Dropped, Example, Prompt
-from lessismore.sources.common import SourceFile, iter_json_lines
+from lessismore.sources.common import Record, SourceFile, read_jsonl_rows
 
 
-def read_lima_jsonl(path: str, source: str, license: str, split: str) -> Iterator[Example | Prompt | Dropped]:
+def read_lima_jsonl(path: str, source: str, license: str, split: str) -> Iterator[Record]:
     src = SourceFile(source=source, path=str(path), license=license, split=split, format="lima_jsonl")
-    for item in iter_json_lines(src):
-        if isinstance(item, Dropped):
-            yield item
-            continue
-        lineno, obj = item
-        problem = check_conversation(obj.get("conversations"), split)
-        if problem:
-            yield src.drop(problem[0], lineno, f"{src.path}:{lineno}: {problem[1]}", obj)
-            continue
-        turns = obj["conversations"]
-        meta = {"source": obj.get("source", ""), "n_turns": len(turns)}
-        yield src.record(turns, lineno, meta)
+    return read_jsonl_rows(src, lima_row)
+
+
+def lima_row(src: SourceFile, row: int, obj: dict[str, Any]) -> Record:
+    """One {"conversations": [...], "source": ...} object (a file line or a dataset row) -> a record or a Dropped."""
+    problem = check_conversation(obj.get("conversations"), src.split)
+    if problem:
+        return src.drop(problem[0], row, f"{src.at(row)}: {problem[1]}", obj)
+    turns = obj["conversations"]
+    return src.record(turns, row, {"source": obj.get("source") or "", "n_turns": len(turns)})
 
 
 def check_conversation(turns: Any, split: str) -> tuple[str, str] | None:

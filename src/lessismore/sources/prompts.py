@@ -1,8 +1,12 @@
-"""Prompt JSONL -> Prompts: the held-out dev / test questions that models answer and judges compare.
+"""Prompt lists -> Prompts: the held-out dev / test questions that models answer and judges compare.
 
-Sits under sources/ (format "prompts_jsonl"). One object a line; the text is read from "prompt", else "text",
-else the first turn of GAIR/lima's `{"conversations": ["..."]}`. Optional "category" and "id" (the file's own id),
-and a lima line's "source", are kept in meta. Every record is a Prompt with the source's split.
+Sits under sources/, two formats:
+  prompts_jsonl: one object a line; the text is read from "prompt", else "text", else the first turn of
+                 GAIR/lima's `{"conversations": ["..."]}`. Optional "category" and "id" (the file's own id), and a
+                 lima line's "source", are kept in meta. `prompt_row` converts one object (a line or an hf:// row).
+  prompts_txt:   one prompt a line, blank lines skipped; a UTF-8 BOM is dropped and a line that is not UTF-8 is
+                 quarantined, as the JSONL readers do.
+Every record is a Prompt with the source's split.
 """
 
 from __future__ import annotations
@@ -10,27 +14,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lessismore.records import Dropped, Prompt
-from lessismore.sources.common import SourceFile, iter_json_lines
+from lessismore.records import Prompt
+from lessismore.sources.common import Record, SourceFile, iter_lines, read_jsonl_rows
 
 TEXT_KEYS = ("prompt", "text")
 META_KEYS = ("category", "id", "source")
 
 
-def read_prompts_jsonl(path: str, source: str, license: str, split: str) -> Iterator[Prompt | Dropped]:
+def read_prompts_jsonl(path: str, source: str, license: str, split: str) -> Iterator[Record]:
     src = SourceFile(source=source, path=str(path), license=license, split=split, format="prompts_jsonl")
-    for item in iter_json_lines(src):
-        if isinstance(item, Dropped):
-            yield item
-            continue
-        lineno, obj = item
-        text = prompt_text(obj)
-        if not isinstance(text, str):
-            detail = f'{src.path}:{lineno}: no prompt text; write {{"prompt": "..."}} (or "text", or "conversations")'
-            yield src.drop("no_prompt", lineno, detail, obj)
-            continue
-        meta = {k: obj[k] for k in META_KEYS if k in obj} | {"format": src.format, "split": split}
-        yield Prompt(text=text, split=split, origin=src.origin(lineno), meta=meta)
+    return read_jsonl_rows(src, prompt_row)
+
+
+def prompt_row(src: SourceFile, row: int, obj: dict[str, Any]) -> Record:
+    """One prompt object -> a Prompt, or a Dropped when it holds no prompt text."""
+    text = prompt_text(obj)
+    if not isinstance(text, str):
+        detail = f'{src.at(row)}: no prompt text; write {{"prompt": "..."}} (or "text", or "conversations")'
+        return src.drop("no_prompt", row, detail, obj)
+    meta = {k: obj[k] for k in META_KEYS if obj.get(k) is not None} | {"format": src.format, "split": src.split}
+    return Prompt(text=text, split=src.split, origin=src.origin(row), meta=meta)
+
+
+def read_prompts_txt(path: str, source: str, license: str, split: str) -> Iterator[Record]:
+    src = SourceFile(source=source, path=str(path), license=license, split=split, format="prompts_txt")
+    for lineno, text, raw in iter_lines(src.path):
+        if isinstance(text, UnicodeDecodeError):
+            yield src.invalid_utf8(lineno, text, raw)
+        elif text.strip():
+            meta = {"format": src.format, "split": split}
+            yield Prompt(text=text.strip(), split=split, origin=src.origin(lineno), meta=meta)
 
 
 def prompt_text(obj: dict[str, Any]) -> str | None:

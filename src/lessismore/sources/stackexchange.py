@@ -1,6 +1,7 @@
 """Stack Exchange data-dump Posts.xml -> one Example per answered question (its top answer).
 
-Sits under sources/ (format "stackexchange_xml"). Two streaming passes keep memory flat on a multi-GB dump:
+Sits under sources/ (format "stackexchange_xml"; a glob such as se/*/Posts.xml reads one dump a site, the site
+being each file's directory name, local or s3://). Two streaming passes keep memory flat on a multi-GB dump:
 pass 1 keeps only integers (which answer is each question's top one); pass 2 holds a question's text only until
 its top answer arrives (answers may come before or after their question). Rows are fed to expat's pull parser
 (what ElementTree.iterparse runs on) one line at a time, as dumps write one <row/> a line, so a malformed row is
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 from xml.parsers.expat import ErrorString
 
@@ -117,7 +118,7 @@ def _example(src: SourceFile, question: dict[str, str], answer: dict[str, str], 
     qid, aid = int(question["Id"]), int(answer["Id"])
     title, body = question.get("Title", "").strip(), html_to_markdown(question.get("Body", ""))
     meta: dict[str, Any] = {
-        "site": Path(src.path).parent.name,  # ".../stem/Posts.xml" -> "stem"; a real dump: "ai.stackexchange.com"
+        "site": PurePosixPath(src.path).parent.name,  # ".../stem/Posts.xml" -> "stem", local or s3://
         "score": _int(answer.get("Score")),
         "question_score": _int(question.get("Score")),
         "accepted": question.get("AcceptedAnswerId") == answer["Id"],

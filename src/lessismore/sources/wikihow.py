@@ -8,15 +8,13 @@ Rows of one article (same title) are gathered wherever they are in the file. LIM
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 
 from lessismore.records import Dropped, Example, Prompt
-from lessismore.sources.common import SourceFile
+from lessismore.sources.common import SourceFile, iter_csv
 
 SHAPES = {"steps": ("title", "heading", "paragraph"), "summary": ("title", "result")}
-_SURROGATE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
 # the scraped pages' citation tooltips: "[3] X Research source", "[4] X Trustworthy Source <who> Go to source", ...
 _CITATION = re.compile(
     r"\s*\[\d+\]\s*X (?:Research source|Trustworthy Source .*? Go to source|Expert Source .*? Expert Interview\."
@@ -28,7 +26,7 @@ _ACCEPTED = " or ".join(",".join(c) for c in SHAPES.values())
 
 def read_wikihow_csv(path: str, source: str, license: str, split: str) -> Iterator[Example | Prompt | Dropped]:
     src = SourceFile(source=source, path=str(path), license=license, split=split, format="wikihow_csv")
-    rows = _iter_csv(src)
+    rows = iter_csv(src)
     for item in rows:  # the first readable row is the header
         if isinstance(item, Dropped):
             yield item
@@ -42,9 +40,9 @@ def read_wikihow_csv(path: str, source: str, license: str, split: str) -> Iterat
         if isinstance(item, Dropped):
             yield item
         elif not item[1][columns[0]].strip():
-            yield src.drop("missing_title", item[0], f"{src.path}:{item[0]}: empty title; fill it or delete the row")
+            yield src.drop("missing_title", item[0], f"{src.at(item[0])}: empty title; fill it or delete the row")
         elif not item[1][columns[-1]].strip():  # a step (or summary) with no text: the rest of the article stays
-            detail = f"{src.path}:{item[0]}: the row has a title but no text; write the step or delete the row"
+            detail = f"{src.at(item[0])}: the row has a title but no text; write the step or delete the row"
             yield src.drop("empty_step", item[0], detail, {"raw": ",".join(item[1])[:2000]})
         else:
             cells = [item[1][c] for c in columns]
@@ -116,28 +114,3 @@ def line_ranges(lines: list[int]) -> str:
         else:
             spans.append([n, n])
     return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
-
-
-def _iter_csv(src: SourceFile) -> Iterator[tuple[int, list[str]] | Dropped]:
-    """Yield (first line of the record, cells); bad bytes, bad quoting and wrong field counts become Dropped."""
-    with open(src.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader, width = csv.reader(fh, strict=True), 0
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                yield src.drop("malformed_csv", start, f"{src.path}:{start}: {err}; fix the quoting on that row")
-                continue
-            width = width or len(cells)  # the header's width
-            if any(_SURROGATE.search(c) for c in cells):
-                raw = ",".join(cells).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                detail = f"{src.path}:{start}: not valid UTF-8; re-save the file as UTF-8 or fix that row"
-                yield src.drop("invalid_utf8", start, detail, {"raw": raw[:2000]})
-            elif cells and len(cells) != width:
-                detail = f"{src.path}:{start}: {len(cells)} fields, the header has {width}; quote fields with commas"
-                yield src.drop("malformed_csv", start, detail, {"raw": ",".join(cells)[:2000]})
-            elif cells:
-                yield start, cells
