@@ -51,6 +51,7 @@ def test_funnel_drops_with_reasons_and_loses_nothing():
     dup = next(d for d in result.dropped if d.reason.startswith("duplicate_prompt"))
     assert dup.reason == f"duplicate_prompt:{examples[0].id}" and dup.stage == "curate"
     assert dup.detail.startswith("data/se.xml row 3: ") and dup.record["id"] == examples[2].id
+    assert f"kept {examples[0].id}: data/se.xml row 1" in dup.detail  # the evidence: which example was kept
     assert result.per_source() == {"hand": {"candidates": 1, "selected": 1}, "se": {"candidates": 5, "selected": 2}}
     assert result.diversity is None  # no embedder given
 

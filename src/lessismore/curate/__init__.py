@@ -59,8 +59,7 @@ def drop(example: Example, reason: str, extra: str = "") -> Dropped:
     code, _, kept = reason.partition(":")
     facts = [f"response {len(example.response.strip())} chars"]
     facts += [f"score {example.meta['score']}"] if "score" in example.meta else []
-    facts += [f"{'test prompt' if code == 'contaminated' else 'kept'} {kept}"] if kept else []
-    facts += [extra] if extra else []
+    facts += [extra] if extra else [f"kept {kept}"] if kept else []
     detail = f"{example.origin.file} row {example.origin.row}: {REASONS.get(code, code)} ({', '.join(facts)})"
     return Dropped(stage="curate", reason=reason, origin=example.origin, detail=detail, record=to_dict(example))
 
@@ -102,7 +101,7 @@ def curate(
         pool = [ex for ex in examples if ex.origin.source == single_source]
         rejected += [(ex, "other_source") for ex in examples if ex.origin.source != single_source]
         funnel.append(_step("single_source", pool))
-    pool = [rewrite(ex, se_prompt=se_prompt) for ex in pool]
+    pool = pool_in = [rewrite(ex, se_prompt=se_prompt) for ex in pool]
     rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
     if variant in ("lima", "single_source"):
         checks = lima_checks(min_response_chars, max_response_chars, se_min_score)
@@ -135,6 +134,14 @@ def curate(
         chosen = {id(ex) for ex in selected}
         mask = np.array([id(ex) in chosen for ex in pool])
         measure = diversity_measure(vectors, np.flatnonzero(mask), seed=seed)
-    dropped = [drop(ex, r, describe_match(ex, index) if r.startswith("contaminated") else "") for ex, r in rejected]
+    where = {ex.id: f"{ex.origin.file} row {ex.origin.row}" for ex in pool_in}
+
+    def extra(ex: Example, reason: str) -> str:  # the evidence a reader needs to check the drop
+        code, _, other = reason.partition(":")
+        if code == "contaminated":
+            return describe_match(ex, index)
+        return f"kept {other}: {where[other]}" if other in where else ""
+
+    dropped = [drop(ex, r, extra(ex, r)) for ex, r in rejected]
     assert len(selected) + len(dropped) == len(examples), "curate lost or duplicated an example"
     return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
