@@ -137,6 +137,36 @@ class Train:
     lora_alpha: int
     lora_dropout: float
     lora_targets: tuple[str, ...]
+    eot: Literal["template", "new_token"] = "template"  # LIMA's EOT: the template's end-of-turn, or a new token
+    residual_dropout: float = (
+        0.0  # LIMA: rises linearly from 0.0 at the bottom layer to this at the top (0.3; 0.2 small)
+    )
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"  # auto: bf16 where the hardware does it natively (GPUs)
+    gradient_checkpointing: bool = False  # trade compute for memory (long sequences on a GPU)
+    checkpoint_every: int = 0  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
+    select: Literal["last", "dev_loss"] = "last"  # which epoch becomes models/final (LIMA: judged on dev prompts)
+    select_epochs: tuple[int, ...] = ()  # candidate epochs for select (LIMA: 5-10); empty: every epoch
+
+
+@dataclass(frozen=True)
+class OpenAIEndpoint:
+    """Any OpenAI-compatible server (vLLM, TGI, `transformers serve`, a hosted API). The key comes from the env."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the environment variable that holds the key, never the key
+    concurrency: int = 4
+    timeout_s: float = 120.0
+    max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Published answers imported from a file, so the judge can compare against models we do not run."""
+
+    name: str
+    format: Literal["alpaca_eval", "just_eval", "mt_bench", "jsonl"]
+    path: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +177,9 @@ class Generate:
     top_p: float  # LIMA: 0.9
     temperature: float  # LIMA: 0.7
     repetition_penalty: float  # LIMA: 1.2
+    backend: Literal["transformers", "openai", "vllm"] = "transformers"  # openai: serve the model, call it over HTTP
+    openai: OpenAIEndpoint = field(default_factory=OpenAIEndpoint)
+    baselines: tuple[Baseline, ...] = ()  # imported answers (AlpacaEval, just-eval, MT-Bench, plain jsonl)
 
 
 @dataclass(frozen=True)
@@ -218,6 +251,18 @@ def _check(p: Params) -> list[str]:
         errs.append("validate.max_quarantine_share: must be a share between 0 and 1")
     if not 0 < p.generate.top_p <= 1:
         errs.append("generate.top_p: must be in (0, 1] (LIMA: 0.9)")
+    if not 0 <= p.train.residual_dropout < 1:
+        errs.append("train.residual_dropout: must be in [0, 1) (LIMA: 0.3, 0.2 for small models)")
+    if p.train.checkpoint_every < 0:
+        errs.append("train.checkpoint_every: must be >= 0 (0: checkpoint at epoch ends only)")
+    for e in p.train.select_epochs:
+        if not 1 <= e <= p.train.epochs:
+            errs.append(f"train.select_epochs: epoch {e} is not in 1..train.epochs ({p.train.epochs})")
+    taken = set(p.generate.models)
+    for i, b in enumerate(p.generate.baselines):
+        if b.name in taken:
+            errs.append(f"generate.baselines[{i}].name: {b.name!r} is already a model name; give it another")
+        taken.add(b.name)
     if p.train.lr_end > p.train.lr:
         errs.append("train.lr_end: larger than train.lr; the schedule decays from lr to lr_end")
     if p.model.source == "gguf_package" and not (p.model.package and p.model.gguf_file):
