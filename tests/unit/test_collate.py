@@ -98,3 +98,29 @@ def test_collator_right_pads_with_ignored_labels(tokenizer):
     assert set(batch["input_ids"][0, n_short:].tolist()) == {pad}
     assert set(batch["labels"][0, n_short:].tolist()) == {IGNORE_INDEX}
     assert batch["labels"][1].tolist() == long["labels"]
+
+
+@pytest.mark.parametrize("mode", ["template", "new_token"])
+def test_labelled_tokens_are_the_assistant_spans_with_the_eot_of_either_mode(tiny_model_dir, mode):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lessismore.train.eot import prepare_eot
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    _, tok, eot = prepare_eot(model, tok, mode)
+    enc = encode_example(CONVERSATION, tok, max_tokens=4096)
+    assistant = [m.content for m in CONVERSATION if m.role == "assistant"]
+    labelled = [t for t in enc["labels"] if t != IGNORE_INDEX]
+    assert len(labelled) == sum(_n_tokens(tok, text + eot) for text in assistant)
+    assert _labelled_text(tok, enc) == "".join(text + eot for text in assistant)
+    eot_id = tok.convert_tokens_to_ids(eot)
+    assert end_of_turn_id(tok) == eot_id and labelled.count(eot_id) == 2  # each answer's EOT is learned
+    assert enc["input_ids"].count(eot_id) == len(CONVERSATION)  # and every utterance ends with it
+
+
+def test_end_of_turn_follows_the_template_not_a_fixed_name(tokenizer):
+    tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] + '<|endoftext|>' }}{% endfor %}"
+    assert end_of_turn_id(tokenizer) == tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    tokenizer.chat_template = "{{ raise_exception('refuses every conversation') }}"
+    assert end_of_turn_id(tokenizer) == tokenizer.convert_tokens_to_ids("<|im_end|>")  # the fallback

@@ -1,9 +1,10 @@
 """Chat-format collation for the train stage: Example messages -> token ids + loss labels, then padded batches.
 
 LIMA trains on the responses only, with an end-of-turn (EOT) token after every utterance. Here the tokenizer's own
-chat template (ChatML: `<|im_end|>` closes every turn) renders the conversation, and every token outside an
-assistant turn gets the label -100 (ignored by the loss). Each assistant turn's EOT token stays labelled, so the
-model learns to stop; the template's `<|im_start|>assistant\\n` header and the newline after EOT stay masked.
+chat template (ChatML: `<|im_end|>` closes every turn; eot.py may swap in a new `<|eot|>`) renders the
+conversation, and every token outside an assistant turn gets the label -100 (ignored by the loss). Each assistant
+turn's EOT token stays labelled, so the model learns to stop; the template's `<|im_start|>assistant\\n` header and
+the newline after EOT stay masked.
 
 Assistant spans are found on characters, not on token counts: the template is rendered incrementally (the
 conversation up to a turn, with and without that turn) and the character spans are mapped onto the tokens of the
@@ -17,11 +18,27 @@ from collections.abc import Sequence
 from typing import Any
 
 IGNORE_INDEX = -100  # torch cross_entropy's default ignore_index
-EOT_TOKEN = "<|im_end|>"  # ChatML's end of turn; LIMA's EOT
+EOT_TOKEN = "<|im_end|>"  # ChatML's end of turn; LIMA's EOT when params train.eot is "template"
+_PROBE = ({"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."})
 
 
 def end_of_turn_id(tokenizer: Any) -> int:
-    """The id that closes a turn: `<|im_end|>` when the vocabulary has it, else the tokenizer's eos."""
+    """The id that closes an assistant turn: the first special token the chat template writes after the answer.
+
+    That follows the template wherever it goes (`<|im_end|>` for ChatML, `<|eot|>` once eot.prepare_eot swapped
+    it in, `<|eot_id|>`, `</s>`...). Without a template, or when the probe finds none: `<|im_end|>` when the
+    vocabulary has it, else eos.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        try:
+            text = _render(tokenizer, list(_PROBE))
+        except Exception:  # a template may raise anything on a conversation it refuses: fall back below
+            text = ""
+        tail = text[text.rfind("A.") + 2 :] if "A." in text else ""
+        special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+        for tok_id in tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []:
+            if tok_id in special:
+                return tok_id
     vocab = tokenizer.get_vocab()
     if EOT_TOKEN in vocab:
         return vocab[EOT_TOKEN]
