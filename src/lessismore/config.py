@@ -146,6 +146,7 @@ class Train:
     checkpoint_every: int = 0  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
     select: Literal["last", "dev_loss"] = "last"  # which epoch becomes models/final (LIMA: judged on dev prompts)
     select_epochs: tuple[int, ...] = ()  # candidate epochs for select (LIMA: 5-10); empty: every epoch
+    dev_holdout: int = 50  # select dev_loss: curated examples held out of training to score epochs (LIMA dev: 50)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,8 @@ def _check(p: Params) -> list[str]:
         errs.append("generate.top_p: must be in (0, 1] (LIMA: 0.9)")
     if not 0 <= p.train.residual_dropout < 1:
         errs.append("train.residual_dropout: must be in [0, 1) (LIMA: 0.3, 0.2 for small models)")
+    if p.train.select == "dev_loss" and p.train.dev_holdout < 1:
+        errs.append("train.dev_holdout: select dev_loss needs held-out examples to score; set it >= 1 (LIMA: 50)")
     if p.train.checkpoint_every < 0:
         errs.append("train.checkpoint_every: must be >= 0 (0: checkpoint at epoch ends only)")
     for e in p.train.select_epochs:
