@@ -1,25 +1,52 @@
-"""DVC stage `generate`: the test prompts + models/final/ + models/base/ -> outputs/responses/<model>.jsonl.
+"""DVC stage `generate`: the test prompts + models/final/ + models/base/ (+ baseline files) -> outputs/responses/.
 
-Every model in params generate.models answers every test prompt with LIMA's decoding (nucleus sampling, seeded per
-batch). Each records.Response carries the checkpoint hash and decoding settings, so its id names what produced it.
+Every model in params generate.models answers every test prompt with LIMA's decoding through the configured backend
+(transformers, an OpenAI-compatible server, or vLLM). Generation is resumable: outputs/responses is a persistent DVC
+out, each batch is appended as it finishes, and a re-run generates only the answers whose content id (model,
+checkpoint hash, prompt, decoding) is missing; answers from another checkpoint or decoding are dropped as stale.
+Each configured baseline file is imported as outputs/responses/<name>.jsonl, its unmatched prompts listed.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections import Counter
 from pathlib import Path
 
 from lessismore import records
-from lessismore.config import load_params
-from lessismore.generate.loading import checkpoint_hash, load_causal_lm
-from lessismore.generate.transformers_backend import TransformersBackend
+from lessismore.config import Generate, load_params
+from lessismore.generate import GenerateBackend
+from lessismore.generate.baselines import import_baseline
+from lessismore.generate.loading import checkpoint_hash
+from lessismore.generate.store import run_resumable
 
 PROMPTS = Path("data/validated/prompts.parquet")
 MODEL_DIRS = {"finetuned": Path("models/final"), "base": Path("models/base")}
 OUT_DIR = Path("outputs/responses")
+QUARANTINE = Path("data/quarantine/generate.jsonl")
 METRICS = Path("metrics/generate.json")
+
+
+def make_backend(g: Generate, model_dir: Path, seed: int) -> GenerateBackend:
+    """The configured backend for one checkpoint; only built when something is left to generate."""
+    lima = dict(max_new_tokens=g.max_new_tokens, top_p=g.top_p, temperature=g.temperature,
+                repetition_penalty=g.repetition_penalty, seed=seed)  # fmt: skip
+    if g.backend == "openai":
+        from lessismore.generate.openai_backend import OpenAIBackend
+
+        o = g.openai
+        served = o.model or str(model_dir.resolve())  # `transformers serve` / `vllm serve <dir>` name it by its path
+        return OpenAIBackend(o.base_url, served, api_key_env=o.api_key_env, concurrency=o.concurrency,
+                             timeout_s=o.timeout_s, max_retries=o.max_retries, penalty=o.repetition_penalty_as,
+                             progress=True, **lima)  # fmt: skip
+    if g.backend == "vllm":
+        from lessismore.generate.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model_dir, batch_size=g.batch_size, **lima)
+    from lessismore.generate.loading import load_causal_lm
+    from lessismore.generate.transformers_backend import TransformersBackend
+
+    model, tokenizer = load_causal_lm(model_dir)
+    return TransformersBackend(model, tokenizer, batch_size=g.batch_size, progress=True, **lima)
 
 
 def main() -> None:
@@ -31,42 +58,61 @@ def main() -> None:
         raise SystemExit(f"{PROMPTS}: no prompts with split 'test'; check the test source in params ingest.sources")
     decoding = {"top_p": g.top_p, "temperature": g.temperature, "repetition_penalty": g.repetition_penalty,
                 "max_new_tokens": g.max_new_tokens, "seed": params.base.seed}  # fmt: skip
-    shutil.rmtree(OUT_DIR, ignore_errors=True)  # this stage owns the folder: no answers from a dropped model remain
+    if g.backend != "transformers":  # another sampler draws other texts from the same seed: a different answer
+        decoding["backend"] = g.backend
+    names = [*g.models, *(b.name for b in g.baselines)]
+    for old in OUT_DIR.glob("*.jsonl"):  # the folder persists between runs: no answers from a dropped model remain
+        if old.stem not in names:
+            old.unlink()
 
-    # ---------------------------------------------------------------- generate, one model at a time
+    # ---------------------------------------------------------------- generate, one model at a time (resumable)
     metrics = {"counts": {"responses": 0}, "prompts": len(prompts), "decoding": decoding, "checkpoints": {},
-               "tokens_per_s": {}, "seconds": {}, "finish_reasons": {}, "new_tokens": {}}  # fmt: skip
+               "tokens_per_s": {}, "seconds": {}, "finish_reasons": {}, "new_tokens": {}, "resumed": {},
+               "generated": {}, "stale": {}, "backend": g.backend}  # fmt: skip
     for name in g.models:
         model_dir = MODEL_DIRS[name]
-        model, tokenizer = load_causal_lm(model_dir)
-        backend = TransformersBackend(
-            model, tokenizer, max_new_tokens=g.max_new_tokens, top_p=g.top_p, temperature=g.temperature,
-            repetition_penalty=g.repetition_penalty, seed=params.base.seed, batch_size=g.batch_size, progress=True,
-        )  # fmt: skip
-        start = time.perf_counter()
-        results = backend.generate([p.text for p in prompts])
-        seconds = time.perf_counter() - start
         checkpoint = checkpoint_hash(model_dir)
-        responses = [
-            records.Response(prompt_id=p.id, model=name, checkpoint=checkpoint, text=r.text, decoding=decoding,
-                             meta={"new_tokens": r.new_tokens, "finish_reason": r.finish_reason})
-            for p, r in zip(prompts, results, strict=True)
-        ]  # fmt: skip
-        records.write_jsonl(OUT_DIR / f"{name}.jsonl", responses)
-
-        # ------------------------------------------------------------ per-model metrics
-        new_tokens = sum(r.new_tokens for r in results)
-        metrics["counts"][name] = len(responses)
-        metrics["counts"]["responses"] += len(responses)
+        run = run_resumable(
+            lambda d=model_dir: make_backend(g, d, params.base.seed), prompts, OUT_DIR / f"{name}.jsonl",
+            model=name, checkpoint=checkpoint, decoding=decoding,
+        )  # fmt: skip
+        reasons = Counter(r.meta.get("finish_reason") for r in run.responses)
+        metrics["counts"][name] = len(run.responses)
+        metrics["counts"]["responses"] += len(run.responses)
         metrics["checkpoints"][name] = checkpoint
-        metrics["new_tokens"][name] = new_tokens
-        metrics["tokens_per_s"][name] = round(new_tokens / seconds, 1)
-        metrics["seconds"][name] = round(seconds, 1)
-        metrics["finish_reasons"][name] = dict(Counter(r.finish_reason for r in results))
-        print(f"generate: {name} {len(responses)} answers, {new_tokens} tokens in {seconds:.1f} s, "
-              f"finish {metrics['finish_reasons'][name]}")  # fmt: skip
-        del model, backend
+        metrics["new_tokens"][name] = run.new_tokens
+        metrics["tokens_per_s"][name] = round(run.new_tokens / run.seconds, 1) if run.seconds else 0.0
+        metrics["seconds"][name] = round(run.seconds, 1)
+        metrics["finish_reasons"][name] = dict(reasons)
+        metrics["resumed"][name], metrics["generated"][name] = run.resumed, run.generated
+        metrics["stale"][name] = run.stale
+        print(f"generate: {name} {len(run.responses)} answers ({run.resumed} resumed, {run.generated} generated), "
+              f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {dict(reasons)}")  # fmt: skip
 
+    # ---------------------------------------------------------------- baselines: published answers, matched
+    dropped: list[records.Dropped] = []
+    metrics["baselines"] = {}
+    for b in g.baselines:
+        imp = import_baseline(b.name, b.format, b.path, prompts)
+        (OUT_DIR / f"{b.name}.jsonl").unlink(missing_ok=True)
+        records.write_jsonl(OUT_DIR / f"{b.name}.jsonl", imp.responses)
+        for p in imp.unmatched:
+            print(f"generate: WARNING baseline {b.name!r} has no answer to test prompt {p.id} "
+                  f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}")  # fmt: skip
+        dropped += imp.dropped
+        metrics["counts"][b.name] = len(imp.responses)
+        metrics["counts"]["responses"] += len(imp.responses)
+        metrics["checkpoints"][b.name] = imp.checkpoint
+        counts = {"matched": len(imp.responses), "unmatched": len(imp.unmatched), "extra": imp.extra,
+                  "duplicates": imp.duplicates, "dropped": len(imp.dropped)}  # fmt: skip
+        metrics["baselines"][b.name] = {"format": b.format, **counts}
+        print(
+            f"generate: baseline {b.name}: {counts['matched']} matched, {counts['unmatched']} test prompts "
+            f"unanswered, {imp.extra} answers to other prompts ignored, {counts['dropped']} rows dropped"
+        )
+
+    records.write_jsonl(QUARANTINE, dropped)
+    metrics["dropped"] = len(dropped)
     records.write_json(METRICS, metrics)
 
 

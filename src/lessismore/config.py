@@ -159,6 +159,9 @@ class OpenAIEndpoint:
     concurrency: int = 4
     timeout_s: float = 120.0
     max_retries: int = 5
+    # how LIMA's repetition penalty is sent: "field" (vLLM, SGLang, TGI), "generation_config" (`transformers serve`),
+    # "omit" (hosted APIs that reject it; the answers are then sampled without it)
+    repetition_penalty_as: Literal["field", "generation_config", "omit"] = "field"
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,11 @@ def _check(p: Params) -> list[str]:
     for e in p.train.select_epochs:
         if not 1 <= e <= p.train.epochs:
             errs.append(f"train.select_epochs: epoch {e} is not in 1..train.epochs ({p.train.epochs})")
+    if p.generate.backend == "openai" and p.generate.openai.model and len(p.generate.models) > 1:
+        errs.append(
+            "generate.openai.model: names one served model but generate.models lists several; leave it empty "
+            "(each checkpoint is then requested by its path) or list one model"
+        )
     taken = set(p.generate.models)
     for i, b in enumerate(p.generate.baselines):
         if b.name in taken:

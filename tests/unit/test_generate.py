@@ -131,3 +131,40 @@ def test_a_lora_adapter_is_loaded_merged_onto_its_base(tiny_model_dir, tmp_path)
     meta_path.write_text(json.dumps({**meta, "base_checkpoint": "0" * 16}))
     with pytest.raises(ValueError, match="dvc repro train"):
         load_causal_lm(tmp_path / "final")
+
+
+def test_batches_stream_out_as_they_finish_and_cover_every_prompt_once(tiny):
+    model, tokenizer = tiny
+    batches = list(_backend(model, tokenizer, batch_size=2, max_new_tokens=3).generate_batches(PROMPTS))
+    assert [len(idx) for idx, _ in batches] == [2, 2, 1]
+    assert sorted(i for idx, _ in batches for i in idx) == list(range(len(PROMPTS)))
+
+
+def test_the_vllm_backend_without_vllm_or_a_gpu_says_how_to_get_them(tiny_model_dir):
+    import importlib.util
+
+    import torch
+
+    from lessismore.generate.vllm_backend import VLLMBackend
+
+    if importlib.util.find_spec("vllm") and torch.cuda.is_available():
+        pytest.skip("vllm and a GPU are here: see test_vllm_backend_on_a_gpu")
+    with pytest.raises(RuntimeError, match=r"lessismore\[vllm\]|CUDA GPU"):
+        VLLMBackend(tiny_model_dir, max_new_tokens=4, top_p=0.9, temperature=0.7, repetition_penalty=1.2, seed=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_vllm_backend_on_a_gpu(tiny_model_dir):
+    pytest.importorskip("vllm")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("vllm needs a CUDA GPU")
+    from lessismore.generate.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(tiny_model_dir, max_new_tokens=4, top_p=0.9, temperature=0.7, repetition_penalty=1.2,
+                          seed=1, batch_size=2, gpu_memory_utilization=0.3)  # fmt: skip
+    results = backend.generate(PROMPTS)
+    assert len(results) == len(PROMPTS) and all(0 < r.new_tokens <= 4 for r in results)
+    assert backend.generate(PROMPTS) == results  # seeded per prompt

@@ -8,10 +8,10 @@ Each batch is seeded from the run seed and its own prompts, so a rerun reproduce
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from lessismore.generate import GenResult
+from lessismore.generate import Batch, GenResult, collect
 from lessismore.records import content_id
 from lessismore.train.collate import end_of_turn_id
 
@@ -67,17 +67,21 @@ class TransformersBackend:
 
     def generate(self, prompts: list[str]) -> list[GenResult]:
         """Answers in the order of `prompts`."""
+        return collect(self.generate_batches(prompts), len(prompts))
+
+    def generate_batches(self, prompts: list[str]) -> Iterator[Batch]:
+        """(indices, answers) for each length-sorted batch, as soon as it is done."""
         from tqdm.auto import tqdm
 
         texts = [render_prompt(self.tokenizer, p) for p in prompts]
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        results: list[GenResult | None] = [None] * len(prompts)
         bar = tqdm(length_batches(lengths, self.batch_size), desc="generate", unit="batch", disable=not self.progress)
+        new_tokens = 0
         for idx in bar:
-            for i, res in zip(idx, self._generate_batch([texts[i] for i in idx]), strict=True):
-                results[i] = res
-            bar.set_postfix(new_tokens=sum(r.new_tokens for r in results if r is not None))
-        return results  # type: ignore[return-value]  # every slot is filled: the batches partition the indices
+            results = self._generate_batch([texts[i] for i in idx])
+            new_tokens += sum(r.new_tokens for r in results)
+            bar.set_postfix(new_tokens=new_tokens)
+            yield idx, results
 
     def _generate_batch(self, texts: list[str]) -> list[GenResult]:
         import torch
