@@ -95,3 +95,37 @@ def test_model_train_generate_stages(tmp_path):
     _run_stage("generate", tmp_path)
     for name, text in outputs.items():
         assert (tmp_path / "outputs" / "responses" / f"{name}.jsonl").read_text() == text
+
+
+@pytest.mark.slow
+def test_train_stage_with_lima_knobs_new_eot_dropout_and_dev_loss_selection(tmp_path, monkeypatch):
+    _write_inputs(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    lima = {
+        "eot": "new_token",
+        "residual_dropout": 0.2,
+        "select": "dev_loss",
+        "dev_holdout": 2,
+        "select_epochs": [2, 3],
+    }
+    params["train"] |= {"epochs": 3, "max_steps": 0, "batch_size": 2, "grad_accum": 1, **lima}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    for stage in ("model", "train"):
+        _run_stage(stage, tmp_path)
+    metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
+    assert metrics["dev_holdout"] == 2 and metrics["counts"]["examples"] == 4  # 2 of the 6 held out to score epochs
+    assert metrics["eot"] == {"mode": "new_token", "token": "<|eot|>"}
+    assert metrics["residual_dropout"][0] == 0.0 and metrics["residual_dropout"][-1] == pytest.approx(0.2)
+    sel = metrics["selection"]
+    scored = [c for c in sel["candidates"] if c["candidate"]]
+    assert [c["epoch"] for c in scored] == [2, 3] and all(c["score"] is not None for c in scored)
+    best = min(scored, key=lambda c: c["score"])
+    assert sel["chosen_epoch"] == best["epoch"]
+    final = tmp_path / "models" / "final"
+    assert "<|eot|>" in (final / "tokenizer_config.json").read_text() + (final / "tokenizer.json").read_text()
+    assert not list(final.glob("*.pt")) and json.loads((final / "lessismore.json").read_text())["checkpoint"]
+    from lessismore.generate.loading import load_causal_lm
+
+    monkeypatch.chdir(tmp_path)  # the adapter names its base as models/base, relative to the project
+    model, tokenizer = load_causal_lm(final)  # the adapter's extra token row loads onto the resized base
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)

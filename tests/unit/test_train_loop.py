@@ -69,7 +69,7 @@ def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tm
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < 0.8 * losses[0] and losses[-1] < min(losses[:3])
     assert summary["final_loss"] == pytest.approx(losses[-1], rel=1e-5)
-    assert all(float(r["tokens"]) > 0 and float(r["tokens_per_s"]) > 0 for r in rows)
+    assert all(float(r["tokens"]) > 0 and float(r["tokens_per_s"]) > 0 and float(r["peak_mem_mb"]) > 0 for r in rows)
 
 
 def test_gradient_accumulation_equals_the_big_batch(tiny_model_dir):

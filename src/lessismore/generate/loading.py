@@ -99,6 +99,8 @@ def load_causal_lm(model_dir: str | Path, device: str = "cpu", dtype: Any = None
         base_dir = resolve_base(d)
         _check_base(d, base_dir)
         base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
+        if len(tokenizer) > base.get_input_embeddings().num_embeddings:  # the adapter added a token (a new EOT)
+            base.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # its trained row comes from the adapter
         model = PeftModel.from_pretrained(base, d).merge_and_unload()  # one matmul per layer instead of three
     else:
         model = AutoModelForCausalLM.from_pretrained(d, dtype=dtype)

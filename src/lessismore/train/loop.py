@@ -1,26 +1,28 @@
-"""The train stage's core: a plain PyTorch loop, LoRA (peft) or full fine-tune, on whatever device the model is on.
+"""The train stage's core: a plain PyTorch loop, LoRA (peft) or full fine-tune, resumable, under accelerate.
 
 LIMA's recipe (section 3): loss on the responses only (collate.py), AdamW with beta1 0.9 / beta2 0.95 and weight
 decay 0.1, a learning rate decaying linearly from `lr` to `lr_end` over all optimizer steps with NO warmup, and
 gradient accumulation up to the effective batch. The loss is the token-weighted mean over every response token of
-an optimizer step, so accumulation gives exactly the gradient of the big batch.
-Every optimizer step is appended to a CSV (step, epoch, loss, lr, tokens, tokens_per_s, seconds) that
-`dvc plots` draws. Kept small on purpose: DDP, resume and between-epoch checkpoints hook in around `train()`.
+an optimizer step (on every rank together), so accumulation and data parallelism give exactly the big batch's
+gradient. Every step is planned up front from the seed (`plan_steps`), which is what makes a resume exact:
+checkpoints.py saves weights, optimizer, RNG states and totals; a re-run continues from the newest one.
+distributed.py holds the accelerate side (one process, DDP, FSDP; bf16); steplog.py the per-step CSV.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lessismore.train.collate import IGNORE_INDEX, collate, encode_example
+from lessismore.train.checkpoints import latest_matching, load_trainer_state, load_weights, remove, run_identity
+from lessismore.train.collate import IGNORE_INDEX, encode_example
+from lessismore.train.distributed import make_accelerator, use_bf16
+from lessismore.train.runner import Runner
+from lessismore.train.steplog import LOG_COLUMNS
 
-LOG_COLUMNS = ("step", "epoch", "loss", "lr", "tokens", "tokens_per_s", "seconds")
+__all__ = ["LOG_COLUMNS", "apply_lora", "linear_lr", "plan_steps", "save_model", "train", "use_bf16"]
 
 
 def linear_lr(step: int, total: int, lr: float, lr_end: float) -> float:
@@ -33,18 +35,25 @@ def linear_lr(step: int, total: int, lr: float, lr_end: float) -> float:
 
 
 def plan_steps(
-    lengths: Sequence[int], batch_size: int, grad_accum: int, epochs: int, max_steps: int, seed: int
+    lengths: Sequence[int],
+    batch_size: int,
+    grad_accum: int,
+    epochs: int,
+    max_steps: int,
+    seed: int,
+    world_size: int = 1,
 ) -> list[tuple[float, list[list[int]]]]:
-    """Every optimizer step up front: (epoch reached after it, its micro-batches of example indices).
+    """Every optimizer step up front: (epoch reached after it, its micro-batches of example indices, all ranks').
 
     Each epoch is a fresh seeded shuffle. Within one optimizer step the examples are sorted by length before
     being cut into micro-batches: the step's gradient is the same, but right-padding (wasted compute) shrinks.
+    A step holds batch_size x grad_accum x world_size examples; distributed.rank_share deals them to the ranks.
     `max_steps` > 0 caps the run (smoke tests); the LR schedule then decays over the capped run.
     """
     if batch_size <= 0 or grad_accum <= 0 or epochs <= 0:
         raise ValueError("train.batch_size, train.grad_accum and train.epochs must all be > 0")
     steps = []
-    per_step = batch_size * grad_accum
+    per_step = batch_size * grad_accum * world_size
     for epoch in range(epochs):
         order = list(range(len(lengths)))
         random.Random(f"{seed}:{epoch}").shuffle(order)
@@ -55,58 +64,20 @@ def plan_steps(
     return steps[:max_steps] if max_steps > 0 else steps
 
 
-def apply_lora(model: Any, *, r: int, alpha: int, dropout: float, targets: Sequence[str]) -> Any:
-    """Wrap `model` in a peft LoRA adapter on the `targets` linear layers; only the adapter trains."""
+def apply_lora(
+    model: Any, *, r: int, alpha: int, dropout: float, targets: Sequence[str], new_tokens: Sequence[int] = ()
+) -> Any:
+    """Wrap `model` in a peft LoRA adapter on the `targets` linear layers; only the adapter trains.
+
+    `new_tokens` (a new EOT token's id) get trainable embedding rows too: without them LoRA never learns to stop.
+    """
     from peft import LoraConfig, get_peft_model
 
+    extra = {"trainable_token_indices": list(new_tokens)} if new_tokens else {}
     config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), task_type="CAUSAL_LM"
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), task_type="CAUSAL_LM", **extra
     )
     return get_peft_model(model, config)
-
-
-def use_bf16(precision: str, device_type: str) -> bool:
-    """Whether to autocast to bfloat16: "fp32" never, "bf16" always, "auto" where the hardware does it natively.
-
-    On a CPU with AVX512-BF16/AMX, bf16 autocast about doubles LoRA training speed (measured: 420 vs 220 tok/s on
-    SmolLM2-135M, 2 cores); without it, emulated bf16 is slower than fp32, hence "auto" checks.
-    """
-    if precision not in ("fp32", "bf16", "auto"):
-        raise ValueError(f"precision {precision!r}: use 'fp32', 'bf16' or 'auto'")
-    if precision != "auto":
-        return precision == "bf16"
-    import torch
-
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private probe: treat its absence as "no"
-        return False
-
-
-def _optimizer_step(model: Any, optimizer: Any, batches: list[dict[str, Any]], bf16: bool) -> tuple[float, int, int]:
-    """Forward/backward every micro-batch, then one update. Returns (mean loss, input tokens, response tokens)."""
-    import torch
-    import torch.nn.functional as F
-
-    device = next(model.parameters()).device
-    n_labels = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
-    loss_sum, n_tokens = 0.0, 0
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-        loss = F.cross_entropy(  # token t predicts token t+1; summed, then divided by the whole step's count
-            out.logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE_INDEX,
-            reduction="sum",
-        )  # fmt: skip
-        (loss / n_labels).backward()
-        loss_sum += loss.item()
-        n_tokens += int(batch["attention_mask"].sum())
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss_sum / n_labels, n_tokens, n_labels
 
 
 def train(
@@ -128,104 +99,108 @@ def train(
     lora_alpha: int = 32,
     lora_dropout: float = 0.05,
     lora_targets: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    new_tokens: Sequence[int] = (),
     seed: int = 0,
     precision: str = "fp32",
+    gradient_checkpointing: bool = False,
     log_path: str | Path | None = None,
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    keep_last: int = 2,
+    identity: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fine-tune on `examples` (records.Example, or anything with `.messages`). Returns (trained model, summary).
 
     For method "lora" the returned model is the peft wrapper: its save_pretrained writes only the adapter.
     Examples left with no response token after trimming are skipped and counted (summary
     "skipped_no_response_tokens"); `precision` is "fp32" (default, reproducible anywhere), "bf16" or "auto".
+    With `checkpoint_dir`, a checkpoint is saved at every epoch end, every `checkpoint_every` steps and at the
+    last step (`meta` goes into each one's lessismore.json; `on_checkpoint(info)` is called after each, on rank
+    0), and the run resumes from the newest checkpoint of the same run: same data, settings, `identity` (the
+    caller's extra keys, e.g. the base checkpoint hash) and world size. summary["checkpoints"] lists them.
     """
     import torch
 
+    accelerator, bf16 = make_accelerator(precision)
     torch.manual_seed(seed)  # LoRA init and dropout
     encoded = [encode_example(ex.messages, tokenizer, max_tokens) for ex in examples]
     usable = [e for e in encoded if any(label != IGNORE_INDEX for label in e["labels"])]
     if not usable:
         raise ValueError(f"no example keeps a response token after trimming to {max_tokens} tokens; raise max_tokens")
-    if method == "lora":
-        model = apply_lora(model, r=lora_r, alpha=lora_alpha, dropout=lora_dropout, targets=lora_targets)
-    elif method != "full":
+    if method not in ("lora", "full"):
         raise ValueError(f"train.method {method!r}: use 'lora' or 'full'")
+    if gradient_checkpointing:  # recompute activations in backward: less memory, ~30% more compute
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if method == "lora":
+        model = apply_lora(
+            model, r=lora_r, alpha=lora_alpha, dropout=lora_dropout, targets=lora_targets, new_tokens=new_tokens
+        )
+    world, rank = accelerator.num_processes, accelerator.process_index
+    plan = plan_steps([len(e["input_ids"]) for e in usable], batch_size, grad_accum, epochs, max_steps, seed, world)
+    settings = dict(
+        method=method, epochs=epochs, max_steps=max_steps, lr=lr, lr_end=lr_end, batch_size=batch_size,
+        grad_accum=grad_accum, weight_decay=weight_decay, betas=list(betas), lora=[lora_r, lora_alpha, lora_dropout,
+        list(lora_targets)], seed=seed, bf16=bf16, world_size=world, extra=identity or {},
+    )  # fmt: skip
+    run_id = run_identity([[e["input_ids"], e["labels"]] for e in usable], settings)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt, stale = latest_matching(checkpoint_dir, run_id)
+        if stale and accelerator.is_main_process:
+            print(f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (data, params or base")
+            print("       changed): removed; starting over" if ckpt is None else "       changed): removed")
+            remove(stale)
+        accelerator.wait_for_everyone()
+    if ckpt is not None:
+        load_weights(model, ckpt["path"])
+    model = accelerator.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    plan = plan_steps([len(e["input_ids"]) for e in usable], batch_size, grad_accum, epochs, max_steps, seed)
+    resumed: dict[str, Any] = {}
+    if ckpt is not None:
+        resumed, rng = load_trainer_state(ckpt["path"], rank)
+        optimizer.load_state_dict(resumed.pop("optimizer"))
+    optimizer = accelerator.prepare(optimizer)
+    if ckpt is not None and rng:
+        from lessismore.train.checkpoints import set_rng_state
+
+        set_rng_state(rng)  # dropout continues exactly where the interrupted run was
+        print(f"train: resuming run {run_id} from {ckpt['path']} (step {ckpt['step']} of {len(plan)})")
+    elif world > 1:
+        torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    bf16 = use_bf16(precision, next(model.parameters()).device.type)
-    summary = _run(model, optimizer, usable, plan, pad_id, (lr, lr_end), bf16, log_path, progress, method)
+    runner = Runner(
+        accelerator, model, optimizer, tokenizer, usable, plan, pad_id, (lr, lr_end), batch_size, run_id,
+        checkpoint_dir, checkpoint_every, keep_last, meta or {}, on_checkpoint,
+    )  # fmt: skip
+    summary = runner.run(resumed, log_path, progress and accelerator.is_main_process, f"train ({method})")
+    model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     summary.update(
-        method=method, precision="bf16" if bf16 else "fp32", examples=len(examples),
+        method=method, precision="bf16" if bf16 else "fp32", examples=len(examples), world_size=world,
         skipped_no_response_tokens=len(examples) - len(usable), trainable_params=sum(p.numel() for p in params),
-        total_params=sum(p.numel() for p in model.parameters()),
+        total_params=sum(p.numel() for p in model.parameters()), resumed_from_step=ckpt["step"] if ckpt else 0,
+        run_identity=run_id,
     )  # fmt: skip
     return model, summary
 
 
-def _run(model, optimizer, usable, plan, pad_id, lrs, bf16, log_path, progress, method) -> dict[str, Any]:
-    """The loop proper: set the step's LR, take the step, log it. Returns the run's totals."""
-    from tqdm.auto import tqdm
-
-    log = _StepLog(log_path)
-    losses, tokens, labels, start = [], 0, 0, time.perf_counter()
-    model.train()
-    bar = tqdm(plan, desc=f"train ({method})", unit="step", disable=not progress)
-    for step, (epoch, micro) in enumerate(bar, 1):
-        lr_now = linear_lr(step - 1, len(plan), *lrs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_now
-        t0 = time.perf_counter()
-        batches = [collate([usable[i] for i in mb], pad_id) for mb in micro]
-        loss, n_tokens, n_labels = _optimizer_step(model, optimizer, batches, bf16)
-        tok_s = n_tokens / (time.perf_counter() - t0)
-        losses.append(loss)
-        tokens, labels = tokens + n_tokens, labels + n_labels
-        log.write(step, epoch, loss, lr_now, n_tokens, tok_s, time.perf_counter() - start)
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:.0f}")
-    log.close()
-    model.eval()
-    seconds = time.perf_counter() - start
-    return {
-        "steps": len(plan), "epochs": plan[-1][0], "tokens": tokens, "response_tokens": labels,
-        "final_loss": losses[-1], "mean_loss_last_10": sum(losses[-10:]) / len(losses[-10:]),
-        "tokens_per_s": tokens / seconds, "seconds": seconds,
-    }  # fmt: skip
-
-
-class _StepLog:
-    """The per-step CSV, flushed every line so a crash keeps the curve so far. No path: no log."""
-
-    def __init__(self, path: str | Path | None):
-        self._fh = None
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = Path(path).open("w", newline="", encoding="utf-8")
-            self._csv = csv.writer(self._fh)
-            self._csv.writerow(LOG_COLUMNS)
-
-    def write(
-        self, step: int, epoch: float, loss: float, lr: float, tokens: int, tok_s: float, seconds: float
-    ) -> None:
-        if self._fh is not None:
-            self._csv.writerow([step, epoch, f"{loss:.6f}", f"{lr:.6g}", tokens, f"{tok_s:.1f}", f"{seconds:.2f}"])
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
-def save_model(model: Any, tokenizer: Any, out_dir: str | Path, info: dict[str, Any]) -> dict[str, Any]:
+def save_model(
+    model: Any, tokenizer: Any, out_dir: str | Path, info: dict[str, Any], state_dict: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Save weights (an adapter only, for LoRA) + tokenizer + lessismore.json; returns the json with its checkpoint.
 
     `info` should carry method, base and base_checkpoint; the checkpoint hash covers the base's for adapters.
+    `state_dict` is for sharded (FSDP) models: the full state dict gathered by accelerator.get_state_dict.
     """
+    import json
+
     from lessismore.generate.loading import META_FILE, checkpoint_hash
 
     out = Path(out_dir)
-    model.save_pretrained(out)  # safetensors; peft writes adapter_config.json + adapter_model.safetensors
+    model.save_pretrained(out, **({"state_dict": state_dict} if state_dict is not None else {}))  # safetensors
     tokenizer.save_pretrained(out)
     (out / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     meta = {**info, "checkpoint": checkpoint_hash(out)}  # reads base_checkpoint from the file just written
