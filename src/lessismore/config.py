@@ -2,17 +2,21 @@
 
 Every stage starts with `load_params().<its section>`; cores never see these objects, they take plain arguments.
 All problems are collected and raised together in one ConfigError that names each key and says how to fix it.
-Profiles (profiles/*.yaml) are partial overlays deep-merged onto params.yaml (see `merge`).
+Profiles (profiles/*.yaml) are partial overlays deep-merged onto params.yaml (see `merge`). The generic
+machinery (reading YAML, merging, building dataclasses with every error collected) is in yamlconfig.py; this
+module is the schema and the checks that types alone cannot say.
 """
 
 from __future__ import annotations
 
-import difflib
-import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from lessismore.yamlconfig import ConfigError, build, merge, read_yaml
+
+__all__ = ["ConfigError", "Params", "SOURCE_FORMATS", "load_params", "merge", "parse_params", "read_yaml"]
 
 SourceFormat = Literal[
     "stackexchange_xml",  # data-dump Posts.xml (one file a site; a glob reads many sites)
@@ -26,14 +30,6 @@ SourceFormat = Literal[
     "prompts_txt",  # one prompt a line
 ]
 SOURCE_FORMATS: tuple[str, ...] = typing.get_args(SourceFormat)
-
-
-class ConfigError(ValueError):
-    """Every problem in a params file at once, one per line, each naming the key and the fix."""
-
-    def __init__(self, path: str, problems: list[str]):
-        self.problems = problems
-        super().__init__(f"{path}: {len(problems)} problem(s)\n  - " + "\n  - ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -285,107 +281,14 @@ def _check(p: Params) -> list[str]:
     return errs
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# the generic builder: walks the dataclass types, collects every error
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if is_dataclass(tp):
-        return _build(tp, value, key + ".", errs)
-    if origin is Literal:
-        if value not in args:
-            errs.append(f"{key}: {value!r} is not one of {list(args)}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _coerce(next(a for a in args if a is not type(None)), value, key, errs)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            errs.append(f"{key}: expected a list, got {type(value).__name__} {value!r}")
-            return ()
-        return tuple(_coerce(args[0], v, f"{key}[{i}]", errs) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            errs.append(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
-            return {}
-        return {str(k): _coerce(args[1], v, f"{key}.{k}", errs) for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
-        return value
-    hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if tp is float and isinstance(value, str) else ""
-    errs.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}{hint}")
-    return value
-
-
-def _build(cls: type, data: Any, prefix: str, errs: list[str]) -> Any:
-    if not isinstance(data, dict):
-        errs.append(f"{prefix.rstrip('.') or 'params'}: expected a mapping, got {type(data).__name__}")
-        return None
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            near = difflib.get_close_matches(str(key), list(known), n=1)
-            fix = f"did you mean {near[0]!r}?" if near else f"known keys: {sorted(known)}"
-            errs.append(f"{prefix}{key}: unknown key; {fix}")
-    kwargs = {}
-    for name, f in known.items():
-        if name in data:
-            kwargs[name] = _coerce(hints[name], data[name], f"{prefix}{name}", errs)
-        elif f.default is MISSING and f.default_factory is MISSING:
-            errs.append(f"{prefix}{name}: missing; add it (type {_type_name(hints[name])})")
-    if any(e.startswith(prefix) for e in errs) and prefix:
-        return None
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
-
-
-def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge `overlay` onto `base`: mappings merge key by key; anything else, and an empty mapping, replaces.
-
-    >>> merge({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"y": 3}})
-    {'a': {'x': 1, 'y': 3}, 'b': 1}
-    >>> merge({"q": {"x": 1}}, {"q": {}})
-    {'q': {}}
-    """
-    out = dict(base)
-    for key, value in overlay.items():
-        nested = isinstance(value, dict) and value and isinstance(out.get(key), dict)
-        out[key] = merge(out[key], value) if nested else value
-    return out
-
-
 def parse_params(data: dict[str, Any], path: str = "params.yaml") -> Params:
     errs: list[str] = []
-    params = _build(Params, data, "", errs)
+    params = build(Params, data, "", errs)
     if params is not None and not errs:
         errs = _check(params)
     if errs:
         raise ConfigError(path, errs)
     return params
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(str(path), [f"file not found; run from the repository root or pass the path ({Path.cwd()})"])
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), ["the top level must be a mapping of sections (base, ingest, ...)"])
-    return data
 
 
 def load_params(path: str | Path = "params.yaml", profile: str | Path | None = None) -> Params:

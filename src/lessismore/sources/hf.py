@@ -86,13 +86,12 @@ def _hub_snapshot(repo_id: str, hub_cache: str) -> str | None:
     """The local snapshot directory of a dataset repo in the hub cache (refs/main), or None when it is not there."""
     if repo_id.count("/") != 1:
         return None
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return snapshot_download(repo_id, repo_type="dataset", cache_dir=hub_cache, local_files_only=True)
-    except LocalEntryNotFoundError:
+    repo = Path(hub_cache) / f"datasets--{repo_id.replace('/', '--')}"  # the hub cache's documented layout
+    ref = repo / "refs" / "main"
+    if not ref.is_file():
         return None
+    snapshot = repo / "snapshots" / ref.read_text(encoding="utf-8").strip()
+    return str(snapshot) if snapshot.is_dir() else None
 
 
 def _offline_datasets() -> Any:
