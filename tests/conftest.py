@@ -100,3 +100,20 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def toy_examples(n: int, source: str = "handwritten") -> list:
+    """`n` short, distinct training conversations for the stage tests (train, resume, generate)."""
+    from lessismore import records
+
+    origin = records.Origin(source=source, file=f"data/sources/{source}/train.jsonl", row="0")
+    return [
+        records.Example(
+            messages=(
+                records.Message("user", f"Question {i}: how do I fix this, step by step?"),
+                records.Message("assistant", f"Here is the answer {i}. First, the quick brown fox. Then the dog."),
+            ),
+            origin=origin,
+        )
+        for i in range(n)
+    ]

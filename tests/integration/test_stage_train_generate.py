@@ -14,9 +14,9 @@ import yaml
 from lessismore import records
 from lessismore.config import merge, read_yaml
 from lessismore.generate.loading import checkpoint_hash
+from tests.conftest import toy_examples
 
 REPO = Path(__file__).resolve().parents[2]
-ORIGIN = records.Origin(source="handwritten", file="data/sources/handwritten/train.jsonl", row="0")
 
 
 def _run_stage(name: str, cwd: Path) -> None:
@@ -29,17 +29,7 @@ def _run_stage(name: str, cwd: Path) -> None:
 def _write_inputs(root: Path) -> list[records.Prompt]:
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    examples = [
-        records.Example(
-            messages=(
-                records.Message("user", f"Question {i}: how do I fix this, step by step?"),
-                records.Message("assistant", f"Here is the answer {i}. First, the quick brown fox. Then the dog."),
-            ),
-            origin=ORIGIN,
-        )
-        for i in range(6)
-    ]
-    records.write_jsonl(root / "data" / "curated" / "train.jsonl", examples)
+    records.write_jsonl(root / "data" / "curated" / "train.jsonl", toy_examples(6))
     origin = records.Origin(source="test_prompts", file="data/sources/prompts/test.jsonl", row="0")
     texts = ["Why is the sky blue?", "Write a list of three colours.", "Explain a loop in one long sentence, please."]
     prompts = [records.Prompt(text=t, split="test", origin=origin) for t in texts]

@@ -21,9 +21,9 @@ import yaml
 
 from lessismore import records
 from lessismore.config import merge, read_yaml
+from tests.conftest import toy_examples
 
 REPO = Path(__file__).resolve().parents[2]
-ORIGIN = records.Origin(source="handwritten", file="data/sources/handwritten/train.jsonl", row="0")
 STEPS = 8
 
 
@@ -35,17 +35,7 @@ def make_train_dir(root: Path, base_dir: Path, **train: object) -> Path:
     params = merge(params, {"train": train})
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    examples = [
-        records.Example(
-            messages=(
-                records.Message("user", f"Question {i}: how do I fix this, step by step?"),
-                records.Message("assistant", f"Here is the answer {i}. First, the quick brown fox. Then the dog."),
-            ),
-            origin=ORIGIN,
-        )
-        for i in range(12)
-    ]
-    records.write_jsonl(root / "data" / "curated" / "train.jsonl", examples)
+    records.write_jsonl(root / "data" / "curated" / "train.jsonl", toy_examples(12))
     shutil.copytree(base_dir, root / "models" / "base")
     return root
 
