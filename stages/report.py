@@ -33,7 +33,8 @@ def main() -> None:
     stage_metrics = {stage: read_metrics(stage) for stage in STAGES}
     if not stage_metrics["judge"]:
         raise SystemExit(f"{METRICS / 'judge.json'} not found: run the judge stage first (`dvc repro judge`)")
-    judgments = records.read_jsonl(JUDGMENTS, records.Judgment)
+    primary = stage_metrics["judge"].get("primary")  # side-by-side examples show the headline judge's verdicts
+    judgments = [j for j in records.read_jsonl(JUDGMENTS, records.Judgment) if j.judge == primary]
     responses = [r for path in sorted(RESPONSES.glob("*.jsonl")) for r in records.read_jsonl(path, records.Response)]
     prompts = (
         [p for p in records.read_parquet(PROMPTS, records.Prompt) if p.split == "test"] if PROMPTS.exists() else []

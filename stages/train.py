@@ -9,8 +9,11 @@ Runs as is on one process, or on several with `accelerate launch --config_file i
 stages/train.py`; then only rank 0 writes.
 Before training: LIMA's end-of-turn (train.eot) and residual dropout (train.residual_dropout). After: with
 train.select dev_loss, `dev_holdout` curated examples are kept out of training and the epoch-end checkpoint with the
-lowest loss on them becomes models/final/ (LIMA picked epochs 5-10 by judging dev answers; the judge hooks in with
-#5); metrics/train.json records the candidates, their scores and why the chosen one won.
+lowest loss on them becomes models/final/; with train.select judge (LIMA: epochs 5-10 chosen by judging dev answers),
+each candidate epoch answers the dev prompts (decoded by train.select_decoding) and the judge entry
+train.select_judge compares them with the base model's answers in both orders (judge/dev.py; its verdicts are
+cached in models/checkpoints/dev_judgments.jsonl); the highest preference rate wins. metrics/train.json records the
+candidates, their scores and why the chosen one won.
 """
 
 from __future__ import annotations
@@ -26,15 +29,45 @@ from lessismore.train.distributed import is_main_process
 from lessismore.train.dropout import apply_residual_dropout
 from lessismore.train.eot import prepare_eot
 from lessismore.train.loop import save_model, train
-from lessismore.train.select import dev_loss_scorer, holdout_split, select_checkpoint
+from lessismore.train.select import CheckpointScore, dev_loss_scorer, holdout_split, judge_scorer, select_checkpoint
 
 TRAIN = Path("data/curated/train.jsonl")
+PROMPTS = Path("data/validated/prompts.parquet")  # select judge: the dev prompts
 BASE = Path("models/base")
 OUT = Path("models/final")
 CHECKPOINTS = Path("models/checkpoints")
 METRICS = Path("metrics/train.json")
 STEP_LOG = Path("logs/train_steps.csv")
-NOT_IN_RUN_IDENTITY = ("checkpoint_every", "select", "select_epochs")  # they change what is kept, not the weights
+NOT_IN_RUN_IDENTITY = (
+    "checkpoint_every",
+    "select",
+    "select_epochs",
+    "select_judge",
+)  # they change what is kept, not the weights
+
+
+def judge_epochs(params) -> CheckpointScore:
+    """select judge: the configured judge scores each candidate's dev answers against the base model's."""
+    from lessismore.generate.transformers_backend import TransformersBackend
+    from lessismore.judge import load_template
+    from lessismore.judge.cache import VerdictCache
+    from lessismore.judge.dev import dev_judge
+    from lessismore.judge.factory import open_judge
+
+    prompts = [p.text for p in records.read_parquet(PROMPTS, records.Prompt) if p.split == "dev"]
+    if not prompts:
+        raise SystemExit(f"{PROMPTS}: no dev prompts for train.select judge; add a source with split: dev")
+    spec, d = params.train.select_judge, params.train.select_decoding
+    lima = dict(max_new_tokens=d.max_new_tokens, top_p=d.top_p, temperature=d.temperature,
+                repetition_penalty=d.repetition_penalty, seed=params.base.seed, batch_size=d.batch_size)  # fmt: skip
+
+    def answers_of(candidate) -> TransformersBackend:
+        return TransformersBackend(*load_causal_lm(candidate["path"]), **lima)
+
+    reference = [r.text for r in answers_of({"path": BASE}).generate(prompts)]
+    backend, run = open_judge(spec, {"base": BASE}, params.base.seed, section="train.select_judge")
+    cache = VerdictCache(CHECKPOINTS / "dev_judgments.jsonl")  # kept with the checkpoints between runs
+    return judge_scorer(prompts, dev_judge(backend, load_template(spec.template), run, reference, cache), answers_of)
 
 
 def main() -> None:
@@ -73,6 +106,7 @@ def main() -> None:
     # the epoch ends compete; a smoke run cut by max_steps mid-epoch has only its last checkpoint
     candidates = [c for c in summary["checkpoints"] if c["epoch_end"]] or summary["checkpoints"][-1:]
     score = dev_loss_scorer(dev, t.max_tokens, load_causal_lm) if t.select == "dev_loss" else None
+    score = judge_epochs(params) if t.select == "judge" else score
     chosen, selection = select_checkpoint(candidates, score, mode=t.select, epochs=t.select_epochs)
     if t.select == "last" or chosen["path"] == candidates[-1]["path"]:
         meta = save_model(model, tokenizer, OUT, info)

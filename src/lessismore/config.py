@@ -117,6 +117,17 @@ class Model:
 
 
 @dataclass(frozen=True)
+class DevDecoding:
+    """How candidate epochs answer the dev prompts for train.select judge (LIMA decoding, shorter answers)."""
+
+    max_new_tokens: int = 256
+    top_p: float = 0.9
+    temperature: float = 0.7
+    repetition_penalty: float = 1.2
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
 class Train:
     method: Literal["lora", "full"]
     epochs: int
@@ -140,7 +151,11 @@ class Train:
     precision: Literal["fp32", "bf16", "auto"] = "fp32"  # auto: bf16 where the hardware does it natively (GPUs)
     gradient_checkpointing: bool = False  # trade compute for memory (long sequences on a GPU)
     checkpoint_every: int = 0  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
-    select: Literal["last", "dev_loss"] = "last"  # which epoch becomes models/final (LIMA: judged on dev prompts)
+    select: Literal["last", "dev_loss", "judge"] = "last"  # which epoch becomes models/final (LIMA: judge on dev)
+    # select judge: the judge that compares each epoch's dev answers with the base model's (an entry like those in
+    # judge.judges, kept here so that changing the test judges never retrains), and how the dev answers are decoded
+    select_judge: JudgeSpec | None = None
+    select_decoding: DevDecoding = field(default_factory=lambda: DevDecoding())
     select_epochs: tuple[int, ...] = ()  # candidate epochs for select (LIMA: 5-10); empty: every epoch
     dev_holdout: int = 50  # select dev_loss: curated examples held out of training to score epochs (LIMA dev: 50)
 
@@ -183,16 +198,47 @@ class Generate:
 
 
 @dataclass(frozen=True)
-class Judge:
+class Price:
+    """What a hosted judge charges, in US dollars per million tokens (0 for a local one)."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """One judge is data: a backend, a model, its templates (judge/prompts/*.txt), its decoding and its price."""
+
     name: str
-    backend: Literal["local"]
-    model: Literal["base", "finetuned"]  # which local model judges (the demo's judge is the base model)
-    template: str  # file name under src/lessismore/judge/prompts/ (without .txt)
-    mode: Literal["logprobs", "generate"]  # logprobs: compare next-token scores of A / B / C; generate: parse text
+    backend: Literal["local", "openai"]  # local: a transformers model in this process; openai: any compatible server
+    model: str  # local: base | finetuned | a model folder; openai: the model name the server serves
+    template: str = "pairwise"  # LIMA's "A better / B better / neither significantly better"
+    absolute_template: str = "absolute"  # LIMA Figure 3: excellent / pass / fail ("" skips absolute grading)
+    mode: Literal["logprobs", "generate"] = "generate"  # logprobs: the option letters' log-probabilities decide
+    calibrate: bool = False  # logprobs only: subtract the letters' prior on a content-free input (Zhao et al. 2021)
+    temperature: float = 0.0  # 0: greedy (a judge should not gamble); >0 samples with a content-derived seed
+    max_new_tokens: int = 16  # generate mode: room for the reply
+    batch_size: int = 4  # local backend: messages per forward pass
+    context_tokens: int = 0  # longest message the judge takes; 0: the local model's own limit, 8192 for openai
+    price: Price = field(default_factory=Price)
+    openai: OpenAIEndpoint = field(default_factory=OpenAIEndpoint)  # backend openai: where and how to call it
+
+
+@dataclass(frozen=True)
+class Injection:
+    """The planted verdict-injection set: answers that address the judge, to measure how often a verdict moves."""
+
+    pairs: int = 0  # test pairs that also get an injected twin (0: off); each costs 2 more pairwise calls
+
+
+@dataclass(frozen=True)
+class Judge:
     candidate: str  # the model being evaluated
     baselines: tuple[str, ...]  # the models it is compared with
-    max_new_tokens: int  # generate mode only
-    batch_size: int
+    judges: tuple[JudgeSpec, ...]  # every judge judges every pair; agreement is measured between them
+    primary: str = ""  # the judge behind the headline numbers ("": the first one)
+    bootstrap: int = 1000  # resamples for every confidence interval (>= 1000)
+    injection: Injection = field(default_factory=Injection)
 
 
 @dataclass(frozen=True)
@@ -213,79 +259,13 @@ class Params:
     report: Report
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# semantic checks: what types alone cannot say
-
-
-def _check(p: Params) -> list[str]:
-    errs = []
-    names = [s.name for s in p.ingest.sources]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        errs.append(f"ingest.sources: two sources are named {dup!r}; give each a unique name")
-    for split in ("train", "test"):
-        if not any(s.split == split for s in p.ingest.sources):
-            errs.append(f"ingest.sources: no source with split: {split}; add one (the pipeline needs both)")
-    for i, s in enumerate(p.ingest.sources):
-        if s.quota < 0:
-            errs.append(f"ingest.sources[{i}].quota: must be >= 0 (0: the source shares what is left of the budget)")
-        if s.quota and s.split != "train":
-            errs.append(f"ingest.sources[{i}].quota: only train sources are curated; remove it from {s.name!r}")
-    train_names = [s.name for s in p.ingest.sources if s.split == "train"]
-    if p.curate.variant == "single_source" and p.curate.single_source not in train_names:
-        errs.append(
-            f"curate.single_source: {p.curate.single_source!r} is not a train source; use one of {train_names}"
-        )
-    if not 0 < p.curate.near_dup.threshold <= 1:
-        errs.append("curate.near_dup.threshold: must be a Jaccard similarity in (0, 1]")
-    if p.curate.near_dup.shingle < 1 or p.curate.near_dup.num_perm < 2:
-        errs.append("curate.near_dup: shingle must be >= 1 word and num_perm >= 2 (default 5 and 128)")
-    if p.curate.decontam.ngram < 1 or p.curate.decontam.min_words < 1:
-        errs.append("curate.decontam: ngram and min_words must be >= 1 (lm-eval-harness: 13)")
-    if p.curate.site_temperature <= 0:
-        errs.append("curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)")
-    if p.curate.budget <= 0:
-        errs.append("curate.budget: must be > 0 (LIMA used 1000)")
-    if p.curate.min_response_chars > p.curate.max_response_chars:
-        errs.append("curate.min_response_chars: larger than curate.max_response_chars; swap them")
-    if not 0 <= p.validate.max_quarantine_share <= 1:
-        errs.append("validate.max_quarantine_share: must be a share between 0 and 1")
-    if not 0 < p.generate.top_p <= 1:
-        errs.append("generate.top_p: must be in (0, 1] (LIMA: 0.9)")
-    if not 0 <= p.train.residual_dropout < 1:
-        errs.append("train.residual_dropout: must be in [0, 1) (LIMA: 0.3, 0.2 for small models)")
-    if p.train.select == "dev_loss" and p.train.dev_holdout < 1:
-        errs.append("train.dev_holdout: select dev_loss needs held-out examples to score; set it >= 1 (LIMA: 50)")
-    if p.train.checkpoint_every < 0:
-        errs.append("train.checkpoint_every: must be >= 0 (0: checkpoint at epoch ends only)")
-    for e in p.train.select_epochs:
-        if not 1 <= e <= p.train.epochs:
-            errs.append(f"train.select_epochs: epoch {e} is not in 1..train.epochs ({p.train.epochs})")
-    if p.generate.backend == "openai" and p.generate.openai.model and len(p.generate.models) > 1:
-        errs.append(
-            "generate.openai.model: names one served model but generate.models lists several; leave it empty "
-            "(each checkpoint is then requested by its path) or list one model"
-        )
-    taken = set(p.generate.models)
-    for i, b in enumerate(p.generate.baselines):
-        if b.name in taken:
-            errs.append(f"generate.baselines[{i}].name: {b.name!r} is already a model name; give it another")
-        taken.add(b.name)
-    if p.train.lr_end > p.train.lr:
-        errs.append("train.lr_end: larger than train.lr; the schedule decays from lr to lr_end")
-    if p.model.source == "gguf_package" and not (p.model.package and p.model.gguf_file):
-        errs.append("model: source gguf_package needs model.package and model.gguf_file")
-    if p.model.source == "local" and not p.model.path:
-        errs.append("model.path: source local needs a directory (or a cached HF id)")
-    if p.judge.candidate in p.judge.baselines:
-        errs.append("judge.baselines: contains the candidate itself; list only the models to compare against")
-    return errs
-
-
 def parse_params(data: dict[str, Any], path: str = "params.yaml") -> Params:
     errs: list[str] = []
     params = build(Params, data, "", errs)
     if params is not None and not errs:
-        errs = _check(params)
+        from lessismore.configcheck import check
+
+        errs = check(params)
     if errs:
         raise ConfigError(path, errs)
     return params

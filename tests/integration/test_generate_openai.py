@@ -1,105 +1,29 @@
 """generate/openai_backend.py against real servers: `transformers serve` on the tiny model, and a fault injector.
 
-The fault injector is a small HTTP server of this test's own on 127.0.0.1: each request takes the next scripted
-fault (429, 500, a stalled reply past the timeout, a garbage body, 401) and otherwise answers a chat completion
-that echoes the prompt, so the retry path, input order, concurrency and key handling are all observed for real.
+The fault injector (tests/servers.py) is a small HTTP server of the tests' own on 127.0.0.1: each request takes the
+next scripted fault (429, 500, a stalled reply past the timeout, a garbage body, 401) and otherwise answers a chat
+completion that echoes the prompt, so the retry path, input order, concurrency and key handling are all observed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
-import threading
-import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from lessismore.generate.openai_backend import EndpointError, OpenAIBackend
-from tests.conftest import run_env
+from tests.servers import fault_servers, serve_transformers
 
 KEY_ENV, KEY = "LESSISMORE_TEST_KEY", "sk-test-secret-4242"
 LIMA = dict(max_new_tokens=6, top_p=0.9, temperature=0.7, repetition_penalty=1.2, seed=3)
 
 
-class FaultServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, script: list[str]):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.script, self.bodies, self.headers_seen = list(script), [], []
-        self.lock, self.in_flight, self.max_in_flight = threading.Lock(), 0, 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FaultServer
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        srv = self.server
-        with srv.lock:
-            srv.bodies.append(body)
-            srv.headers_seen.append(dict(self.headers))
-            fault = srv.script.pop(0) if srv.script else "ok"
-            srv.in_flight += 1
-            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
-        try:
-            if fault == "429":
-                self._send(429, b'{"error": "slow down"}', {"Retry-After": "0"})
-            elif fault == "500":
-                self._send(500, b"internal error")
-            elif fault == "stall":
-                time.sleep(1.0)  # past the client's timeout
-                self._send(200, b"{}")
-            elif fault == "garbage":
-                self._send(200, b"<html>502 bad gateway from a proxy</html>")
-            elif fault == "401":  # a careless server that echoes the credentials it refused
-                self._send(401, f"bad key {self.headers.get('Authorization')}".encode())
-            else:
-                time.sleep(0.05)  # long enough for concurrent requests to overlap
-                text = "echo: " + body["messages"][0]["content"]
-                reply = {"model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}}  # fmt: skip
-                self._send(200, json.dumps(reply).encode())
-        finally:
-            with srv.lock:
-                srv.in_flight -= 1
-
-
 @pytest.fixture
 def fault_server():
-    servers: list[FaultServer] = []
-
-    def start(*script: str) -> FaultServer:
-        srv = FaultServer(list(script))
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    with fault_servers() as start:
+        yield start
 
 
 def _backend(url: str, **kw) -> OpenAIBackend:
@@ -160,32 +84,10 @@ def test_a_server_that_is_not_there_is_retried_then_reported(monkeypatch):
 # a real OpenAI-compatible server: `transformers serve` on the tiny random model, offline
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def transformers_serve(tiny_model_dir: Path, tmp_path_factory):
-    port, log = _free_port(), tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = ["transformers", "serve", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, env=run_env(), stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"transformers serve did not come up:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", str(tiny_model_dir)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve_transformers(tiny_model_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url, str(tiny_model_dir)
 
 
 @pytest.mark.slow

@@ -28,9 +28,17 @@ def _run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def _workspace(root: Path, tiny_model_dir: Path, mode: str) -> list[Prompt]:
+JUDGES = [
+    {"name": "tiny-logprobs", "backend": "local", "model": "base", "mode": "logprobs", "calibrate": True,
+     "batch_size": 3},
+    {"name": "tiny-generate", "backend": "local", "model": "base", "mode": "generate", "max_new_tokens": 4,
+     "absolute_template": ""},
+]  # fmt: skip
+
+
+def _workspace(root: Path, tiny_model_dir: Path) -> list[Prompt]:
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
-    params = merge(params, {"judge": {"mode": mode, "batch_size": 3}})
+    params = merge(params, {"judge": {"judges": JUDGES, "primary": "tiny-logprobs", "injection": {"pairs": 2}}})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(tiny_model_dir, root / "models" / "base")
     origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
@@ -55,30 +63,55 @@ def _workspace(root: Path, tiny_model_dir: Path, mode: str) -> list[Prompt]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["logprobs", "generate"])
-def test_judge_then_report(tmp_path, tiny_model_dir, mode):
-    prompts = _workspace(tmp_path, tiny_model_dir, mode)
+def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
+    prompts = _workspace(tmp_path, tiny_model_dir)
     _run("judge", tmp_path)
 
     judgments = records.read_jsonl(tmp_path / "outputs" / "judgments.jsonl", records.Judgment)
     ratings = records.read_jsonl(tmp_path / "outputs" / "ratings.jsonl", records.Rating)
+    injected = records.read_jsonl(tmp_path / "outputs" / "injection.jsonl", records.Judgment)
     metrics = json.loads((tmp_path / "metrics" / "judge.json").read_text())
-    assert len(judgments) == 2 * 3  # 3 test prompts answered by both models, in 2 orders; the dev prompt is ignored
-    assert sorted(j.order for j in judgments) == ["ab"] * 3 + ["ba"] * 3
+    # 3 test prompts answered by both models, in 2 orders, by 2 judges; the dev prompt is ignored
+    assert len(judgments) == 2 * 3 * 2 and {j.judge for j in judgments} == {"tiny-logprobs", "tiny-generate"}
     assert {j.prompt_id for j in judgments} == {p.id for p in prompts[1:4]}
-    assert len(ratings) == 4 + 3 and {r.model for r in ratings} == {"finetuned", "base"}
-    assert metrics["counts"] == {"judgments": 6, "pairs": 3, "ratings": 7} and metrics["unpaired"] == {"base": 1}
-    assert metrics["mode"] == mode and metrics["template"] == judgments[0].template
+    assert len(ratings) == 4 + 3 and {r.model for r in ratings} == {"finetuned", "base"}  # only the first grades
+    assert len(injected) == 2 * 2 * 2 and all(j.meta.get("truncated") is not None for j in injected)
+    assert metrics["counts"] == {"judgments": 12, "pairs": 3, "ratings": 7, "injected": 8, "judges": 2}
+    assert metrics["unpaired"] == {"base": 1} and metrics["primary"] == "tiny-logprobs"
+    head, second = metrics["judges"]["tiny-logprobs"], metrics["judges"]["tiny-generate"]
+    assert metrics["baselines"] == head["baselines"] and head["template"] == judgments[0].template
     base = metrics["baselines"]["base"]
     assert base["n"] + base["invalid"] == 3 and sum(base["counts"].values()) == base["n"]
+    assert base["invalid"] == 0 and metrics["reliability"]["invalid_rate"] == 0  # a forward pass is always readable
+    assert all(len(base["ci"][k]) == 2 for k in ("win", "tie", "loss"))
     assert set(metrics["reliability"]) >= {"position_consistency", "first_position_preference", "invalid_rate",
-                                           "length_bias"}  # fmt: skip
-    assert set(metrics["grades"]) == {"finetuned", "base"}
-    if mode == "logprobs":  # a forward pass always yields a readable verdict
-        assert base["invalid"] == 0 and metrics["reliability"]["invalid_rate"] == 0
+                                           "length_bias", "inconsistent_pairs"}  # fmt: skip
+    assert set(metrics["grades"]) == {"finetuned", "base"} and "ci" in metrics["grades"]["base"]
+    assert metrics["ratings"]["base"]["rating"] == 1000 and set(metrics["ratings"]) == {"finetuned", "base"}
+    assert metrics["injection"]["pairs"] == 2 and set(metrics["injection"]["by_attack"]) <= {
+        "ignore_instructions",
+        "fake_verdict_tag",
+        "forged_fence",
+        "claims_about_other",
+        "fake_system",
+    }
+    assert list(metrics["agreement"]) == ["tiny-generate~tiny-logprobs"]
+    assert metrics["agreement"]["tiny-generate~tiny-logprobs"]["shared"] == 3  # both judged the same 3 pairs
+    # calls: 6 pairwise + 4 injection + 7 grades + 3 content-free priors x 2 templates for the calibrated judge
+    assert head["cost"]["calls"] == 6 + 4 + 7 + 6 and head["cost"]["cached"] == 0
+    assert second["cost"]["calls"] == 6 + 4 and second["cost"]["prompt_tokens"] > 0
+
+    first_metrics = metrics
+    _run("judge", tmp_path)  # nothing changed: every verdict comes from the cache
+    metrics = json.loads((tmp_path / "metrics" / "judge.json").read_text())
+    assert metrics["judges"]["tiny-logprobs"]["cost"]["calls"] == 0
+    assert metrics["judges"]["tiny-generate"]["cost"]["calls"] == 0
+    assert metrics["judges"]["tiny-logprobs"]["cost"]["cached"] == 6 + 4 + 7
+    assert metrics["baselines"] == first_metrics["baselines"] and metrics["ratings"] == first_metrics["ratings"]
 
     _run("report", tmp_path)
     html = (tmp_path / "reports" / "index.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
     assert "<svg" in html and "<rect" in html and "&lt;script&gt;" in html and "<script" not in html
     assert "abc123.dir" in html and "tiny-smoke" in html and "How reliable is the judge?" in html
+    assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html

@@ -119,3 +119,24 @@ def test_train_stage_with_lima_knobs_new_eot_dropout_and_dev_loss_selection(tmp_
     monkeypatch.chdir(tmp_path)  # the adapter names its base as models/base, relative to the project
     model, tokenizer = load_causal_lm(final)  # the adapter's extra token row loads onto the resized base
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+
+
+@pytest.mark.slow
+def test_train_stage_selects_the_epoch_by_judging_dev_answers(tmp_path):
+    _write_inputs(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    judge = {"name": "dev-judge", "backend": "local", "model": "base", "mode": "logprobs", "calibrate": True}
+    params["train"] |= {"epochs": 3, "max_steps": 0, "batch_size": 2, "grad_accum": 1, "select": "judge",
+                        "select_epochs": [2, 3], "select_judge": judge,
+                        "select_decoding": {"max_new_tokens": 6, "batch_size": 4}}  # fmt: skip
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    for stage in ("model", "train"):
+        _run_stage(stage, tmp_path)
+    sel = json.loads((tmp_path / "metrics" / "train.json").read_text())["selection"]
+    scored = [c for c in sel["candidates"] if c["candidate"]]
+    assert [c["epoch"] for c in scored] == [2, 3] and all(0 <= c["score"] <= 1 for c in scored)
+    assert sel["chosen_epoch"] == max(scored, key=lambda c: (c["score"], -c["epoch"]))["epoch"]
+    # every dev verdict is in the cache kept with the checkpoints: 1 dev prompt x 2 orders per epoch + 3 priors;
+    # two epochs that give the same answer (a 6-token answer of a random model may) share their verdicts
+    cache = (tmp_path / "models" / "checkpoints" / "dev_judgments.jsonl").read_text().splitlines()
+    assert 3 + 2 <= len(cache) <= 3 + 2 * 2

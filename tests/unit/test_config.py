@@ -48,7 +48,7 @@ def test_all_errors_reported_together_with_fixes():
     data = _base()
     data["train"]["lr"] = "1e-5"  # YAML's classic: a string, not a float
     data["train"]["epochz"] = 3
-    del data["judge"]["name"]
+    del data["judge"]["judges"][0]["name"]
     data["ingest"]["sources"][0]["format"] = "xml"
     with pytest.raises(ConfigError) as err:
         parse_params(data)
@@ -57,7 +57,7 @@ def test_all_errors_reported_together_with_fixes():
     text = str(err.value)
     assert "train.lr: expected float" in text and "write 1.0e-5" in text
     assert "train.epochz: unknown key; did you mean 'epochs'?" in text
-    assert "judge.name: missing" in text
+    assert "judge.judges[0].name: missing" in text
     assert "ingest.sources[0].format: 'xml' is not one of" in text
 
 
@@ -103,3 +103,18 @@ def test_top_level_must_be_mapping(tmp_path):
     path.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_params(path)
+
+
+def test_judge_entries_are_checked_by_name_and_key():
+    data = _base()
+    first = data["judge"]["judges"][0]
+    data["judge"]["judges"] = [first, {**first, "calibrate": True, "mode": "generate"},
+                               {"name": "remote", "backend": "openai", "model": ""}]  # fmt: skip
+    data["judge"] |= {"primary": "nobody", "bootstrap": 200}
+    data["train"] |= {"select": "judge"}
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    text = str(err.value)
+    assert f"two judges are named {first['name']!r}" in text and "judge.primary: 'nobody' is not a judge" in text
+    assert "judge.bootstrap: use at least 1000" in text and "judge.judges[1].calibrate: only applies" in text
+    assert "judge.judges[2].model: backend openai needs" in text and "train.select_judge: select judge needs" in text

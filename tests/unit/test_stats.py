@@ -1,11 +1,20 @@
-"""Win / tie / loss shares, bootstrap intervals and judge reliability on hand-made verdicts."""
+"""Win / tie / loss and grade shares, bootstrap intervals, content seeds and judge reliability on hand-made data."""
 
 from __future__ import annotations
 
 import pytest
 
-from lessismore.judge.protocol import pair_outcomes
-from lessismore.judge.stats import bootstrap_ci, grade_shares, per_baseline, reliability, summarise
+from lessismore.judge.outcome import pair_outcomes
+from lessismore.judge.stats import (
+    GRADES,
+    bootstrap_ci,
+    bootstrap_shares,
+    content_seed,
+    grade_shares,
+    per_baseline,
+    reliability,
+    summarise,
+)
 from lessismore.records import Judgment, Rating
 
 
@@ -55,6 +64,7 @@ def test_reliability_on_hand_made_verdicts():
     rel = reliability(outcomes, JUDGMENTS)
     # agreeing orders: 4 wins + 2 losses + the (tie, tie) pair = 7 of 9 valid pairs
     assert rel["position_consistency"] == pytest.approx(7 / 9)
+    assert rel["inconsistent_pairs"] == 2  # (a, a) and (b, b): the orders disagree, counted as ties
     # decisive single verdicts, counted by hand from VERDICT_PAIRS
     a_votes = 4 + 2 + 2 + 1  # ab of wins, ba of losses, (a, a) twice, ab of the invalid pair
     b_votes = 4 + 2 + 2  # ba of wins, ab of losses, (b, b) twice
@@ -68,6 +78,7 @@ def test_reliability_on_hand_made_verdicts():
 def test_reliability_of_nothing_is_undefined():
     rel = reliability([], [])
     assert rel["position_consistency"] is None and rel["invalid_rate"] is None and rel["valid_pairs"] == 0
+    assert rel["inconsistent_pairs"] == 0
 
 
 def test_baselines_are_kept_apart():
@@ -76,8 +87,46 @@ def test_baselines_are_kept_apart():
     assert blocks["base"]["counts"]["win"] == 1 and blocks["gpt"]["counts"]["loss"] == 1
 
 
+def _ratings(grades: list[str], model: str = "ft") -> list[Rating]:
+    return [Rating(prompt_id=f"p{i}", response=f"{model}{i}", model=model, judge="j", template="t", grade=g)
+            for i, g in enumerate(grades)]  # fmt: skip
+
+
 def test_grade_shares_ignore_unreadable_grades_but_count_them():
-    grades = ["excellent", "pass", "pass", "fail", "invalid"]
-    ratings = [Rating(prompt_id=f"p{i}", response=f"r{i}", model="ft", judge="j", template="t", grade=g)
-               for i, g in enumerate(grades)]  # fmt: skip
-    assert grade_shares(ratings) == {"ft": {"excellent": 0.25, "pass": 0.5, "fail": 0.25, "n": 4, "invalid": 1}}
+    block = grade_shares(_ratings(["excellent", "pass", "pass", "fail", "invalid"]))["ft"]
+    assert {k: block[k] for k in ("excellent", "pass", "fail", "n", "invalid")} == {
+        "excellent": 0.25, "pass": 0.5, "fail": 0.25, "n": 4, "invalid": 1,
+    }  # fmt: skip
+    assert block["counts"] == {"excellent": 1, "pass": 2, "fail": 1}
+
+
+def test_grade_shares_have_seeded_intervals_around_the_shares():
+    ratings = _ratings(["excellent"] * 12 + ["pass"] * 20 + ["fail"] * 8) + _ratings(["fail"] * 5, "base")
+    first, again = grade_shares(ratings, n_resamples=1000, seed=3), grade_shares(ratings, n_resamples=1000, seed=3)
+    assert first == again  # same seed: every resample is the same
+    assert grade_shares(ratings, n_resamples=1000, seed=4)["ft"]["ci"] != first["ft"]["ci"]
+    for g in GRADES:
+        lo, hi = first["ft"]["ci"][g]
+        assert 0 <= lo < first["ft"][g] < hi <= 1
+    # 40 grades, share 0.5 of "pass": the binomial standard error is 0.079, so the 95% interval spans about 0.31
+    assert 0.2 < first["ft"]["ci"]["pass"][1] - first["ft"]["ci"]["pass"][0] < 0.4
+    assert first["base"]["fail"] == 1.0 and first["base"]["ci"]["fail"] == [1.0, 1.0]
+
+
+def test_bootstrap_works_for_any_category_set_and_leaves_out_the_rest():
+    ci = bootstrap_shares(["x", "y", "y", "junk"], ("x", "y", "z"), n_resamples=500, seed=0)
+    assert set(ci) == {"x", "y", "z"} and ci["z"] == [0.0, 0.0]
+    assert bootstrap_shares(["junk"], ("x", "y")) == {"x": None, "y": None}
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_shares(["x"], ("x",), n_resamples=0)
+
+
+def test_content_seeds_separate_baselines_and_reproduce():
+    assert content_seed(0, "judge", "base") == content_seed(0, "judge", "base")
+    assert len({content_seed(s, j, b) for s in (0, 1) for j in ("j1", "j2") for b in ("base", "gpt")}) == 8
+    pairs = pair_outcomes(JUDGMENTS, "ft")
+    assert per_baseline(pairs, ["base"], seed=5, judge="j") == per_baseline(pairs, ["base"], seed=5, judge="j")
+    assert (
+        per_baseline(pairs, ["base"], seed=5, judge="j")["base"]["ci"]
+        == summarise([p.outcome for p in pairs], seed=content_seed(5, "j", "base"))["ci"]
+    )

@@ -1,11 +1,9 @@
 """Generation over any OpenAI-compatible chat-completions server: vLLM, TGI, SGLang, `transformers serve`, hosted APIs.
 
-A `GenerateBackend` for the generate stage (params generate.backend: openai). One HTTP request a prompt, at most
-`concurrency` in flight (threads over one httpx client); each finished answer is yielded at once so the stage can
-save it. Retries: 429, 5xx, timeouts, connection errors and unreadable bodies are retried with exponential backoff
-and full jitter (a Retry-After header is honoured); other 4xx fail at once, since retrying cannot fix them.
-The API key is read from the environment variable NAMED by `api_key_env`; it never reaches a log, an output or an
-error message (any echo of it in a server reply is masked).
+A `GenerateBackend` for the generate stage (params generate.backend: openai). One HTTP request a prompt, sent
+through lessismore/endpoint.py (shared with the OpenAI-compatible judge): at most `concurrency` in flight, each
+finished answer yielded at once so the stage can save it, 429/5xx/timeouts/garbage retried with backoff and
+jitter, other 4xx failing at once with the fix, the key (from the env var NAMED by `api_key_env`) never shown.
 
 LIMA decoding: top_p, temperature and max_tokens are standard fields. The repetition penalty is not in the OpenAI
 schema, so `penalty` says how to send it: "field" (a top-level `repetition_penalty`: vLLM, SGLang, TGI),
@@ -17,28 +15,17 @@ length -> length (anything else -> eot, the raw reason kept in meta).
 from __future__ import annotations
 
 import json
-import os
-import random
-import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
+from lessismore.endpoint import Endpoint, EndpointError
 from lessismore.generate import Batch, GenResult, collect
 from lessismore.records import content_id
 
 PenaltyStyle = Literal["field", "generation_config", "omit"]
 _FINISH = {"stop": "eot", "length": "length"}
-_FIXES = {
-    401: "the server refused the key: put a valid one in the env variable named by generate.openai.api_key_env",
-    403: "the key has no access to this model: check generate.openai.model and the key's permissions",
-    404: "no such route or model: base_url must end in /v1 and generate.openai.model must be a model the server lists",
-    422: "a field was rejected: set generate.openai.repetition_penalty_as (generation_config for transformers serve)",
-}
-
-
-class EndpointError(RuntimeError):
-    """The server could not give an answer; the message names the URL, what happened and the fix (never the key)."""
+# a 422 from a generation server is nearly always the repetition penalty sent in a shape it does not take
+_FIX_422 = "a field was rejected: set {section}.repetition_penalty_as (generation_config for transformers serve)"
 
 
 def prompt_seed(seed: int, prompt: str) -> int:
@@ -99,97 +86,29 @@ class OpenAIBackend:
         self, base_url: str, model: str, *, max_new_tokens: int, top_p: float, temperature: float,
         repetition_penalty: float, seed: int, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,
         timeout_s: float = 120.0, max_retries: int = 5, penalty: PenaltyStyle = "field", backoff_s: float = 1.0,
-        max_backoff_s: float = 60.0, progress: bool = False,
+        max_backoff_s: float = 60.0, progress: bool = False, section: str = "generate.openai",
     ):  # fmt: skip
-        if concurrency <= 0 or timeout_s <= 0 or max_retries < 0:
-            raise ValueError("generate.openai: concurrency and timeout_s must be > 0, max_retries >= 0")
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.penalty, self.progress = model, penalty, progress
+        self.endpoint = Endpoint(
+            base_url, model, api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout_s,
+            max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s, section=section,
+            fixes={422: _FIX_422}, progress=progress,
+        )  # fmt: skip
+        self.url, self.model, self.penalty, self.seed = self.endpoint.url, model, penalty, seed
         self.decoding = {"top_p": top_p, "temperature": temperature, "repetition_penalty": repetition_penalty,
                          "max_new_tokens": max_new_tokens}  # fmt: skip
-        self.seed, self.concurrency, self.timeout_s, self.max_retries = seed, concurrency, timeout_s, max_retries
-        self.backoff_s, self.max_backoff_s, self.key_env = backoff_s, max_backoff_s, api_key_env
-        self._key = os.environ.get(api_key_env, "")  # local servers need none: then no Authorization header
-        self._jitter = random.Random()  # jitter only spreads retries out; it never touches what is generated
 
     def generate(self, prompts: list[str]) -> list[GenResult]:
         return collect(self.generate_batches(prompts), len(prompts))
 
     def generate_batches(self, prompts: list[str]) -> Iterator[Batch]:
         """One ([i], [answer]) per prompt as its request finishes; the first permanent failure stops the rest."""
-        import httpx
-        from tqdm.auto import tqdm
-
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        limits = httpx.Limits(max_connections=self.concurrency)
-        with (
-            httpx.Client(headers=headers, limits=limits, timeout=self.timeout_s) as client,
-            ThreadPoolExecutor(self.concurrency, thread_name_prefix="openai") as pool,
-            tqdm(total=len(prompts), desc="generate", unit="answer", disable=not self.progress) as bar,
-        ):
-            futures: dict[Future, int] = {pool.submit(self._answer, client, p): i for i, p in enumerate(prompts)}
-            try:
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in sorted(done, key=futures.__getitem__):
-                        bar.update(1)
-                        yield [futures[fut]], [fut.result()]
-            finally:  # an error or an abandoned generator: do not start the requests still queued
-                for fut in futures:
-                    fut.cancel()
-
-    def _answer(self, client: Any, prompt: str) -> GenResult:
-        seed = prompt_seed(self.seed, prompt)
-        res = self._post(client, chat_body(self.model, prompt, {**self.decoding, "seed": seed}, self.penalty))
-        return GenResult(res.text, res.new_tokens, res.finish_reason, {**res.meta, "seed": seed})
-
-    def _post(self, client: Any, body: dict[str, Any]) -> GenResult:
-        import httpx
-
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            retry_after = 0.0
-            try:
-                reply = client.post(self.url, json=body)
-            except httpx.TransportError as err:  # timeouts, refused/reset connections, protocol errors
-                last = f"{type(err).__name__}: {self._mask(str(err))}"
-            else:
-                if reply.status_code == 200:
-                    try:
-                        return parse_reply(reply.json())
-                    except ValueError as err:  # garbage from a proxy or a half-up server: worth another try
-                        last = f"unreadable reply ({self._mask(str(err))}): {self._mask(reply.text[:200])!r}"
-                elif reply.status_code == 429 or reply.status_code >= 500:
-                    last = f"HTTP {reply.status_code}: {self._mask(reply.text[:200])!r}"
-                    retry_after = _seconds(reply.headers.get("retry-after"))
-                else:
-                    fix = _FIXES.get(reply.status_code, "check base_url, model and the request fields")
-                    raise EndpointError(
-                        f"{self.url}: HTTP {reply.status_code} {self._mask(reply.text[:300])!r}; {fix}"
-                    )
-            if attempt < self.max_retries:
-                time.sleep(self._backoff(attempt, retry_after))
-        raise EndpointError(
-            f"{self.url}: no answer after {self.max_retries + 1} attempts (last: {last}); check that the server is up "
-            f"and serves {self.model!r} at generate.openai.base_url, or raise generate.openai.max_retries / timeout_s"
-        )
-
-    def _backoff(self, attempt: int, retry_after: float) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^attempt)], but never sooner than the server asked."""
-        return min(self.max_backoff_s, max(retry_after, self._jitter.uniform(0, self.backoff_s * 2**attempt)))
-
-    def _mask(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        seeds = [prompt_seed(self.seed, p) for p in prompts]
+        bodies = [
+            chat_body(self.model, p, {**self.decoding, "seed": s}, self.penalty)
+            for p, s in zip(prompts, seeds, strict=True)
+        ]
+        for i, res in self.endpoint.run(bodies, parse_reply, desc="generate", unit="answer"):
+            yield [i], [GenResult(res.text, res.new_tokens, res.finish_reason, {**res.meta, "seed": seeds[i]})]
 
 
-def _seconds(value: str | None) -> float:
-    """A Retry-After header in seconds (the HTTP-date form is rare from model servers: treated as absent).
-
-    >>> _seconds("2"), _seconds(None), _seconds("Wed, 21 Oct 2015 07:28:00 GMT")
-    (2.0, 0.0, 0.0)
-    """
-    try:
-        return max(0.0, float(value)) if value else 0.0
-    except ValueError:
-        return 0.0
+__all__ = ["EndpointError", "OpenAIBackend", "PenaltyStyle", "chat_body", "parse_reply", "prompt_seed"]

@@ -5,12 +5,13 @@ verdicts. Two modes:
 - "logprobs": ONE forward pass over the chat prompt; the reply is the next-token log-probabilities of the option
   letters ("A", "B", "C" or "E", "P", "F"). Cheap and never unparsable; the verdict is their argmax.
 - "generate": a short greedy reply, read by judge/parse.py.
-Batches are left-padded so every row's last position is its own last token.
+Batches (`batch_size` consecutive messages; protocol.py sorts them by length first) are left-padded so every row's
+last position is its own last token. Decoding is greedy, so the content-derived seeds are not needed here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from lessismore.judge.protocol import Reply
@@ -44,10 +45,17 @@ def option_token_ids(tokenizer: Any, context: str, options: Sequence[str]) -> li
 
 
 class LocalBackend:
-    """judge.protocol.Backend over an in-memory (model, tokenizer) pair; `ask` runs one batch as given."""
+    """judge.protocol.Backend over an in-memory (model, tokenizer) pair."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, mode: Mode = "logprobs", max_new_tokens: int = 16, answer_prefix: str = ""
+        self,
+        model: Any,
+        tokenizer: Any,
+        mode: Mode = "logprobs",
+        max_new_tokens: int = 16,
+        answer_prefix: str = "",
+        batch_size: int = 4,
+        context_tokens: int = 0,
     ) -> None:
         if mode not in ("logprobs", "generate"):
             raise ValueError(f"judge mode {mode!r}: use 'logprobs' or 'generate' (params judge.mode)")
@@ -55,7 +63,9 @@ class LocalBackend:
             tokenizer.pad_token = tokenizer.eos_token
         self.model, self.tokenizer, self.mode = model.eval(), tokenizer, mode
         self.max_new_tokens, self.answer_prefix = max_new_tokens, answer_prefix
-        context = getattr(model.config, "max_position_embeddings", None) or 2048  # tokens the model can attend to
+        self.batch_size = max(1, batch_size)
+        # tokens the model can attend to (a param may lower it, e.g. to bound memory)
+        context = context_tokens or getattr(model.config, "max_position_embeddings", None) or 2048
         overhead = self.count_tokens(chat_text(tokenizer, "", answer_prefix))  # chat-template tokens around a message
         room = max_new_tokens if mode == "generate" else 1
         self.max_input_tokens = context - overhead - room
@@ -63,11 +73,13 @@ class LocalBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
-    def ask(self, messages: Sequence[str], options: Sequence[str]) -> list[Reply]:
-        if not messages:
-            return []
-        texts = [chat_text(self.tokenizer, m, self.answer_prefix) for m in messages]
-        return self._scores(texts, options) if self.mode == "logprobs" else self._generate(texts)
+    def ask_batches(
+        self, messages: Sequence[str], options: Sequence[str], seeds: Sequence[int] = ()
+    ) -> Iterator[tuple[list[int], list[Reply]]]:
+        for start in range(0, len(messages), self.batch_size):
+            idx = list(range(start, min(start + self.batch_size, len(messages))))
+            texts = [chat_text(self.tokenizer, messages[i], self.answer_prefix) for i in idx]
+            yield idx, self._scores(texts, options) if self.mode == "logprobs" else self._generate(texts)
 
     def _encode(self, texts: list[str]) -> Any:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
@@ -86,7 +98,11 @@ class LocalBackend:
             except TypeError:  # an architecture without logits_to_keep
                 out = self.model(**enc, position_ids=positions)
         logp = out.logits[:, -1, :].float().log_softmax(-1)[:, ids].tolist()
-        return [Reply(scores=dict(zip(options, row, strict=True))) for row in logp]
+        used = enc.attention_mask.sum(-1).tolist()
+        return [
+            Reply(scores=dict(zip(options, row, strict=True)), usage={"prompt_tokens": int(n), "completion_tokens": 0})
+            for row, n in zip(logp, used, strict=True)
+        ]
 
     def _generate(self, texts: list[str]) -> list[Reply]:
         import torch
@@ -101,5 +117,11 @@ class LocalBackend:
         )
         with torch.inference_mode():
             out = self.model.generate(**enc, generation_config=greedy)
-        new = self.tokenizer.batch_decode(out[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
-        return [Reply(text=self.answer_prefix + t) for t in new]
+        new_ids = out[:, enc.input_ids.shape[1] :]
+        new = self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
+        made = (new_ids != self.tokenizer.pad_token_id).sum(-1).tolist()  # pads after an early stop are not tokens
+        used = enc.attention_mask.sum(-1).tolist()
+        return [
+            Reply(text=self.answer_prefix + t, usage={"prompt_tokens": int(n), "completion_tokens": int(m)})
+            for t, n, m in zip(new, used, made, strict=True)
+        ]

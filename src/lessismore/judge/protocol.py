@@ -1,24 +1,30 @@
-"""Pairing, order swapping and aggregation: the judge stage's core, independent of any backend.
+"""Pairing, both orders, the verdict cache and the run: the judge stage's core, independent of any backend.
 
-Sits between generate/ (Responses) and judge/stats.py. Each candidate answer is paired with each baseline's answer
-to the same prompt and judged twice: order "ab" shows the candidate as A, order "ba" shows it as B. A pair is a
-win only when both orders prefer the candidate, a loss when both prefer the baseline, a tie (LIMA's "neither is
-significantly better") for any other readable combination, and "invalid" if either order could not be read.
+Sits between generate/ (Responses) and judge/outcome.py + judge/stats.py. Each candidate answer is paired with each
+baseline's answer to the same prompt and judged twice: order "ab" shows the candidate as A, order "ba" shows it as B
+(outcome.py turns the two verdicts into win / tie / loss). Every single call is keyed by content (cache.verdict_key):
+what the cache already holds is not asked again, and each new reply is written the moment it arrives, so a re-run
+with a warm cache makes zero calls and a crash loses nothing already judged. Sampling seeds derive from the same key.
+With `calibrate` (logprobs mode), the option letters' log-probabilities on content-free inputs ("N/A", "", "[MASK]")
+are subtracted before the argmax: contextual calibration (Zhao et al., 2021), which removes a judge's standing
+preference for a letter (a small model's "always A") without touching what the content says.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Protocol
 
 from lessismore.judge import Template, render_fitted
+from lessismore.judge.cache import VerdictCache, seed_of, verdict_key
 from lessismore.judge.parse import GRADE_OPTIONS, PAIRWISE_OPTIONS, choose, format_scores, parse_grade, parse_pairwise
 from lessismore.records import Judgment, Prompt, Rating, Response
 
-Outcome = Literal["win", "tie", "loss", "invalid"]
-OUTCOMES: tuple[str, ...] = ("win", "tie", "loss", "invalid")
+CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. (2021): inputs that say nothing, to measure the letters' prior
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Reply:
 
     text: str = ""
     scores: dict[str, float] | None = None
+    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens / completion_tokens as the backend counted
 
 
 class Backend(Protocol):
@@ -34,7 +41,44 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def ask(self, messages: Sequence[str], options: Sequence[str]) -> list[Reply]: ...
+    def ask_batches(
+        self, messages: Sequence[str], options: Sequence[str], seeds: Sequence[int]
+    ) -> Iterator[tuple[list[int], list[Reply]]]:
+        """Yield (indices, replies) as each batch or request finishes; every index exactly once, in any order."""
+        ...
+
+
+@dataclass(frozen=True)
+class JudgeRun:
+    """Who judges and how: the name on records, the fingerprint hashed into every key, calibration and price."""
+
+    name: str
+    fingerprint: str  # content hash of what decides the verdicts: model and weights, mode, decoding, seed
+    calibrate: bool = False
+    price_in: float = 0.0  # US dollars per million prompt tokens
+    price_out: float = 0.0  # ... per million completion tokens
+
+    @property
+    def key_prefix(self) -> str:
+        return self.fingerprint + ("+calibrated" if self.calibrate else "")
+
+
+@dataclass
+class RunStats:
+    """What a run cost: calls made, items served from the cache, tokens, dollars and seconds."""
+
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+    def __add__(self, other: RunStats) -> RunStats:
+        return RunStats(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values(), strict=True)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -60,172 +104,146 @@ def build_pairs(
     return pairs, unpaired
 
 
-def _verdict(reply: Reply, options: Mapping[str, str], parser: Callable[[str], str]) -> tuple[str, str, dict]:
-    if reply.scores is not None:
-        mass = sum(math.exp(v) for v in reply.scores.values())  # probability spent on allowed letters at all
-        return choose(reply.scores, options), format_scores(reply.scores), {"option_mass": round(mass, 6)}
-    return parser(reply.text), reply.text, {}
+def _verdict(
+    reply: Reply, options: Mapping[str, str], parser: Callable[[str], str], prior: Mapping[str, float] | None
+) -> tuple[str, str, dict[str, Any]]:
+    if reply.scores is None:
+        return parser(reply.text), reply.text, {}
+    mass = sum(math.exp(v) for v in reply.scores.values())  # probability spent on allowed letters at all
+    meta: dict[str, Any] = {"option_mass": round(mass, 6)}
+    scores = reply.scores
+    if prior:
+        scores = {k: v - prior.get(k, 0.0) for k, v in scores.items()}
+        meta["calibrated"] = format_scores(scores)
+    return choose(scores, options), format_scores(reply.scores), meta
 
 
-def _ask_all(
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    fields: dict[str, str]
+
+
+def _run(
+    jobs: Sequence[_Job],
     backend: Backend,
-    messages: list[str],
-    options: Sequence[str],
-    batch_size: int,
-    progress: Callable[[int], None] | None,
-) -> list[Reply]:
-    # Similar lengths batch together (less padding); replies go back to the original order.
-    order = sorted(range(len(messages)), key=lambda i: len(messages[i]))
-    replies: list[Reply | None] = [None] * len(messages)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        for i, reply in zip(chunk, backend.ask([messages[i] for i in chunk], options), strict=True):
-            replies[i] = reply
-        if progress:
-            progress(len(chunk))
-    return replies  # type: ignore[return-value]
+    template: Template,
+    options: Mapping[str, str],
+    parser: Callable[..., str],
+    run: JudgeRun,
+    cache: VerdictCache,
+    desc: str | None,
+) -> RunStats:
+    """Ask the backend for every job whose key the cache lacks; each reply goes into the cache as it arrives."""
+    from tqdm.auto import tqdm
+
+    started, stats = time.perf_counter(), RunStats()
+    prior = _prior(backend, template, options, run, cache, stats) if run.calibrate else None
+    todo = list({j.key: j for j in jobs if j.key not in cache}.values())
+    stats.cached = len({j.key for j in jobs}) - len(todo)
+    fitted = [render_fitted(template, j.fields, backend.count_tokens, backend.max_input_tokens) for j in todo]
+    order = sorted(range(len(todo)), key=lambda i: len(fitted[i][0]))  # similar lengths batch together
+    messages, seeds = [fitted[i][0] for i in order], [seed_of(todo[i].key) for i in order]
+    with tqdm(total=len(todo), desc=desc, unit="call", disable=desc is None or not todo) as bar:
+        for idx, replies in backend.ask_batches(messages, list(options), seeds):
+            rows = []
+            for i, reply in zip(idx, replies, strict=True):
+                job, (_, truncated) = todo[order[i]], fitted[order[i]]
+                verdict, raw, meta = _verdict(
+                    reply, options, partial(parser, echo_of=tuple(job.fields.values())), prior
+                )
+                rows.append({"key": job.key, "verdict": verdict, "raw": raw,
+                             "meta": {"truncated": truncated, **meta, **_cost(reply.usage, run, stats)}})  # fmt: skip
+            cache.put(rows)
+            stats.calls += len(rows)
+            bar.update(len(rows))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _cost(usage: Mapping[str, int], run: JudgeRun, stats: RunStats) -> dict[str, Any]:
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    cost = (prompt * run.price_in + completion * run.price_out) / 1e6
+    stats.prompt_tokens += prompt
+    stats.completion_tokens += completion
+    stats.cost_usd += cost
+    return {"usage": dict(usage), "cost_usd": round(cost, 8)} if usage else {}
+
+
+def _prior(
+    backend: Backend, template: Template, options: Mapping[str, str], run: JudgeRun, cache: VerdictCache,
+    stats: RunStats,
+) -> dict[str, float]:  # fmt: skip
+    """The letters' mean log-probability over the content-free inputs (cached like any other call)."""
+    keys = [verdict_key(run.fingerprint, template.sha, "prior", text, text, text) for text in CONTENT_FREE]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if todo:
+        msgs = [template.render(**dict.fromkeys(template.fields(), CONTENT_FREE[i])) for i in todo]
+        for idx, replies in backend.ask_batches(msgs, list(options), [seed_of(keys[i]) for i in todo]):
+            for i, reply in zip(idx, replies, strict=True):
+                if reply.scores is None:
+                    raise ValueError(f"judge {run.name}: calibrate needs mode logprobs (the backend returned text)")
+                cache.put([{"key": keys[todo[i]], "verdict": "prior", "raw": format_scores(reply.scores),
+                            "meta": {"scores": reply.scores}}])  # fmt: skip
+                stats.calls += 1
+    rows = [cache.get(k)["meta"]["scores"] for k in keys]  # type: ignore[index]
+    return {letter: sum(r[letter] for r in rows) / len(rows) for letter in options}
 
 
 def judge_pairs(
     pairs: Sequence[Pair],
     backend: Backend,
     template: Template,
-    judge: str,
-    batch_size: int = 4,
-    progress: Callable[[int], None] | None = None,
-) -> list[Judgment]:
-    """Judge every pair in both orders; returns 2 Judgments per pair, "ab" then "ba"."""
-    jobs, messages = [], []
+    run: JudgeRun,
+    cache: VerdictCache | None = None,
+    desc: str | None = None,
+) -> tuple[list[Judgment], RunStats]:
+    """Judge every pair in both orders; returns 2 Judgments per pair ("ab" then "ba") and what the run cost."""
+    cache = cache if cache is not None else VerdictCache(None)
+    shown = []
     for pair in pairs:
         for order, first, second in (("ab", pair.candidate, pair.baseline), ("ba", pair.baseline, pair.candidate)):
+            key = verdict_key(run.key_prefix, template.sha, order, pair.prompt.text, first.text, second.text)
             fields = {"prompt": pair.prompt.text, "answer_a": first.text, "answer_b": second.text}
-            message, truncated = render_fitted(template, fields, backend.count_tokens, backend.max_input_tokens)
-            jobs.append((pair, order, first, second, truncated))
-            messages.append(message)
-    replies = _ask_all(backend, messages, list(PAIRWISE_OPTIONS), batch_size, progress)
+            shown.append((_Job(key, fields), pair, order, first, second))
+    stats = _run([s[0] for s in shown], backend, template, PAIRWISE_OPTIONS, parse_pairwise, run, cache, desc)
     out = []
-    for (pair, order, first, second, truncated), reply in zip(jobs, replies, strict=True):
-        verdict, raw, meta = _verdict(reply, PAIRWISE_OPTIONS, parse_pairwise)
+    for job, pair, order, first, second in shown:
+        row = cache.get(job.key)
+        assert row is not None, "every job was judged or cached"
         out.append(
             Judgment(
-                prompt_id=pair.prompt.id,
-                judge=judge,
-                template=template.sha,
-                order=order,
-                response_a=first.id,
-                response_b=second.id,
-                model_a=first.model,
-                model_b=second.model,
-                verdict=verdict,
-                raw=raw,
-                meta={"truncated": truncated, **meta},
+                prompt_id=pair.prompt.id, judge=run.name, template=template.sha, order=order,
+                response_a=first.id, response_b=second.id, model_a=first.model, model_b=second.model,
+                verdict=row["verdict"], raw=row["raw"], meta=row["meta"], id=job.key,
             )
-        )
-    return out
+        )  # fmt: skip
+    return out, stats
 
 
 def rate_responses(
     items: Sequence[tuple[Prompt, Response]],
     backend: Backend,
     template: Template,
-    judge: str,
-    batch_size: int = 4,
-    progress: Callable[[int], None] | None = None,
-) -> list[Rating]:
-    """Absolute grades (LIMA Figure 3: excellent / pass / fail), one Rating per response."""
-    fitted = [
-        render_fitted(template, {"prompt": p.text, "answer": r.text}, backend.count_tokens, backend.max_input_tokens)
+    run: JudgeRun,
+    cache: VerdictCache | None = None,
+    desc: str | None = None,
+) -> tuple[list[Rating], RunStats]:
+    """Absolute grades (LIMA Figure 3: excellent / pass / fail), one Rating per response, and what the run cost."""
+    cache = cache if cache is not None else VerdictCache(None)
+    jobs = [
+        _Job(verdict_key(run.key_prefix, template.sha, "abs", p.text, r.text), {"prompt": p.text, "answer": r.text})
         for p, r in items
     ]
-    replies = _ask_all(backend, [m for m, _ in fitted], list(GRADE_OPTIONS), batch_size, progress)
+    stats = _run(jobs, backend, template, GRADE_OPTIONS, parse_grade, run, cache, desc)
     out = []
-    for (prompt, response), (_, truncated), reply in zip(items, fitted, replies, strict=True):
-        grade, raw, meta = _verdict(reply, GRADE_OPTIONS, parse_grade)
+    for job, (prompt, response) in zip(jobs, items, strict=True):
+        row = cache.get(job.key)
+        assert row is not None, "every job was judged or cached"
         out.append(
             Rating(
-                prompt_id=prompt.id,
-                response=response.id,
-                model=response.model,
-                judge=judge,
-                template=template.sha,
-                grade=grade,
-                raw=raw,
-                meta={"truncated": truncated, **meta},
+                prompt_id=prompt.id, response=response.id, model=response.model, judge=run.name,
+                template=template.sha, grade=row["verdict"], raw=row["raw"], meta=row["meta"], id=job.key,
             )
-        )
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# aggregation: two single verdicts -> one pair outcome, from the candidate's point of view
-
-
-def candidate_view(order: str, verdict: str) -> int | None:
-    """+1 the candidate was preferred, -1 the baseline was, 0 neither, None unreadable.
-
-    >>> [candidate_view(o, v) for o, v in [("ab", "a"), ("ba", "a"), ("ba", "tie"), ("ab", "invalid")]]
-    [1, -1, 0, None]
-    """
-    if verdict == "tie":
-        return 0
-    if verdict not in ("a", "b"):
-        return None
-    shown_as = "a" if order == "ab" else "b"
-    return 1 if verdict == shown_as else -1
-
-
-def pair_outcome(verdict_ab: str, verdict_ba: str) -> Outcome:
-    """Both orders favour the candidate: win; both the baseline: loss; any readable rest: tie; else invalid.
-
-    >>> pair_outcome("a", "b"), pair_outcome("b", "a"), pair_outcome("a", "a"), pair_outcome("tie", "b")
-    ('win', 'loss', 'tie', 'tie')
-    """
-    views = (candidate_view("ab", verdict_ab), candidate_view("ba", verdict_ba))
-    if None in views:
-        return "invalid"
-    return "win" if views == (1, 1) else "loss" if views == (-1, -1) else "tie"
-
-
-@dataclass(frozen=True)
-class PairOutcome:
-    prompt_id: str
-    baseline: str
-    outcome: Outcome
-    verdict_ab: str  # the single verdict with the candidate shown first ("missing" if that order was never judged)
-    verdict_ba: str
-    candidate_chars: int = 0  # answer lengths in characters, for the length-bias check (0: unknown)
-    baseline_chars: int = 0
-    ids: tuple[str, ...] = field(default=(), compare=False)  # the Judgment ids behind this outcome
-
-
-def pair_outcomes(
-    judgments: Iterable[Judgment], candidate: str, lengths: Mapping[str, int] | None = None
-) -> list[PairOutcome]:
-    """Group single Judgments into pairs (prompt, baseline); a pair missing an order is "invalid" but still counted."""
-    lengths = lengths or {}
-    groups: dict[tuple[str, str], dict[str, Judgment]] = {}
-    for j in judgments:
-        baseline = j.model_b if j.order == "ab" else j.model_a
-        if candidate not in (j.model_a, j.model_b):
-            raise ValueError(f"judgment {j.id} compares {j.model_a} and {j.model_b}, not candidate {candidate!r}")
-        groups.setdefault((j.prompt_id, baseline), {})[j.order] = j
-    out = []
-    for (prompt_id, baseline), by_order in sorted(groups.items()):
-        ab, ba = by_order.get("ab"), by_order.get("ba")
-        v_ab, v_ba = (ab.verdict if ab else "missing"), (ba.verdict if ba else "missing")
-        any_j = ab or ba
-        cand_id = any_j.response_a if any_j.order == "ab" else any_j.response_b
-        base_id = any_j.response_b if any_j.order == "ab" else any_j.response_a
-        out.append(
-            PairOutcome(
-                prompt_id,
-                baseline,
-                pair_outcome(v_ab, v_ba),
-                v_ab,
-                v_ba,
-                lengths.get(cand_id, 0),
-                lengths.get(base_id, 0),
-                tuple(j.id for j in by_order.values()),
-            )
-        )
-    return out
+        )  # fmt: skip
+    return out, stats

@@ -1,8 +1,11 @@
-"""Numbers from verdicts: win / tie / loss shares with bootstrap intervals, and how reliable the judge was.
+"""Numbers from verdicts: win / tie / loss and excellent / pass / fail shares with bootstrap intervals, and how
+reliable the judge was.
 
-Sits after judge/protocol.py (PairOutcome, Judgment, Rating) and feeds metrics/judge.json and report/. Shares are
-over valid pairs only; invalid pairs are counted next to them, never folded in. Undefined shares (nothing to
-divide by) are None, so the report can say "n/a" instead of a misleading 0%.
+Sits after judge/outcome.py (PairOutcome) and judge/protocol.py (Judgment, Rating) and feeds metrics/judge.json and
+report/. Shares are over valid labels only; invalid ones are counted next to them, never folded in. Undefined
+shares (nothing to divide by) are None, so the report can say "n/a" instead of a misleading 0%. Every bootstrap
+seed derives from content (`content_seed`), so a re-run reproduces every resample. Bradley-Terry ratings live in
+judge/ratings.py, agreement between judges in judge/agreement.py.
 """
 
 from __future__ import annotations
@@ -11,38 +14,91 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lessismore.judge.protocol import PairOutcome, candidate_view
-from lessismore.records import Judgment, Rating
+from lessismore.judge.agreement import tie_discounted_agreement
+from lessismore.judge.outcome import PairOutcome, candidate_view
+from lessismore.records import Judgment, Rating, content_id
 
 SHARES = ("win", "tie", "loss")
+GRADES = ("excellent", "pass", "fail")
+__all__ = [
+    "GRADES", "SHARES", "bootstrap_ci", "bootstrap_shares", "content_seed", "grade_shares", "per_baseline",
+    "reliability", "share_block", "summarise", "tie_discounted_agreement",
+]  # fmt: skip
 
 
 def _share(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def content_seed(base_seed: int, *parts: str) -> int:
+    """A bootstrap seed derived from content (params base.seed, then e.g. judge and baseline names).
+
+    A re-run draws exactly the same resamples, and two baselines (or judges, or models) never share a stream.
+
+    >>> content_seed(0, "judge", "gpt") == content_seed(0, "judge", "gpt") != content_seed(0, "judge", "base")
+    True
+    """
+    return int(content_id("bootstrap", base_seed, *parts), 16)  # 64 bits: numpy's default_rng takes any int >= 0
+
+
+def bootstrap_shares(
+    labels: Sequence[str], categories: Sequence[str], n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap interval of each category's share, resampling the valid labels with replacement (seeded).
+
+    Labels outside `categories` ("invalid") are left out before resampling. Works for win / tie / loss and for
+    excellent / pass / fail alike. Nothing valid: every interval is None.
+
+    >>> ci = bootstrap_shares(["pass"] * 6 + ["fail"] * 4 + ["invalid"], GRADES, seed=1)
+    >>> ci["pass"][0] < 0.6 < ci["pass"][1], ci["excellent"]
+    (True, [0.0, 0.0])
+    """
+    import numpy as np
+
+    if n_resamples < 1 or not 0 < level < 1:
+        raise ValueError(f"bootstrap needs n_resamples >= 1 and 0 < level < 1, got {n_resamples} and {level}")
+    valid = np.array([categories.index(x) for x in labels if x in categories], dtype=np.int64)
+    if valid.size == 0:
+        return dict.fromkeys(categories)
+    rng = np.random.default_rng(seed)
+    samples = valid[rng.integers(0, valid.size, size=(n_resamples, valid.size))]
+    tails = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]  # percentiles, e.g. 2.5 and 97.5
+    out = {}
+    for code, name in enumerate(categories):
+        lo, hi = np.percentile((samples == code).mean(axis=1), tails)
+        out[name] = [round(float(lo), 6), round(float(hi), 6)]
+    return out
+
+
 def bootstrap_ci(
     outcomes: Sequence[str], n_resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, list[float] | None]:
-    """Percentile bootstrap interval of each share, resampling valid pairs with replacement (seeded).
+    """`bootstrap_shares` over win / tie / loss.
 
     >>> ci = bootstrap_ci(["win"] * 6 + ["loss"] * 4, seed=1)
     >>> ci["win"][0] < 0.6 < ci["win"][1], ci["tie"]
     (True, [0.0, 0.0])
     """
-    import numpy as np
+    return bootstrap_shares(outcomes, SHARES, n_resamples, seed, level)
 
-    valid = np.array([SHARES.index(o) for o in outcomes if o in SHARES], dtype=np.int64)
-    if valid.size == 0:
-        return dict.fromkeys(SHARES)
-    rng = np.random.default_rng(seed)
-    samples = valid[rng.integers(0, valid.size, size=(n_resamples, valid.size))]
-    tails = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]  # percentiles, e.g. 2.5 and 97.5
-    out = {}
-    for code, name in enumerate(SHARES):
-        lo, hi = np.percentile((samples == code).mean(axis=1), tails)
-        out[name] = [round(float(lo), 6), round(float(hi), 6)]
-    return out
+
+def share_block(
+    labels: Sequence[str], categories: Sequence[str], n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """n valid labels, each category's share (None when n is 0), the invalid count, CIs and raw counts.
+
+    >>> b = share_block(["pass", "fail", "fail", "invalid"], GRADES)
+    >>> b["n"], b["fail"], b["excellent"], b["invalid"], b["counts"]
+    (3, 0.6666666666666666, 0.0, 1, {'excellent': 0, 'pass': 1, 'fail': 2})
+    """
+    counts = Counter(labels)
+    n = sum(counts[k] for k in categories)
+    block: dict[str, Any] = {"n": n}
+    block.update({k: _share(counts[k], n) for k in categories})
+    block["invalid"] = len(labels) - n
+    block["ci"] = bootstrap_shares(labels, categories, n_resamples, seed)
+    block["counts"] = {k: counts[k] for k in categories}
+    return block
 
 
 def summarise(outcomes: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -52,26 +108,24 @@ def summarise(outcomes: Sequence[str], n_resamples: int = 1000, seed: int = 0) -
     >>> s["n"], s["win"], s["invalid"], s["counts"]
     (4, 0.5, 1, {'win': 2, 'tie': 1, 'loss': 1})
     """
-    counts = Counter(outcomes)
-    n = sum(counts[k] for k in SHARES)
-    block: dict[str, Any] = {"n": n}
-    block.update({k: _share(counts[k], n) for k in SHARES})
-    block["invalid"] = len(outcomes) - n
-    block["ci"] = bootstrap_ci(outcomes, n_resamples, seed)
-    block["counts"] = {k: counts[k] for k in SHARES}
-    return block
+    return share_block(outcomes, SHARES, n_resamples, seed)
 
 
 def per_baseline(
-    pairs: Sequence[PairOutcome], baselines: Sequence[str], n_resamples: int = 1000, seed: int = 0
+    pairs: Sequence[PairOutcome], baselines: Sequence[str], n_resamples: int = 1000, seed: int = 0, judge: str = ""
 ) -> dict[str, dict[str, Any]]:
-    return {b: summarise([p.outcome for p in pairs if p.baseline == b], n_resamples, seed) for b in baselines}
+    """`summarise` per baseline; each baseline resamples with its own seed, content_seed(seed, judge, baseline)."""
+    return {
+        b: summarise([p.outcome for p in pairs if p.baseline == b], n_resamples, content_seed(seed, judge, b))
+        for b in baselines
+    }
 
 
 def reliability(pairs: Sequence[PairOutcome], judgments: Sequence[Judgment]) -> dict[str, Any]:
     """How far the judge can be trusted, measured on its own verdicts (no human labels needed).
 
     position_consistency: share of valid pairs whose two orders agree (a random 3-way judge: about 1/3);
+    inconsistent_pairs: how many valid pairs' two orders disagree (each counted as a tie, LIMA's "neither");
     first_position_preference: share of decisive single verdicts that pick the answer shown first (unbiased: 0.5);
     invalid_rate: share of single verdicts that could not be read;
     length_bias: share of decisive pairs won by the longer answer (length-blind: about 0.5);
@@ -85,6 +139,7 @@ def reliability(pairs: Sequence[PairOutcome], judgments: Sequence[Judgment]) -> 
     masses = [j.meta["option_mass"] for j in judgments if "option_mass" in j.meta]
     return {
         "position_consistency": _share(agree, len(valid)),
+        "inconsistent_pairs": len(valid) - agree,
         "first_position_preference": _share(decisive.count("a"), len(decisive)),
         "invalid_rate": _share(sum(j.verdict == "invalid" for j in judgments), len(judgments)),
         "length_bias": _share(longer_won, len(sized)),
@@ -94,24 +149,16 @@ def reliability(pairs: Sequence[PairOutcome], judgments: Sequence[Judgment]) -> 
     }
 
 
-def grade_shares(ratings: Iterable[Rating]) -> dict[str, dict[str, Any]]:
-    """Per model: share of excellent / pass / fail among readable grades, n readable, and the unreadable count."""
-    by_model: dict[str, Counter] = {}
-    for r in ratings:
-        by_model.setdefault(r.model, Counter())[r.grade] += 1
-    out = {}
-    for model, c in sorted(by_model.items()):
-        n = c["excellent"] + c["pass"] + c["fail"]
-        out[model] = {g: _share(c[g], n) for g in ("excellent", "pass", "fail")} | {"n": n, "invalid": c["invalid"]}
-    return out
+def grade_shares(ratings: Iterable[Rating], n_resamples: int = 1000, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per model: `share_block` over excellent / pass / fail (LIMA Figure 3) with bootstrap CIs.
 
-
-def tie_discounted_agreement(x: str, y: str) -> float:
-    """LIMA's agreement between two annotators: 1 if equal, 0.5 if exactly one says tie, else 0.
-
-    >>> tie_discounted_agreement("a", "a"), tie_discounted_agreement("a", "tie"), tie_discounted_agreement("a", "b")
-    (1.0, 0.5, 0.0)
+    Each model resamples with its own seed, content_seed(seed, "grades", model); unreadable grades are counted
+    as "invalid", never folded into a share.
     """
-    if x == y:
-        return 1.0
-    return 0.5 if "tie" in (x, y) else 0.0
+    by_model: dict[str, list[str]] = {}
+    for r in ratings:
+        by_model.setdefault(r.model, []).append(r.grade)
+    return {
+        model: share_block(grades, GRADES, n_resamples, content_seed(seed, "grades", model))
+        for model, grades in sorted(by_model.items())
+    }

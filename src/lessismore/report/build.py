@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lessismore.judge.protocol import OUTCOMES, pair_outcomes
+from lessismore.judge.outcome import OUTCOMES, pair_outcomes
 from lessismore.records import Judgment, Prompt, Response
 from lessismore.report import figures
 
@@ -67,8 +67,18 @@ def reliability_rows(rel: dict[str, Any]) -> list[dict[str, str]]:
         ("invalid rate", "invalid_rate", "verdicts that could not be read", "0%"),
         ("length bias", "length_bias", "decisive pairs won by the longer answer", "≈ 50% unless longer is better"),
         ("option mass", "option_mass", "probability on the allowed letters (logprobs mode)", "near 100%"),
+        ("inconsistent pairs", "inconsistent_pairs", "pairs whose two orders disagree (counted as ties)", "few"),
     ]
-    return [{"name": a, "value": figures.pct(rel.get(k)), "meaning": m, "ideal": i} for a, k, m, i in rows]
+    return [{"name": a, "value": _value(rel.get(k)), "meaning": m, "ideal": i} for a, k, m, i in rows]
+
+
+def _value(v: Any) -> str:
+    """A share as a percentage, a count as a number (n/a when missing).
+
+    >>> _value(0.25), _value(3), _value(None)
+    ('25%', '3', 'n/a')
+    """
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else figures.pct(v)
 
 
 def count_rows(stage_metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,10 +155,19 @@ def build_report(
     counts = count_rows(stage_metrics)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
     env.filters["pct"] = figures.pct
+    judges = judge_metrics.get("judges") or {}
+    primary = {"name": judge_metrics.get("primary", "?"), "backend": "?", "mode": "?", "model": "?",
+               "calibrate": False, "fingerprint": "?", "template": "?"}  # fmt: skip
+    primary.update(judges.get(primary["name"], {}))
     return env.get_template("index.html.j2").render(
         title=title,
         experiment=experiment,
         judge=judge_metrics,
+        judges=judges,
+        primary=primary,
+        ratings=judge_metrics.get("ratings") or {},
+        injection=judge_metrics.get("injection") or {},
+        agreement=judge_metrics.get("agreement") or {},
         candidate=candidate,
         baselines=baselines,
         fig_outcomes=Markup(figures.outcome_bars(baselines, candidate)) if baselines else None,

@@ -4,8 +4,8 @@ LIMA trains 15 epochs and picks a checkpoint between epochs 5 and 10 on its dev 
 (perplexity does not track quality). Modes (params `train.select`, candidates from `train.select_epochs`):
 - "last": the last candidate epoch, nothing scored;
 - "dev_loss": the lowest mean response-token loss on dev examples (`dev_loss`, the same masking as training);
-- "judge": the highest score from a `DevJudge` over the candidate's answers to the dev prompts (`judge_scorer`).
-  The hook for #5: pass its judge in; the config gains the mode when it lands.
+- "judge": the highest score from a `DevJudge` over the candidate's answers to the dev prompts (`judge_scorer`);
+  judge/dev.py builds one from any judge entry (the candidate's preference rate over the base model's answers).
 Our dev prompts (data/sources/prompts/dev.jsonl) have no reference answers, so dev_loss needs examples with
 answers: `holdout_split` sets aside a seeded, content-addressed slice of the curated training set for it.
 `select_checkpoint` returns the chosen candidate and a table for metrics/train.json saying what won and why.
@@ -30,7 +30,7 @@ class CheckpointScore(Protocol):
 
 
 class DevJudge(Protocol):
-    """#5's hook: a candidate's answers to the dev prompts -> one score, higher is better (e.g. win rate)."""
+    """A candidate's answers to the dev prompts -> one score, higher is better (judge/dev.py: preference rate)."""
 
     def __call__(self, prompts: Sequence[str], answers: Sequence[str]) -> float: ...
 

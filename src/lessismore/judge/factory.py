@@ -1,0 +1,90 @@
+"""A judge entry of params (judge.judges[i]) -> a ready Backend and its JudgeRun (name, fingerprint, price).
+
+Used by the judge stage and by the train stage's `select: judge`. The one place that reads a JudgeSpec: the
+cores under judge/ take the plain Backend and JudgeRun it returns. The backend is lazy: a local model is loaded,
+or an HTTP client opened, only when the first uncached item is asked, so a re-run with a warm cache costs nothing.
+The fingerprint hashes everything that decides a verdict (for a local judge, the weights' hash; for a served one,
+the served model's name) and nothing that does not (the judge's display name, the URL, the key, concurrency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lessismore.judge.protocol import Backend, JudgeRun, Reply
+from lessismore.records import content_id
+
+OPENAI_CONTEXT = 8192  # tokens assumed for a served judge when judge.judges[].context_tokens is 0
+
+
+class LazyBackend:
+    """A Backend whose real backend is built on first use (model load, HTTP client)."""
+
+    def __init__(self, build: Callable[[], Backend]) -> None:
+        self._build, self._real = build, None
+
+    @property
+    def real(self) -> Backend:
+        if self._real is None:
+            self._real = self._build()
+        return self._real
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.real.max_input_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.real.count_tokens(text)
+
+    def ask_batches(
+        self, messages: Sequence[str], options: Sequence[str], seeds: Sequence[int]
+    ) -> Iterator[tuple[list[int], list[Reply]]]:
+        if not messages:  # nothing to ask: do not load anything
+            return iter(())
+        return self.real.ask_batches(messages, options, seeds)
+
+
+def open_judge(
+    spec: Any, model_dirs: Mapping[str, Path], seed: int, section: str = "judge.judges[0]"
+) -> tuple[LazyBackend, JudgeRun]:
+    """(backend, run) for one config.JudgeSpec found at params key `section`; `model_dirs`: "base" etc. -> folder."""
+    decoding = {"mode": spec.mode, "temperature": spec.temperature, "max_new_tokens": spec.max_new_tokens,
+                "context_tokens": spec.context_tokens, "seed": seed if spec.temperature > 0 else None}  # fmt: skip
+    if spec.backend == "local":
+        model_dir = Path(model_dirs.get(spec.model, spec.model))
+        if not model_dir.exists():
+            raise FileNotFoundError(f"{section}.model: {model_dir} not found; use base, finetuned or a model folder")
+        from lessismore.generate.loading import checkpoint_hash
+
+        identity = {"backend": "local", "weights": checkpoint_hash(model_dir), **decoding}
+        backend = LazyBackend(lambda: _local(spec, model_dir))
+    else:
+        identity = {"backend": "openai", "model": spec.model, **decoding}
+        backend = LazyBackend(lambda: _openai(spec, section))
+    price = spec.price
+    run = JudgeRun(spec.name, content_id(identity), spec.calibrate, price.input_per_mtok, price.output_per_mtok)
+    return backend, run
+
+
+def _local(spec: Any, model_dir: Path) -> Backend:
+    from lessismore.generate.loading import load_causal_lm
+    from lessismore.judge.local import LocalBackend
+
+    if spec.temperature > 0:
+        raise ValueError(f"judge {spec.name}: a local judge decodes greedily; set temperature: 0")
+    model, tokenizer = load_causal_lm(model_dir, device="auto")
+    return LocalBackend(model, tokenizer, mode=spec.mode, max_new_tokens=spec.max_new_tokens,
+                        batch_size=spec.batch_size, context_tokens=spec.context_tokens)  # fmt: skip
+
+
+def _openai(spec: Any, section: str) -> Backend:
+    from lessismore.judge.openai import OpenAIJudge
+
+    o = spec.openai
+    return OpenAIJudge(o.base_url, spec.model, mode=spec.mode, max_new_tokens=spec.max_new_tokens,
+                       temperature=spec.temperature, api_key_env=o.api_key_env, concurrency=o.concurrency,
+                       timeout_s=o.timeout_s, max_retries=o.max_retries,
+                       context_tokens=spec.context_tokens or OPENAI_CONTEXT,
+                       section=f"{section}.openai", progress=False)  # fmt: skip
