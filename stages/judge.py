@@ -1,12 +1,15 @@
 """DVC stage `judge`: outputs/responses/*.jsonl + test prompts -> outputs/judgments.jsonl, outputs/ratings.jsonl,
-outputs/injection.jsonl, metrics/judge.json (and the persistent verdict cache outputs/judge_cache.jsonl).
+outputs/injection.jsonl, metrics/judge.json (and the persistent verdict cache outputs/judge_cache.jsonl); also reads
+outputs/human_judgments.jsonl.
 
 Every judge in params judge.judges compares the candidate with each baseline on every test prompt in both orders
 (LIMA's pairwise question), grades every answer excellent / pass / fail (LIMA Figure 3), and judges the planted
 verdict-injection twins. Every call goes through the verdict cache: a re-run asks only what it has never asked, and
 a killed run loses nothing already judged. The metrics hold, per judge, win / tie / loss with bootstrap intervals,
 Bradley-Terry ratings, the judge's own reliability, the injection result and its cost; between judges, agreement.
-The primary judge's numbers are also at the top level: they are the headline.
+The primary judge's numbers are also at the top level: they are the headline. When people have judged (the export of
+`lessismore annotate`), "humans" holds their win / tie / loss and grades with CIs and their agreement with each other
+and with every judge.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from lessismore.judge.cache import VerdictCache
 from lessismore.judge.factory import open_judge
 from lessismore.judge.injection import plant
 from lessismore.judge.protocol import RunStats, build_pairs, judge_pairs, rate_responses
-from lessismore.judge.summary import agreement_between, judge_summary
+from lessismore.judge.summary import agreement_between, human_summary, judge_labels, judge_summary
 
 PROMPTS = Path("data/validated/prompts.parquet")
 RESPONSES = Path("outputs/responses")
@@ -30,6 +33,7 @@ JUDGMENTS = Path("outputs/judgments.jsonl")
 RATINGS = Path("outputs/ratings.jsonl")
 INJECTION = Path("outputs/injection.jsonl")
 CACHE = Path("outputs/judge_cache.jsonl")
+HUMANS = Path("outputs/human_judgments.jsonl")  # `lessismore annotate --export`; committed empty until people judge
 METRICS = Path("metrics/judge.json")
 
 
@@ -97,6 +101,9 @@ def main() -> None:
         "unpaired": unpaired, "not_test_responses": len(responses) - len(tested),
         "truncated": sum(bool(x.meta.get("truncated")) for x in [*judgments, *ratings]),
         "cache": {"rows": cache_rows, "unreadable_lines": unreadable},
+        "humans": human_summary(list(records.iter_jsonl(HUMANS)), judge_labels(judgments, j.candidate),
+                                baselines=j.baselines, n_resamples=j.bootstrap, base_seed=params.base.seed)
+        if HUMANS.exists() and HUMANS.stat().st_size else None,
         "seconds": round(seconds, 1),
     }  # fmt: skip
 

@@ -45,7 +45,8 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "lessismore-tests",
     "GIT_COMMITTER_EMAIL": "tests@lessismore.invalid",
 }
-PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml", "infra"]
+PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml", "infra",
+                  "outputs/human_judgments.jsonl"]  # fmt: skip
 
 
 def run_env() -> dict[str, str]:
@@ -72,6 +73,7 @@ def make_pipeline_repo(dest: Path, profile: str = "tiny") -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / f"{profile}.yaml"))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -106,3 +106,40 @@ def profile(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def annotate(
+    root: Root = Path("."),
+    host: Annotated[str, typer.Option(help="interface to bind; anything but 127.0.0.1/localhost needs --token")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="port")] = 8765,
+    token: Annotated[
+        str | None, typer.Option(envvar="LESSISMORE_ANNOTATE_TOKEN", help="required off localhost (>= 16 chars)")
+    ] = None,
+    overlap: Annotated[int, typer.Option(help="items every annotator judges (human-human agreement)")] = 10,
+    annotator: Annotated[list[str] | None, typer.Option(help="a fixed roster (repeatable); none: first come")] = None,
+    db: Annotated[Path, typer.Option(help="the SQLite file of submissions")] = Path("outputs/annotate.sqlite"),
+    export: Annotated[bool, typer.Option("--export", help="write outputs/human_judgments.jsonl and exit")] = False,
+) -> None:
+    """Serve the blind human-judging page (pairwise + excellent/pass/fail), or export what people judged."""
+    from lessismore.annotate import load_items
+    from lessismore.annotate.app import serve
+    from lessismore.annotate.store import export as export_judgments
+    from lessismore.config import load_params
+
+    if export:
+        n = export_judgments(root / db, root / "outputs/human_judgments.jsonl")
+        typer.echo(f"{n} judgments -> outputs/human_judgments.jsonl (then `dvc repro judge report`)")
+        return
+    params = load_params(root / "params.yaml")
+    items, unpaired = load_items(root / "outputs/responses", root / "data/validated/prompts.parquet",
+                                 params.judge.candidate, params.judge.baselines)  # fmt: skip
+    typer.echo(f"{len(items)} items (unpaired prompts: {unpaired}) on http://{host}:{port}/")
+    try:
+        serve(root / db, items, host=host, port=port, token=token, overlap=overlap, seed=params.base.seed,
+              roster=tuple(annotator or ()))  # fmt: skip
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err

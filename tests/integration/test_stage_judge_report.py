@@ -101,13 +101,28 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert head["cost"]["calls"] == 6 + 4 + 7 + 6 and head["cost"]["cached"] == 0
     assert second["cost"]["calls"] == 6 + 4 and second["cost"]["prompt_tokens"] > 0
 
+    assert metrics["humans"] is None  # nobody has judged yet
     first_metrics = metrics
-    _run("judge", tmp_path)  # nothing changed: every verdict comes from the cache
+    # two people judged the three pairs (as `lessismore annotate --export` writes them): they agree on two of three
+    human = [{"kind": "pairwise", "annotator": who, "prompt_id": p.id, "baseline": "base", "outcome": out}
+             for who, outs in (("ann", ["win", "tie", "loss"]), ("bob", ["win", "tie", "win"]))
+             for p, out in zip(prompts[1:4], outs, strict=True)]  # fmt: skip
+    human.append({"kind": "absolute", "annotator": "ann", "prompt_id": prompts[1].id, "model": "finetuned",
+                  "outcome": "pass"})  # fmt: skip
+    records.write_jsonl(tmp_path / "outputs" / "human_judgments.jsonl", human)
+    _run("judge", tmp_path)  # nothing else changed: every verdict comes from the cache
     metrics = json.loads((tmp_path / "metrics" / "judge.json").read_text())
     assert metrics["judges"]["tiny-logprobs"]["cost"]["calls"] == 0
     assert metrics["judges"]["tiny-generate"]["cost"]["calls"] == 0
     assert metrics["judges"]["tiny-logprobs"]["cost"]["cached"] == 6 + 4 + 7
     assert metrics["baselines"] == first_metrics["baselines"] and metrics["ratings"] == first_metrics["ratings"]
+    humans = metrics["humans"]
+    assert humans["annotators"] == ["ann", "bob"] and humans["baselines"]["base"]["counts"] == {
+        "win": 3, "tie": 2, "loss": 1}  # fmt: skip
+    assert humans["grades"]["finetuned"]["pass"] == 1.0
+    ann_bob = humans["agreement"]["human:ann~human:bob"]
+    assert ann_bob["n"] == 3 and ann_bob["tie_discounted"] == pytest.approx(2 / 3, abs=1e-6)
+    assert {"human:ann~tiny-logprobs", "human:bob~tiny-generate"} <= set(humans["agreement"])
 
     _run("report", tmp_path)
     html = (tmp_path / "reports" / "index.html").read_text()
@@ -115,3 +130,4 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert "<svg" in html and "<rect" in html and "&lt;script&gt;" in html and "<script" not in html
     assert "abc123.dir" in html and "tiny-smoke" in html and "How reliable is the judge?" in html
     assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html
+    assert "Human judgments" in html and "human:ann~human:bob" in html

@@ -14,7 +14,7 @@ from lessismore.judge.agreement import pairwise_agreement
 from lessismore.judge.injection import summary as injection_summary
 from lessismore.judge.outcome import pair_outcomes
 from lessismore.judge.ratings import bt_with_ci, outcome_rows
-from lessismore.judge.stats import content_seed, grade_shares, per_baseline, reliability
+from lessismore.judge.stats import GRADES, SHARES, content_seed, grade_shares, per_baseline, reliability, share_block
 from lessismore.records import Judgment, Rating
 
 
@@ -57,13 +57,62 @@ def judge_summary(
     }
 
 
-def agreement_between(judgments: Sequence[Judgment], candidate: str) -> dict[str, Any]:
-    """Agreement of every two judges on the pairs both judged, over their win / tie / loss outcomes."""
+def judge_labels(judgments: Sequence[Judgment], candidate: str) -> dict[str, dict[str, str]]:
+    """{judge: {"prompt_id|baseline": win / tie / loss}}: each judge as a rater for judge/agreement.py."""
     by_judge: dict[str, list[Judgment]] = {}
     for j in judgments:
         by_judge.setdefault(j.judge, []).append(j)
-    labels = {
+    return {
         name: {f"{o.prompt_id}|{o.baseline}": o.outcome for o in pair_outcomes(js, candidate)}
         for name, js in sorted(by_judge.items())
     }
+
+
+def agreement_between(judgments: Sequence[Judgment], candidate: str) -> dict[str, Any]:
+    """Agreement of every two judges on the pairs both judged, over their win / tie / loss outcomes."""
+    labels = judge_labels(judgments, candidate)
     return pairwise_agreement(labels) if len(labels) > 1 else {}
+
+
+def human_summary(
+    rows: Sequence[Mapping[str, Any]],
+    judges: Mapping[str, Mapping[str, str]],
+    *,
+    baselines: Sequence[str],
+    n_resamples: int = 1000,
+    base_seed: int = 0,
+) -> dict[str, Any]:
+    """Human results from outputs/human_judgments.jsonl (lessismore annotate --export): win / tie / loss per
+    baseline and grade shares per model, pooled over annotators, with CIs; agreement human-human and human-judge.
+
+    Raters are named "human:<annotator>" so an annotator can never be mistaken for a judge of the same name.
+    """
+    pairwise = [r for r in rows if r.get("kind") == "pairwise"]
+    absolute = [r for r in rows if r.get("kind") == "absolute"]
+    humans: dict[str, dict[str, str]] = {}
+    for r in pairwise:
+        humans.setdefault(f"human:{r['annotator']}", {})[f"{r['prompt_id']}|{r['baseline']}"] = r["outcome"]
+    models = sorted({r["model"] for r in absolute})
+    return {
+        "annotators": sorted({r["annotator"] for r in rows}),
+        "judgments": len(rows),
+        "baselines": {
+            b: share_block(
+                [r["outcome"] for r in pairwise if r["baseline"] == b],
+                SHARES,
+                n_resamples,
+                content_seed(base_seed, "human", "pairs", b),
+            )
+            for b in baselines
+        },  # fmt: skip
+        "grades": {
+            m: share_block(
+                [r["outcome"] for r in absolute if r["model"] == m],
+                GRADES,
+                n_resamples,
+                content_seed(base_seed, "human", "grades", m),
+            )
+            for m in models
+        },  # fmt: skip
+        "agreement": pairwise_agreement({**humans, **judges}) if len(humans) + len(judges) > 1 else {},
+    }

@@ -168,6 +168,7 @@ def build_report(
         ratings=judge_metrics.get("ratings") or {},
         injection=judge_metrics.get("injection") or {},
         agreement=judge_metrics.get("agreement") or {},
+        humans=judge_metrics.get("humans"),
         candidate=candidate,
         baselines=baselines,
         fig_outcomes=Markup(figures.outcome_bars(baselines, candidate)) if baselines else None,
