@@ -47,7 +47,7 @@ def report(root: Root = Path(".")) -> None:
         typer.echo(f"{metrics} not found: run the pipeline first (`make demo`, `dvc repro` or `lessismore run`)")
         raise typer.Exit(1)
     judge = json.loads(metrics.read_text())
-    table = Table(title=f"{judge.get('candidate', 'candidate')} vs baselines (judge: {judge.get('judge', '?')})")
+    table = Table(title=f"{judge.get('candidate', 'candidate')} vs baselines (judge: {judge.get('primary', '?')})")
     for col in ("baseline", "win", "tie", "loss", "win 95% CI", "pairs", "invalid"):
         table.add_column(col)
     for name, m in judge.get("baselines", {}).items():
