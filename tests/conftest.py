@@ -119,3 +119,12 @@ def toy_examples(n: int, source: str = "handwritten") -> list:
         )
         for i in range(n)
     ]
+
+
+@pytest.fixture(scope="session")
+def transformers_serve(tiny_model_dir: Path, tmp_path_factory):
+    """A real `transformers serve` of the tiny model on 127.0.0.1 for the generate and judge tests: (url, model)."""
+    from tests.servers import serve_transformers
+
+    with serve_transformers(tiny_model_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url, str(tiny_model_dir)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 import pytest
 
 from lessismore.generate.openai_backend import EndpointError, OpenAIBackend
-from tests.servers import fault_servers, serve_transformers
+from tests.servers import fault_servers
 
 KEY_ENV, KEY = "LESSISMORE_TEST_KEY", "sk-test-secret-4242"
 LIMA = dict(max_new_tokens=6, top_p=0.9, temperature=0.7, repetition_penalty=1.2, seed=3)
@@ -82,12 +81,6 @@ def test_a_server_that_is_not_there_is_retried_then_reported(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------------------------
 # a real OpenAI-compatible server: `transformers serve` on the tiny random model, offline
-
-
-@pytest.fixture(scope="module")
-def transformers_serve(tiny_model_dir: Path, tmp_path_factory):
-    with serve_transformers(tiny_model_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
-        yield url, str(tiny_model_dir)
 
 
 @pytest.mark.slow

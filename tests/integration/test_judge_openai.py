@@ -9,7 +9,6 @@ logprobs=true (transformers 5.x lists it among its unsupported fields), so there
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from lessismore.endpoint import EndpointError
 from lessismore.judge import load_template, render_fitted
 from lessismore.judge.openai import OpenAIJudge
 from lessismore.judge.protocol import Reply
-from tests.servers import fault_servers, serve_transformers
+from tests.servers import fault_servers
 
 KEY_ENV, KEY = "LESSISMORE_TEST_JUDGE_KEY", "sk-judge-secret-777"
 PAIRWISE = ["A", "B", "C"]
@@ -135,12 +134,6 @@ def test_token_estimate_keeps_a_fitted_message_inside_the_context():
 
 # ---------------------------------------------------------------------------------------------------------------
 # a real OpenAI-compatible server: `transformers serve` on the tiny random model, offline
-
-
-@pytest.fixture(scope="module")
-def transformers_serve(tiny_model_dir: Path, tmp_path_factory):
-    with serve_transformers(tiny_model_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
-        yield url, str(tiny_model_dir)
 
 
 @pytest.mark.slow

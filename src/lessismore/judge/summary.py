@@ -96,23 +96,19 @@ def human_summary(
     return {
         "annotators": sorted({r["annotator"] for r in rows}),
         "judgments": len(rows),
-        "baselines": {
-            b: share_block(
-                [r["outcome"] for r in pairwise if r["baseline"] == b],
-                SHARES,
-                n_resamples,
-                content_seed(base_seed, "human", "pairs", b),
-            )
-            for b in baselines
-        },  # fmt: skip
-        "grades": {
-            m: share_block(
-                [r["outcome"] for r in absolute if r["model"] == m],
-                GRADES,
-                n_resamples,
-                content_seed(base_seed, "human", "grades", m),
-            )
-            for m in models
-        },  # fmt: skip
+        "baselines": _blocks(pairwise, "baseline", baselines, SHARES, n_resamples, base_seed),
+        "grades": _blocks(absolute, "model", models, GRADES, n_resamples, base_seed),
         "agreement": pairwise_agreement({**humans, **judges}) if len(humans) + len(judges) > 1 else {},
     }
+
+
+def _blocks(
+    rows: Sequence[Mapping[str, Any]], by: str, groups: Sequence[str], categories: Sequence[str], n_resamples: int,
+    base_seed: int,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Human outcomes grouped by `by` (baseline or model): a share block with CIs per group, seeded by content."""
+    return {
+        g: share_block([r["outcome"] for r in rows if r[by] == g], categories, n_resamples,
+                       content_seed(base_seed, "human", by, g))
+        for g in groups
+    }  # fmt: skip
