@@ -46,7 +46,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "tests@lessismore.invalid",
 }
 PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml", "infra",
-                  "outputs/human_judgments.jsonl"]  # fmt: skip
+                  "outputs/human_judgments.jsonl", "metrics/ablation.json"]  # fmt: skip
 
 
 def run_env() -> dict[str, str]:
