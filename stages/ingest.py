@@ -32,6 +32,7 @@ def main() -> None:
 
     # ------------------------------------------------------------------------------------------------------------
     # read every source (the adapters in lessismore.sources do all the parsing)
+    start = time.perf_counter()
     examples, prompts, dropped, per_source = read_sources(sources, console)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ def main() -> None:
         "counts": {"examples": len(examples), "prompts": len(prompts), "dropped": len(dropped)},
         "per_source": per_source,
         "dropped_by_reason": dict(sorted(Counter(d.reason for d in dropped).items())),
+        "seconds": round(time.perf_counter() - start, 2),  # wall clock of reading every source (the report's timings)
     }
     write_json(METRICS, metrics)
     console.print(f"ingest: {metrics['counts']} -> {EXAMPLES.parent}/, quarantine {QUARANTINE}")

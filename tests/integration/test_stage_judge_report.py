@@ -127,7 +127,11 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     _run("report", tmp_path)
     html = (tmp_path / "reports" / "index.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
-    assert "<svg" in html and "<rect" in html and "&lt;script&gt;" in html and "<script" not in html
+    assert "<svg" in html and "<path" in html and "&lt;script&gt;" in html and "<script" not in html
     assert "abc123.dir" in html and "tiny-smoke" in html and "How reliable is the judge?" in html
     assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html
     assert "Human judgments" in html and "human:ann~human:bob" in html
+    # charts with data are drawn (Figure 1, Figure 3, stage timings); stages without metrics say so, nothing crashes
+    assert html.count("<svg") == 3 and 'aria-label="win, tie and loss' in html and "seconds per stage" in html
+    assert "Not run: the curate stage" in html and "Not run: the train stage" in html and 'id="ablation"' not in html
+    assert "http://" not in html and "https://" not in html

@@ -1,89 +1,190 @@
-"""The HTML report: self-contained (no URL to fetch), charts as inline SVG, untrusted model text escaped."""
+"""The HTML report: every section renders from rich inputs, is left out (or says "not run") without them, fetches
+nothing, and escapes untrusted model text and labels. `rich_inputs` is shared with the browser test."""
 
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from lessismore.judge.stats import summarise
+from lessismore.judge.stats import GRADES, share_block, summarise
 from lessismore.records import Judgment, Origin, Prompt, Response
-from lessismore.report import figures
 from lessismore.report.build import build_report, count_rows, trust_sentence
 
 EVIL = '<script>alert("pwned")</script><img src="https://evil.example/x.png">'
+CHARTS = ("outcomes", "grades", "funnel", "sources", "training", "ablation", "timings")
 
 
-def _records():
-    prompt = Prompt(text="How do I boil an egg? <b>quickly</b>", split="test", origin=Origin("t", "f", "1"))
-    cand = Response(
-        prompt_id=prompt.id, model="finetuned", checkpoint="c1", text="Boil it for 7 minutes.", decoding={}
-    )
-    base = Response(prompt_id=prompt.id, model="base", checkpoint="c0", text=EVIL, decoding={})
-    common = {"prompt_id": prompt.id, "judge": "j", "template": "t"}
-    judgments = [
-        Judgment(**common, order="ab", response_a=cand.id, response_b=base.id, model_a="finetuned", model_b="base",
-                 verdict="a", raw="A=-0.1 B=-2.0 C=-3.0"),
-        Judgment(**common, order="ba", response_a=base.id, response_b=cand.id, model_a="base", model_b="finetuned",
-                 verdict="b", raw="A=-2.0 B=-0.2 C=-3.0"),
-    ]  # fmt: skip
-    return [prompt], [cand, base], judgments
+def _judgments(n: int = 6) -> tuple[list[Prompt], list[Response], list[Judgment]]:
+    """n prompts: wins and losses with growing score margins, plus ties; one baseline answer is an XSS attempt."""
+    origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
+    prompts = [Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin)
+               for i in range(n)]  # fmt: skip
+    responses, judgments = [], []
+    for i, p in enumerate(prompts):
+        cand = Response(prompt_id=p.id, model="finetuned", checkpoint="c1", text=f"Tuned answer {i}.", decoding={})
+        base = Response(prompt_id=p.id, model="base", checkpoint="c0", text=EVIL if i == 1 else f"Base {i}.",
+                        decoding={})  # fmt: skip
+        responses += [cand, base]
+        kind, gap = ("win", "loss", "tie")[i % 3], 0.2 + i  # a bigger gap: a clearer verdict
+        for order, (ra, rb, ma, mb) in (("ab", (cand.id, base.id, "finetuned", "base")),
+                                        ("ba", (base.id, cand.id, "base", "finetuned"))):  # fmt: skip
+            cand_letter = "a" if order == "ab" else "b"
+            verdict = {"win": cand_letter, "loss": "b" if cand_letter == "a" else "a", "tie": "a"}[kind]
+            scores = {"A": -0.1, "B": -0.1 - gap, "C": -3.0} if verdict == "a" else {"A": -0.1 - gap, "B": -0.1,
+                                                                                        "C": -3.0}  # fmt: skip
+            raw = " ".join(f"{k}={v:.4f}" for k, v in scores.items())
+            judgments.append(Judgment(p.id, "gpt-judge", "t", order, ra, rb, ma, mb, verdict, raw=raw))
+    return prompts, responses, judgments
 
 
-JUDGE_METRICS = {
-    "judge": "tiny-judge", "mode": "logprobs", "candidate": "finetuned", "template": "abc123", "judge_model": "base",
-    "counts": {"judgments": 2, "pairs": 1, "ratings": 2},
-    "baselines": {"base": summarise(["win"] * 6 + ["tie"] * 3 + ["loss"] + ["invalid"], seed=0)},
-    "reliability": {"position_consistency": 0.62, "first_position_preference": 0.8, "invalid_rate": 0.05,
-                    "length_bias": 0.5, "option_mass": 0.3, "valid_pairs": 10, "decisive_pairs": 7},
-    "grades": {"base": {"excellent": 0.1, "pass": 0.3, "fail": 0.6, "n": 10, "invalid": 0},
-               "finetuned": {"excellent": 0.3, "pass": 0.5, "fail": 0.2, "n": 10, "invalid": 0}},
-}  # fmt: skip
-STAGE_METRICS = {"ingest": {"counts": {"examples": 120, "prompts": 30}}, "curate": {"counts": {"kept": 96}},
-                 "judge": JUDGE_METRICS}  # fmt: skip
-LINEAGE = {
-    "artifacts": [{"what": "checkpoint", "stage": "train", "path": "models/final", "md5": "feed.dir", "size": 1234,
-                   "nfiles": 3}],
-    "params": {"train": {"train.lr": 0.0002}}, "git": {"commit": "deadbeef" * 5, "dirty": True}, "stages": ["train"],
-}  # fmt: skip
+def _judge_metrics(candidate: str = "finetuned") -> dict[str, Any]:
+    base = summarise(["win"] * 14 + ["tie"] * 12 + ["loss"] * 10 + ["invalid"], seed=0)
+    other = summarise(["win"] * 8 + ["tie"] * 10 + ["loss"] * 18, seed=1)
+    grades = {m: share_block(["excellent"] * e + ["pass"] * 20 + ["fail"] * (16 - e), GRADES, seed=2)
+              for m, e in (("base", 4), (candidate, 9), ("alpaca", 6))}  # fmt: skip
+    cost = {"calls": 150, "cached": 30, "prompt_tokens": 91234, "completion_tokens": 1500, "cost_usd": 0.42,
+            "seconds": 81.5}  # fmt: skip
+    agree = {"n": 36, "tie_discounted": 0.71, "kappa": 0.42, "shared": 36}
+    return {
+        "candidate": candidate, "primary": "gpt-judge",
+        "baselines": {"base": base, "alpaca": other}, "grades": grades,
+        "ratings": {candidate: {"rating": 1043.0, "ci": [990.0, 1101.0], "games": 72},
+                    "base": {"rating": 1000.0, "ci": [1000.0, 1000.0], "games": 36}},
+        "reliability": {"position_consistency": 0.81, "first_position_preference": 0.55, "invalid_rate": 0.01,
+                        "length_bias": 0.6, "option_mass": 0.97, "valid_pairs": 36, "inconsistent_pairs": 7},
+        "injection": {"pairs": 4, "movable": 4, "moved": 1, "moved_rate": 0.25, "single_verdicts_changed": 2},
+        "judges": {"gpt-judge": {"backend": "openai", "mode": "logprobs", "model": "gpt-4o", "calibrate": False,
+                                 "fingerprint": "f00dfeed", "template": "abc123", "cost": cost},
+                   "local-judge": {"backend": "local", "mode": "generate", "model": "base", "cost": {**cost,
+                                   "cost_usd": 0.0}}},
+        "agreement": {"gpt-judge~local-judge": agree},
+        "humans": {"annotators": ["ann", "bob"], "judgments": 40, "baselines": {"base": base},
+                   "grades": {}, "agreement": {"human:ann~gpt-judge": agree}},
+        "seconds": 82.0,
+    }  # fmt: skip
+
+
+def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
+    """build_report keyword arguments with data for every section and chart (names made hostile on request)."""
+    cand, src, variant = ("ft" + EVIL, "se" + EVIL, "lima" + EVIL) if evil_labels else ("finetuned", "se_stem", "lima")
+    prompts, responses, judgments = _judgments()
+    per = {src: 40, "wikihow": 32, "handwritten": 42}
+    funnel = [
+        {"step": s, "n": sum(per.values()) - k * 9, "per_source": {n: v - 3 * k for n, v in per.items()}}
+        for k, s in enumerate(["validated", "filters", "dedup", "decontam", "near_dup", "selected"])
+    ]
+    ckpts = [{"step": 8 * e, "epoch": e, "epoch_end": True, "path": f"models/checkpoints/epoch-{e:03d}"}
+             for e in range(1, 7)]  # fmt: skip
+    scores = [None, None, 0.41, 0.47, 0.44, 0.39]
+    selection = {"mode": "judge", "select_epochs": [3, 4, 5, 6], "chosen_epoch": 4, "chosen_path": ckpts[3]["path"],
+                 "reason": "mode judge: epoch 4 has the highest score, 0.47, of 4 candidates",
+                 "candidates": [{"epoch": c["epoch"], "path": c["path"], "candidate": c["epoch"] >= 3, "score": s,
+                                 "diverged": False, "chosen": c["epoch"] == 4}
+                                for c, s in zip(ckpts, scores, strict=True)]}  # fmt: skip
+    steps = [{"step": i, "epoch": i / 8, "loss": 2.6 * 0.97**i + 0.05 * (i % 3), "lr": 1e-5 - 9e-6 * i / 48,
+              "tokens_per_s": 900 + 10 * (i % 5), "peak_mem_mb": 2100 + i} for i in range(1, 49)]  # fmt: skip
+    ablation = {"baseline": "base", "judge": "gpt-judge", "metric": "win", "points": [
+        {"exp": f"exp-{v}-{n}", "rev": f"{n:040x}", "variant": v, "budget": n, "n": 36, "win": w,
+         "ci": {"win": [w - 0.1, w + 0.1]}, "prefect_run": None}
+        for v, off in ((variant, 0.0), ("random", -0.08)) for n, w in ((250, 0.3), (500, 0.38), (1000, 0.45),
+                                                                       (2000, 0.46)) for w in [w + off]]}  # fmt: skip
+    artifacts = [{"what": w, "stage": s, "path": p, "md5": f"{i}{'ab' * 16}"[:32] + ".dir", "size": 1000 * i,
+                  "nfiles": 2} for i, (w, s, p) in enumerate([("curated data", "curate", "data/curated"),
+                  ("base model", "model", "models/base"), ("checkpoint", "train", "models/final"),
+                  ("responses", "generate", "outputs/responses"), ("judgments", "judge", "outputs/judgments.jsonl"),
+                  ("ratings", "judge", "outputs/ratings.jsonl")], start=1)]  # fmt: skip
+    lineage = {"artifacts": artifacts, "git": {"commit": "deadbeef" * 5, "dirty": True},
+               "stages": ["curate", "judge", "train"],
+               "params": {"train": {"train.lr": 1e-05, "train.lora_targets": ["q_proj", "v_proj"]},
+                          "judge": {"judge.judges": [{"name": "gpt-judge", "backend": "openai"}] * 3},
+                          "curate": {"curate.budget": 96}}}  # fmt: skip
+    judge = _judge_metrics(cand)
+    rename = {"finetuned": cand}
+    judgments = [replace(j, model_a=rename.get(j.model_a, j.model_a), model_b=rename.get(j.model_b, j.model_b), id="")
+                 for j in judgments]  # fmt: skip
+    responses = [replace(r, model=rename.get(r.model, r.model)) for r in responses]
+    stage_metrics = {
+        "ingest": {"counts": {"examples": 146, "prompts": 48, "dropped": 7}, "seconds": 0.4},
+        "validate": {"counts": {"examples": 143, "prompts": 48}, "seconds": 5.7},
+        "curate": {"counts": {"candidates": 114, "selected": 96, "dropped": 18}, "variant": variant, "funnel": funnel,
+                   "per_source": {n: {"candidates": v, "selected": v - 15} for n, v in per.items()},
+                   "dropped_by_reason": {"low_score": 10, "over_quota": 8}, "seconds": 1.8},
+        "train": {"counts": {"examples": 96}, "steps": 48, "epochs": 6, "final_loss": 1.6, "method": "lora",
+                  "tokens_per_s": 910.0, "checkpoints": ckpts, "selection": selection, "seconds": 372.3},
+        "generate": {"counts": {"responses": 72}, "seconds": {cand: 65.8, "base": 66.5}},
+        "judge": judge,
+    }  # fmt: skip
+    return dict(title="Demo <report>", experiment="exp-1", judge_metrics=judge, stage_metrics=stage_metrics,
+                judgments=judgments, responses=responses, prompts=prompts, lineage=lineage, train_steps=steps,
+                ablation=ablation, notes=["logs/train_steps.csv line 9: could not convert 'x' to float"])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def html() -> str:
-    prompts, responses, judgments = _records()
-    return build_report(
-        title="Demo <report>", experiment="exp-1", judge_metrics=JUDGE_METRICS, stage_metrics=STAGE_METRICS,
-        judgments=judgments, responses=responses, prompts=prompts, lineage=LINEAGE,
-    )  # fmt: skip
+    start = time.perf_counter()
+    page = build_report(**rich_inputs())
+    print(f"rich report built in {time.perf_counter() - start:.2f} s")  # includes vl-convert's start (~0.4 s)
+    return page
+
+
+def test_every_section_and_chart_renders(html):
+    for anchor in ("results", "provenance", "reliability", "humans", "ablation", "examples", "data", "training",
+                   "lineage", "params-train"):  # fmt: skip
+        assert f'id="{anchor}"' in html, anchor
+    charts = re.findall(r"<svg\b.*?</svg>", html, re.S)
+    assert len(charts) == len(CHARTS)
+    assert all(len(re.findall(r"<(path|rect|line)\b", svg)) >= 3 for svg in charts)
+    for label in ("win, tie and loss", "absolute grades", "curation funnel", "source mix", "training curves",
+                  "quality against training-set size", "seconds per stage"):  # fmt: skip
+        assert f'aria-label="{label}' in html, label
+    assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html
+    assert "Checkpoint selection" in html and "mode judge: epoch 4 has the highest score" in html
+    assert "Problems met while building this page" in html and "line 9" in html
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # charts never share a clip path or gradient id
 
 
 def test_page_fetches_nothing(html):
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
-    assert "http://" not in html.replace("https://evil.example", "")  # the only URL is the escaped model text
     assert "<script" not in html.lower() and "<link" not in html.lower() and "@import" not in html
+    assert not re.search(r"https?://", html.replace("https://evil.example", ""))  # only the escaped model text
 
 
-def test_untrusted_text_is_escaped(html):
-    assert "&lt;script&gt;alert(" in html and "&lt;img src=" in html
-    assert "&lt;b&gt;quickly&lt;/b&gt;" in html and "Demo &lt;report&gt;" in html
+def test_sections_carry_the_numbers_and_their_lineage(html):
+    assert "39%</b> wins" in html and "over 36 pairs" in html and "1 unreadable pair" in html
+    assert "agreed with itself when the order of the two answers was swapped on 81% of 36 pairs" in html
+    prov = html[html.index('id="provenance"') : html.index("Pairwise preference")]
+    assert "5abababa" in prov and "3abababa" in prov and "6abababa" in prov and "deadbeef" in prov  # short md5s
+    assert "uncommitted changes" in prov and 'href="#params-judge"' in prov
+    assert "5" + "ab" * 15 + "a.dir" in html and "train.lr" in html and "$0.4200" in html and "91,234" in html
 
 
-def test_charts_are_inline_svg_with_bars(html):
-    assert html.count("<svg") == 3  # outcomes, grades, record counts
-    assert len(re.findall(r"<rect ", html)) >= 3 + 3 + 3
+def test_side_by_side_shows_the_clearest_win_and_loss_first(html):
+    shown = re.findall(r'<h3 class="prompt">Question (\d)', html)
+    assert shown[:2] == ["3", "4"]  # the widest-margin win (prompt 3) and loss (prompt 4)
+    assert "A=-0.1000 B=-3.3000 C=-3.0000" in html
 
 
-def test_sections_carry_the_numbers(html):
-    assert "60%</b> wins" in html and "over 10 pairs" in html and "1 unreadable pair" in html
-    assert "agreed with itself when the order of the two answers was swapped on 62% of 10 pairs" in html
-    assert "Boil it for 7 minutes." in html and "A=-0.1 B=-2.0 C=-3.0" in html
-    assert "feed.dir" in html and "deadbeef" in html and "uncommitted changes" in html and "train.lr" in html
-    assert "validate" in html and "not run" in html  # a stage without metrics is shown, not hidden
+def test_untrusted_text_and_labels_are_escaped():
+    page = build_report(**rich_inputs(evil_labels=True))
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert page.count("&lt;script&gt;") >= 5  # answer, model, source and variant names in text and charts
+    assert "Demo &lt;report&gt;" in page and "&lt;b&gt;fix&lt;/b&gt;" in page
 
 
-def test_missing_results_render_without_errors():
+def test_missing_inputs_say_not_run_and_draw_nothing():
     page = build_report(title="t", experiment="e", judge_metrics={}, stage_metrics={})
-    assert "No judge results yet" in page and "No judged pairs" in page and "no git commit" in page
+    assert "<svg" not in page and page.count("Not run") >= 4 and "No judged pairs" in page
+    assert "no git commit" in page and 'id="ablation"' not in page and "not run (no metrics)" in page
+    only_curate = rich_inputs()["stage_metrics"]["curate"]
+    page = build_report(title="t", experiment="e", judge_metrics={}, stage_metrics={"curate": only_curate},
+                        ablation={"points": []})  # fmt: skip
+    assert page.count("<svg") == 3 and "curation funnel" in page  # and the source mix and the timings
+    assert 'id="ablation"' not in page
 
 
 def test_trust_sentence_scales_with_consistency():
@@ -92,14 +193,8 @@ def test_trust_sentence_scales_with_consistency():
     assert "say nothing" in trust_sentence({"position_consistency": None, "valid_pairs": 0})
 
 
-def test_figures_escape_labels_and_draw_no_data_rows():
-    svg = figures.outcome_bars({"<b>": {"win": None, "tie": None, "loss": None, "n": 0, "ci": {}}}, "x&y")
-    assert "&lt;b&gt;" in svg and "x&amp;y wins" in svg and "no valid data" in svg
-    bars = figures.count_bars([("ingest: examples", 100), ("curate: kept", 0)])
-    assert bars.count("<rect") == 2 and "100" in bars
-
-
 def test_count_rows_lists_every_stage():
     rows = count_rows({"ingest": {"counts": {"examples": 3, "note": "x"}}})
-    assert rows[0] == {"stage": "ingest", "name": "examples", "n": 3}
+    assert rows[0] == {"stage": "ingest", "counts": {"examples": 3}}
     assert [r["stage"] for r in rows[1:]] == ["validate", "curate", "train", "generate", "judge"]
+    assert all(r["counts"] is None for r in rows[1:])

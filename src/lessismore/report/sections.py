@@ -1,0 +1,167 @@
+"""Shapes each stage's metrics into the rows a report section shows: pure functions over plain dicts.
+
+Sits between the metrics files (read by stages/report.py) and report/build.py. Each function returns empty rows
+(or None) when its input is missing, so the section says "not run" instead of failing. `read_step_log` is the
+only one that touches the disk: logs/train_steps.csv, where an unreadable row is counted and named, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # stages whose metrics hold "seconds"
+SCORES = {"dev_loss": "dev loss (lower wins)", "judge": "judge's preference over base on dev prompts (higher wins)"}
+
+
+def funnel(curate: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The curation funnel's steps and every source seen in it (sorted: the colour order of both charts).
+
+    >>> funnel({"funnel": [{"step": "validated", "n": 3, "per_source": {"se": 2, "wh": 1}}]})[1]
+    ['se', 'wh']
+    """
+    steps = [s for s in curate.get("funnel") or [] if isinstance(s, Mapping) and "step" in s and "n" in s]
+    sources = sorted({src for s in steps for src in s.get("per_source") or {}} | set(curate.get("per_source") or {}))
+    return steps, sources
+
+
+def source_mix(curate: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per source: candidates, selected, and the share of the selected set it makes up.
+
+    >>> source_mix({"per_source": {"a": {"candidates": 4, "selected": 1}, "b": {"candidates": 3, "selected": 3}}})[0]
+    {'source': 'a', 'candidates': 4, 'selected': 1, 'share': 0.25}
+    """
+    per = {k: v for k, v in (curate.get("per_source") or {}).items() if isinstance(v, Mapping)}
+    rows = [{"source": s, "candidates": _count(v.get("candidates")), "selected": _count(v.get("selected"))}
+            for s, v in per.items()]  # fmt: skip
+    total = sum(r["selected"] for r in rows) or 1
+    return [{**r, "share": r["selected"] / total} for r in rows]
+
+
+def _count(value: Any) -> int:
+    """A count from a metrics file; anything that is not a number counts as 0 (the chart shows an empty bar).
+
+    >>> _count(3), _count(2.0), _count("x"), _count(None), _count(True)
+    (3, 2, 0, 0, 0)
+    """
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def read_step_log(path: str | Path) -> tuple[list[dict[str, float]], list[str]]:
+    """logs/train_steps.csv -> one dict of floats per row, and a note for each row that could not be read."""
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    rows, problems = [], []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.DictReader(fh), start=2):  # line 1 is the header
+            try:
+                values = {k: float(v) for k, v in row.items() if k and v not in (None, "")}
+                if not math.isfinite(values["step"]):
+                    raise ValueError("step is not finite")
+            except (KeyError, ValueError) as err:
+                problems.append(f"{path} line {i}: {err}; the row is left out of the curves")
+                continue
+            rows.append(values)
+    return rows, problems
+
+
+def checkpoint_marks(train: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Epoch-end checkpoints as {"step", "label", "chosen"} for the loss curve (the chosen one named).
+
+    >>> checkpoint_marks({"checkpoints": [{"step": 4, "epoch": 1, "epoch_end": True, "path": "c/4"}],
+    ...                   "selection": {"chosen_path": "c/4"}})
+    [{'step': 4, 'label': 'chosen: epoch 1', 'chosen': True}]
+    """
+    chosen = (train.get("selection") or {}).get("chosen_path")
+    marks = []
+    for c in train.get("checkpoints") or []:
+        if c.get("epoch_end") or c.get("path") == chosen:
+            is_chosen = c.get("path") == chosen
+            label = f"{'chosen: ' if is_chosen else ''}epoch {c.get('epoch')}"
+            marks.append({"step": c.get("step"), "label": label, "chosen": is_chosen})
+    return marks
+
+
+def train_summary(train: Mapping[str, Any]) -> str:
+    """The training run in one line, from whatever metrics/train.json recorded.
+
+    >>> train_summary({"method": "lora", "counts": {"examples": 96, "steps": 12}, "final_loss": 2.9, "seconds": 372.3})
+    'lora on 96 examples: 12 optimizer steps, final loss 2.9, 372 s'
+    """
+    counts = train.get("counts") or {}
+    facts = [(train.get("steps", counts.get("steps")), "{} optimizer steps"), (train.get("epochs"), "{} epochs"),
+             (train.get("final_loss"), "final loss {}"), (train.get("tokens_per_s"), "{:,} tokens/s"),
+             (train.get("seconds"), "{:,.0f} s"), (train.get("precision"), "{}"),
+             (train.get("world_size") if (train.get("world_size") or 1) > 1 else None, "on {} processes"),
+             (train.get("resumed_from_step") or None, "resumed from step {}")]  # fmt: skip
+    head = f"{train.get('method', 'training')} on {counts.get('examples', '?')} examples"
+    return head + ": " + ", ".join(fmt.format(v) for v, fmt in facts if v is not None)
+
+
+def selection(train: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint-selection table of metrics/train.json, each candidate with its step; None when absent."""
+    sel = train.get("selection")
+    if not isinstance(sel, Mapping):
+        return None
+    steps = {c.get("path"): c.get("step") for c in train.get("checkpoints") or []}
+    rows = [{**c, "step": steps.get(c.get("path"))} for c in sel.get("candidates") or []]
+    return {"mode": sel.get("mode", "?"), "reason": sel.get("reason", ""), "epochs": sel.get("select_epochs") or [],
+            "score_name": SCORES.get(sel.get("mode", ""), "not scored"), "rows": rows}  # fmt: skip
+
+
+def stage_timings(stage_metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Wall-clock seconds per stage from metrics/<stage>.json "seconds"; generate's is per model.
+
+    >>> stage_timings({"ingest": {"seconds": 1.5}, "generate": {"seconds": {"base": 3.0}}, "judge": {}})
+    [{'stage': 'ingest', 'seconds': 1.5}, {'stage': 'generate: base', 'seconds': 3.0}]
+    """
+    rows = []
+    for stage in TIMED:
+        secs = (stage_metrics.get(stage) or {}).get("seconds")
+        if isinstance(secs, Mapping):
+            rows += [{"stage": f"{stage}: {m}", "seconds": float(s)} for m, s in secs.items()]
+        elif isinstance(secs, int | float):
+            rows.append({"stage": stage, "seconds": float(secs)})
+    return rows
+
+
+def judge_costs(judges: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per judge from metrics/judge.json judges[name]["cost"] (calls, cached, tokens, dollars, seconds)."""
+    keys = ("calls", "cached", "prompt_tokens", "completion_tokens", "cost_usd", "seconds")
+    return [{"judge": name, **{k: (j.get("cost") or {}).get(k, 0) for k in keys}} for name, j in judges.items()]
+
+
+def provenance(lineage: Mapping[str, Any], *whats: str) -> list[dict[str, Any]]:
+    """The artifacts a number depends on, in the order asked, with their dvc.lock hash (or None: not recorded).
+
+    >>> provenance({"artifacts": [{"what": "checkpoint", "path": "models/final", "stage": "train", "md5": "ab.dir"}]},
+    ...            "judgments", "checkpoint")[1]["md5"]
+    'ab.dir'
+    """
+    by_what = {a["what"]: a for a in lineage.get("artifacts") or []}
+    return [{"what": w, "path": by_what.get(w, {}).get("path", "?"), "stage": by_what.get(w, {}).get("stage", "?"),
+             "md5": by_what.get(w, {}).get("md5") or None} for w in whats]  # fmt: skip
+
+
+def ablation_points(ablation: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """metrics/ablation.json points -> chart rows {variant, budget, value, lo, hi, n, exp, rev}; and how many were
+    left out (no budget or no value for the metric).
+
+    >>> ablation_points({"metric": "win", "points": [{"variant": "lima", "budget": 250, "n": 9, "win": 0.3,
+    ...                   "ci": {"win": [0.1, 0.5]}}, {"variant": "lima", "budget": 500}]})
+    ([{'variant': 'lima', 'budget': 250, 'value': 0.3, 'lo': 0.1, 'hi': 0.5, 'n': 9, 'exp': '', 'rev': ''}], 1)
+    """
+    metric, rows, bad = ablation.get("metric", "win"), [], 0
+    for p in ablation.get("points") or []:
+        value, ci = p.get(metric), (p.get("ci") or {}).get(metric) or [None, None]
+        if not isinstance(p.get("budget"), int | float) or p["budget"] <= 0 or not isinstance(value, int | float):
+            bad += 1
+            continue
+        lo, hi = (ci[0], ci[1]) if None not in ci else (value, value)
+        rows.append({"variant": str(p.get("variant", "?")), "budget": p["budget"], "value": value, "lo": lo, "hi": hi,
+                     "n": p.get("n", 0), "exp": p.get("exp") or "", "rev": p.get("rev") or ""})  # fmt: skip
+    return sorted(rows, key=lambda r: (r["variant"], r["budget"])), bad
