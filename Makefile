@@ -48,6 +48,13 @@ bench: setup  ## speed and memory comparisons, each against its anchor measured 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh
 
+.PHONY: push pull
+push: setup  ## dvc push every stage's cached outputs to S3 (LESSISMORE_REMOTE_URL=s3://bucket/prefix, or DVC's remote)
+	$(BIN)/lessismore push
+
+pull: setup  ## dvc pull them back (data, models, responses, judgments, the judge cache) into .dvc/cache and the workspace
+	$(BIN)/lessismore pull
+
 lint:
 	$(BIN)/ruff check src stages flows tests
 	$(BIN)/ruff format --check src stages flows tests

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -104,10 +104,6 @@ def profile(
     typer.echo(f"params.yaml now has profile {name!r} merged in")
 
 
-if __name__ == "__main__":
-    app()
-
-
 @app.command()
 def annotate(
     root: Root = Path("."),
@@ -143,3 +139,116 @@ def annotate(
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# storage: the DVC remote on S3 (lessismore.remote)
+
+Jobs = Annotated[int | None, typer.Option(help="parallel transfers (DVC's default: 4 per CPU core)")]
+
+
+@app.command()
+def push(root: Root = Path("."), jobs: Jobs = None) -> None:
+    """Push every stage's cached outputs to the S3 remote (LESSISMORE_REMOTE_URL, or DVC's configured remote)."""
+    _sync(root, "push", jobs)
+
+
+@app.command()
+def pull(root: Root = Path("."), jobs: Jobs = None) -> None:
+    """Pull every stage's outputs from the S3 remote into .dvc/cache and the workspace."""
+    _sync(root, "pull", jobs)
+
+
+def _sync(root: Path, op: Literal["push", "pull"], jobs: int | None) -> None:
+    from lessismore.remote import RemoteError, sync
+
+    try:
+        sync(root, op, jobs=jobs, echo=typer.echo)
+    except RemoteError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+
+
+@app.command()
+def remote(root: Root = Path(".")) -> None:
+    """Show which remote push/pull use, where it is configured, and which credentials apply (never their values)."""
+    import os
+
+    from lessismore.remote import RemoteError, resolve, where
+
+    try:
+        chosen = resolve(root)
+    except RemoteError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    creds = [
+        n
+        for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+        if os.environ.get(n)
+    ]
+    typer.echo(f"remote {chosen.name!r}: {where(chosen)} (from {chosen.origin})")
+    typer.echo(
+        f"credentials: {', '.join(creds) + ' set' if creds else 'none in the environment: ~/.aws or an instance role'}"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lineage: where a number, an output or an example came from (lessismore.lineage, lessismore.explain)
+
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a tree")]
+
+
+@app.command()
+def lineage(
+    target: Annotated[
+        str,
+        typer.Argument(help="an output (models/final), a metric (metrics/judge.json:baselines.base.win) or a stage"),
+    ],
+    root: Root = Path("."),
+    as_json: AsJson = False,
+) -> None:
+    """Trace an output or a metric back through dvc.lock to its source files: stages, params, hashes, git commit."""
+    from lessismore.lineage import lineage_of
+
+    try:
+        result = lineage_of(root, target)
+    except (LookupError, ValueError) as err:  # unknown target or id; a broken dvc.lock or jsonl line
+        typer.echo(f"error: {err.args[0]}", err=True)
+        raise typer.Exit(2) from err
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    from lessismore.explain import render_lineage
+
+    Console().print(render_lineage(result))
+
+
+@app.command()
+def explain(
+    example_id: Annotated[str, typer.Argument(help="an example, prompt or quarantine id, or a unique prefix of one")],
+    root: Root = Path("."),
+    as_json: AsJson = False,
+) -> None:
+    """Where an example came from (source, file, row, license) and why curation kept or dropped it."""
+    from lessismore.explain import explain_example, load_rows, render_example
+
+    metrics = root / "metrics" / "curate.json"
+    try:
+        story = explain_example(
+            example_id, load_rows(root), json.loads(metrics.read_text()) if metrics.exists() else None
+        )
+    except (LookupError, ValueError) as err:  # unknown target or id; a broken dvc.lock or jsonl line
+        typer.echo(f"error: {err.args[0]}", err=True)
+        raise typer.Exit(2) from err
+    if as_json:
+        typer.echo(json.dumps(story, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    Console().print(render_example(story))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,4 +1,5 @@
-"""Lineage: dvc.lock parsing, the report's lineage table and the git commit (inside and outside a repository)."""
+"""Lineage: dvc.lock parsing, the report's lineage table, the git commit (inside and outside a repository), and
+`lessismore lineage`'s pure parts: targets, the chain of stages back to the sources, metric keys."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import subprocess
 
 import pytest
 
-from lessismore.lineage import git_commit, lineage_table, read_lock, stage_lineage
+from lessismore.lineage import (
+    git_commit,
+    lineage_of,
+    lineage_table,
+    lookup,
+    read_lock,
+    resolve_target,
+    sources,
+    stage_lineage,
+    trace,
+)
 
 LOCK = """\
 schema: '2.0'
@@ -105,3 +116,76 @@ def test_git_commit_and_dirty_flag(tmp_path):
     assert git_commit(tmp_path) == {"commit": sha, "dirty": False}
     (tmp_path / "a.txt").write_text("2")
     assert git_commit(tmp_path) == {"commit": sha, "dirty": True}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `lessismore lineage`: targets, the chain through dvc.lock, the sources
+
+CHAIN = {  # ingest <- data/sources; curate <- ingest's out; train <- curate's out, but ran on an older one (stale)
+    "ingest": {"cmd": "python stages/ingest.py", "params": {"ingest.sources": [{"name": "a"}]},
+               "deps": {"data/sources": {"md5": "5a.dir", "size": 9, "nfiles": 3}, "stages/ingest.py": {"md5": "1"}},
+               "outs": {"data/ingested": {"md5": "1e.dir"}, "metrics/ingest.json": {"md5": "m1"}}},
+    "curate": {"cmd": "python stages/curate.py", "params": {"curate.budget": 96},
+               "deps": {"data/ingested": {"md5": "1e.dir"}, "src/lessismore/curate": {"md5": "c.dir"}},
+               "outs": {"data/curated": {"md5": "cc.dir"}, "metrics/curate.json": {"md5": "m2"}}},
+    "train": {"cmd": "python stages/train.py", "params": {},
+              "deps": {"data/curated": {"md5": "OLD.dir"}, "data/ingested": {"md5": "1e.dir"}},
+              "outs": {"models/final": {"md5": "f.dir"}}},
+}  # fmt: skip
+
+
+def test_resolve_target_knows_outputs_metric_keys_files_inside_outputs_sources_and_stages():
+    assert resolve_target(CHAIN, "models/final") == {"path": "models/final", "key": None, "stage": "train"}
+    assert resolve_target(CHAIN, "metrics/curate.json:counts.selected")["key"] == "counts.selected"
+    assert resolve_target(CHAIN, "models/final/adapter_model.safetensors")["stage"] == "train"
+    assert resolve_target(CHAIN, "data/sources") == {"path": "data/sources", "key": None, "stage": None}
+    assert resolve_target(CHAIN, "curate") == {"path": None, "key": None, "stage": "curate"}
+    with pytest.raises(LookupError) as err:
+        resolve_target(CHAIN, "metrics/curate.jsn")
+    message = str(err.value)
+    assert "did you mean metrics/curate.json" in message and "models/final" in message and "stages: ingest" in message
+
+
+def test_trace_walks_up_to_the_sources_once_per_stage_and_flags_stale_inputs():
+    chain = trace(CHAIN, "train", ["models/final"])
+    assert [n["stage"] for n in chain] == ["train", "curate", "ingest"]  # ingest is reached twice, listed once
+    deps = {d["path"]: d for d in chain[0]["deps"]}
+    assert deps["data/curated"]["from"] == "curate" and deps["data/curated"]["stale"]  # OLD.dir != cc.dir
+    assert deps["data/ingested"]["from"] == "ingest" and not deps["data/ingested"]["stale"]
+    assert chain[2]["outs"] == {"data/ingested": {"md5": "1e.dir"}}  # only the outs on the chain
+    leaves = sources(chain)
+    assert [(s["path"], s["kind"], s["used_by"]) for s in leaves] == [
+        ("data/sources", "data", ["ingest"]),
+        ("src/lessismore/curate", "code", ["curate"]),
+        ("stages/ingest.py", "code", ["ingest"]),
+    ]
+    assert leaves[0]["md5"] == "5a.dir" and leaves[0]["nfiles"] == 3
+
+
+def test_lookup_follows_dotted_keys_and_says_what_is_there():
+    metrics = {"baselines": {"base": {"win": 0.3, "ci": {"win": [0.1, 0.5]}}}}
+    assert lookup(metrics, "baselines.base.ci.win.1") == 0.5
+    with pytest.raises(LookupError, match=r"no key 'wins' under baselines\.base; there: \['ci', 'win'\]"):
+        lookup(metrics, "baselines.base.wins")
+
+
+def test_lineage_of_reads_the_metric_and_checks_the_file_against_the_lock(tmp_path):
+    import hashlib
+    import json
+
+    import yaml
+
+    (tmp_path / "metrics").mkdir()
+    body = json.dumps({"counts": {"selected": 96}})
+    (tmp_path / "metrics/curate.json").write_text(body)
+    md5 = hashlib.md5(body.encode()).hexdigest()
+    out = {"path": "metrics/curate.json", "md5": md5, "size": len(body)}
+    lock = {"stages": {"curate": {"cmd": "c", "deps": [{"path": "data/validated", "md5": "v.dir"}], "outs": [out]}}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    result = lineage_of(tmp_path, "metrics/curate.json:counts.selected")
+    assert (result["value"], result["on_disk"], result["git"]["commit"]) == (96, "as in dvc.lock", None)
+    assert result["sources"][0]["path"] == "data/validated"
+    (tmp_path / "metrics/curate.json").write_text(json.dumps({"counts": {"selected": 95}}))
+    assert lineage_of(tmp_path, "metrics/curate.json:counts.selected")["on_disk"] == "changed"
+    with pytest.raises(LookupError, match="no dvc.lock"):
+        lineage_of(tmp_path / "elsewhere", "metrics/curate.json")

@@ -1,0 +1,239 @@
+"""`lessismore explain ID` and the printing of `lessismore lineage`: where an example or an output came from.
+
+After the data stages: an example's story is read back from what ingest, validate and curate wrote (the parquet
+outputs, data/curated/train.jsonl and data/quarantine/<stage>.jsonl), so it needs nothing but the pipeline's own
+files. `explain_example` is pure over those rows: the origin, each stage the example reached, and whether curation
+kept it (with what it recorded: rewrites, its source's share of the selection) or dropped it (stage, reason code,
+detail). Ids are content hashes; curation's rewrites give an example a new id and keep the old one in
+meta["rewritten_from"], so either id (or a unique prefix of one) finds it. `render_lineage` draws
+lessismore.lineage.trace as a tree; `render_example` prints an example's story.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+STAGES = ("ingest", "validate", "curate")
+FILES = (  # (stage, path, kind): every file the data stages write that holds examples, prompts or drops
+    ("ingest", "data/ingested/examples.parquet", "example"),
+    ("ingest", "data/ingested/prompts.parquet", "prompt"),
+    ("ingest", "data/quarantine/ingest.jsonl", "dropped"),
+    ("validate", "data/validated/examples.parquet", "example"),
+    ("validate", "data/validated/prompts.parquet", "prompt"),
+    ("validate", "data/quarantine/validate.jsonl", "dropped"),
+    ("curate", "data/curated/train.jsonl", "example"),
+    ("curate", "data/quarantine/curate.jsonl", "dropped"),
+)
+
+
+def load_rows(root: str | Path) -> list[dict[str, Any]]:
+    """Every row of FILES under `root` as {"stage", "file", "n" (1-based), "kind", "row"}; absent files are skipped."""
+    from lessismore import records
+
+    out = []
+    for stage, rel, kind in FILES:
+        path = Path(root) / rel
+        if not path.exists():
+            continue
+        if path.suffix == ".parquet":
+            cls = records.Prompt if kind == "prompt" else records.Example
+            rows = [records.to_dict(r) for r in records.read_parquet(path, cls)]
+        else:
+            rows = list(records.iter_jsonl(path))
+        out += [{"stage": stage, "file": rel, "n": i, "kind": kind, "row": row} for i, row in enumerate(rows, 1)]
+    return out
+
+
+def aliases(row: dict[str, Any]) -> set[str]:
+    """The ids a row answers to: its own, the id before curation's rewrites, and for a drop its record's ids.
+
+    >>> sorted(aliases({"id": "d1", "record": {"id": "e2", "meta": {"rewritten_from": "e1"}}}))
+    ['d1', 'e1', 'e2']
+    """
+    record = row.get("record") or {}
+    metas = [m for m in (row.get("meta"), record.get("meta")) if isinstance(m, dict)]
+    ids = {row.get("id"), record.get("id"), *(m.get("rewritten_from") for m in metas)}
+    return {i for i in ids if isinstance(i, str) and i}
+
+
+def families(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """{id: every id of the same example}: rows sharing an alias are one example seen at several stages."""
+    family: dict[str, set[str]] = {}
+    for item in rows:
+        group = set(aliases(item["row"]))
+        for i in list(group):
+            group |= family.get(i, set())
+        for i in group:
+            family[i] = group
+    return family
+
+
+def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict[str, Any] | None = None) -> dict:
+    """The story of the example (or prompt, or quarantined record) whose id is `query` or starts with it.
+
+    LookupError when nothing matches (saying where ids are found) or when a prefix matches several examples
+    (listing them with their origin).
+    """
+    family = families(rows)
+    hits = [query] if query in family else sorted(i for i in family if i.startswith(query))
+    groups = {frozenset(family[i]) for i in hits}
+    if not groups:
+        files = ", ".join(sorted({r["file"] for r in rows})) or "none found: run `dvc repro curate` or `make pull`"
+        raise LookupError(
+            f"no example, prompt or quarantined record has an id starting with {query!r} (read: {files})"
+        )
+    if len(groups) > 1:
+        first = {i: next(r for r in rows if i in aliases(r["row"])) for i in hits}
+        listed = "; ".join(f"{i} ({_origin_text(first[i]['row'])})" for i in hits[:10])
+        raise LookupError(f"{query!r} matches {len(hits)} ids; give more characters: {listed}")
+    ids = set(next(iter(groups)))
+    seen = [r for r in rows if aliases(r["row"]) & ids]
+    entries = {r["row"].get("id") for r in seen if r["kind"] == "dropped" and (r["row"].get("record") or {}).get("id")}
+    first = seen[0]["row"]
+    record = first["record"] if (first.get("record") or {}).get("messages") else first
+    steps = [{"stage": r["stage"], "file": r["file"], "n": r["n"], "kind": r["kind"], "id": r["row"].get("id"),
+              "reason": r["row"].get("reason"), "detail": r["row"].get("detail")} for r in seen]  # fmt: skip
+    last = max(STAGES.index(s["stage"]) for s in steps)
+    final = [s for s in steps if STAGES.index(s["stage"]) == last]
+    out = next((s for s in final if s["kind"] != "dropped"), None)
+    kind = "prompt" if any(r["kind"] == "prompt" for r in seen) else "example" if record.get("messages") else "record"
+    story = {"query": query, "ids": sorted(ids - entries), "kind": kind, "origin": first.get("origin") or {},
+             "text": _text(record), "steps": steps, "reached": STAGES[last]}  # fmt: skip
+    if out is None:
+        code, _, other = (final[-1]["reason"] or "").partition(":")
+        related = {"related": other} if other else {}  # the kept duplicate, or the test prompt it overlaps
+        return story | {"verdict": f"dropped at {final[-1]['stage']}: {code}", "dropped": final[-1]} | related
+    if story["kind"] == "prompt":
+        split = first.get("split") or "held-out"
+        return story | {"verdict": f"held out: a {split} prompt, never trained on (curate decontaminates against it)"}
+    if out["file"] != "data/curated/train.jsonl":
+        return story | {"verdict": f"reached {STAGES[last]}; the next stage has not run yet (`dvc repro curate`)"}
+    kept = next(r["row"] for r in seen if r["file"] == "data/curated/train.jsonl")
+    source = (story["origin"] or {}).get("source", "")
+    share = ((curate_metrics or {}).get("per_source") or {}).get(source, {})
+    kept_info = {"id": kept["id"], "line": out["n"], "rewrites": (kept.get("meta") or {}).get("rewrites", []),
+                 "source": source, "source_selected": share.get("selected"),
+                 "source_candidates": share.get("candidates"),
+                 "variant": (curate_metrics or {}).get("variant")}  # fmt: skip
+    return story | {"verdict": "kept: in the training set", "kept": kept_info}
+
+
+def _text(row: dict[str, Any]) -> str:
+    """The first user turn (or a prompt's text, or a drop's raw row), cut to 200 characters."""
+    messages = row.get("messages") or []
+    text = next((m["content"] for m in messages if m.get("role") == "user"), None) or row.get("text")
+    text = text or json.dumps(row.get("record") or {}, ensure_ascii=False)
+    return " ".join(str(text).split())[:200]
+
+
+def _origin_text(row: dict[str, Any]) -> str:
+    o = row.get("origin") or {}
+    return f"{o.get('source', '?')}, {o.get('file', '?')} row {o.get('row', '?')}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# printing (rich, imported only here)
+
+
+def _size(entry: dict[str, Any]) -> str:
+    """ "12.3 kB, 4 files" from a dvc.lock entry's size (bytes) and nfiles.
+
+    >>> _size({"size": 12345, "nfiles": 4}), _size({})
+    ('12.3 kB, 4 files', '')
+    """
+    size, parts = entry.get("size"), []
+    if size is not None:
+        unit, factor = next(
+            (u, f) for u, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3), ("B", 1)) if size >= f or f == 1
+        )
+        parts.append(f"{size / factor:.3g} {unit}")
+    n = entry.get("nfiles")
+    parts += [f"{n} file{'s' * (n != 1)}"] if n is not None else []
+    return ", ".join(parts)
+
+
+def render_lineage(result: dict[str, Any]) -> Any:
+    """A rich Tree of a `lessismore lineage` result: the target, then each stage with its cmd, params and deps,
+    each produced dep followed by the stage that made it (once: later mentions point up), down to the sources."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    chain = {node["stage"]: node for node in result["chain"]}
+    label = f"[bold]{escape(result['target'])}[/]"
+    if result.get("key"):
+        label += f" = [bold green]{escape(json.dumps(result.get('value')))}[/]"
+    if result.get("on_disk") == "changed":
+        label += "  [red](the file on disk differs from dvc.lock: `dvc status`, `dvc repro`)[/]"
+    tree, shown = Tree(label), set()
+
+    def add_stage(parent: Any, name: str) -> None:
+        node = chain[name]
+        if name in shown:
+            parent.add(f"[bold]{name}[/] [dim](shown above)[/]")
+            return
+        shown.add(name)
+        branch = parent.add(f"[bold cyan]stage {name}[/]  [dim]{escape(node['cmd'])}[/]")
+        for path, entry in node["outs"].items():
+            branch.add(f"writes {escape(path)}  md5 {entry.get('md5', '?')}  [dim]{_size(entry)}[/]")
+        if node["params"]:
+            params = branch.add("params (params.yaml)")
+            for key, value in node["params"].items():
+                text = json.dumps(value, ensure_ascii=False)
+                params.add(f"{escape(key)} = {escape(text if len(text) <= 100 else text[:97] + '...')}")
+        for dep in node["deps"]:
+            text = f"{escape(dep['path'])}  md5 {dep.get('md5', '?')}  [dim]{_size(dep)}  {dep['kind']}[/]"
+            if dep["stale"]:
+                text += "  [red](changed since this stage ran)[/]"
+            if dep["from"]:
+                add_stage(branch.add(text + f"  <- {dep['from']}"), dep["from"])
+            else:
+                branch.add(text + "  [green](source)[/]")
+
+    if result["chain"]:
+        add_stage(tree, result["chain"][0]["stage"])
+    for src in result["sources"] if not result["chain"] else ():
+        tree.add(f"a source: no stage makes it; md5 {src.get('md5', '?')}, read by {', '.join(src['used_by'])}")
+    git = result.get("git") or {}
+    tree.add(
+        f"git commit {git.get('commit') or '(none)'}" + (" [red]+ uncommitted changes[/]" if git.get("dirty") else "")
+    )
+    return tree
+
+
+def render_example(story: dict[str, Any]) -> Any:
+    """A rich Table of an example's story: origin, prompt, one line a stage, the verdict."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    o = story["origin"]
+    table.add_row(story["kind"], f"{', '.join(story['ids'])}  [bold]{escape(story['verdict'])}[/]")
+    table.add_row(
+        "origin",
+        escape(f"{o.get('source')} · {o.get('file')} row {o.get('row')} · {o.get('license') or 'no license given'}"),
+    )
+    table.add_row("text", escape(story["text"]))
+    for step in story["steps"]:
+        where = f"{step['file']} #{step['n']}"
+        if step["kind"] == "dropped":
+            text = f"[red]dropped: {escape(step['reason'] or '')}[/] ({where}, entry {step['id']})"
+            table.add_row(step["stage"], f"{text}\n{escape(step['detail'] or '')}")
+        else:
+            table.add_row(step["stage"], f"[green]in[/] {where} (id {step['id']})")
+    if story.get("related"):
+        table.add_row("see", f"lessismore explain {story['related']}")
+    kept = story.get("kept")
+    if kept:
+        facts = [f"line {kept['line']} of data/curated/train.jsonl"]
+        facts += [f"rewritten: {', '.join(kept['rewrites'])}"] if kept["rewrites"] else []
+        if kept.get("source_selected") is not None:
+            facts.append(
+                f"{kept['source']}: {kept['source_selected']} of {kept['source_candidates']} candidates selected"
+            )
+        facts += [f"variant {kept['variant']}"] if kept.get("variant") else []
+        table.add_row("kept", escape("; ".join(facts)))
+    return table
