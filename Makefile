@@ -48,7 +48,10 @@ bench: setup  ## speed and memory comparisons, each against its anchor measured 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh
 
-.PHONY: push pull
+.PHONY: push pull plots
+plots: setup  ## the training curves (dvc plots show) as one offline page: reports/plots/index.html
+	$(BIN)/lessismore plots
+
 push: setup  ## dvc push every stage's cached outputs to S3 (LESSISMORE_REMOTE_URL=s3://bucket/prefix, or DVC's remote)
 	$(BIN)/lessismore push
 

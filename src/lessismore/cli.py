@@ -62,6 +62,22 @@ def report(root: Root = Path(".")) -> None:
     console.print(f"report: {page.resolve()}" + ("" if page.exists() else "  (not built yet: run the report stage)"))
 
 
+@app.command()
+def plots(
+    root: Root = Path("."),
+    out: Annotated[Path, typer.Option(help="where the page goes, relative to the root")] = Path("reports/plots"),
+) -> None:
+    """`dvc plots show` with vega inlined: the training curves as one HTML page that renders offline (no CDN)."""
+    from lessismore.report.plots import write_offline_template
+
+    template = write_offline_template(root / ".dvc" / "tmp" / "plots_offline.html")
+    cmd = [sys.executable, "-m", "dvc", "plots", "show", "--html-template", str(template.resolve()), "-o", str(out)]
+    code = subprocess.call(cmd, cwd=root)
+    if code == 0:
+        typer.echo(f"plots: {(root / out / 'index.html').resolve()}")
+    raise typer.Exit(code)
+
+
 def _share(x: float | None) -> str:
     """A share as a percentage; None (no valid pairs) as n/a rather than a misleading 0%."""
     return "n/a" if x is None else f"{x:.0%}"
