@@ -209,7 +209,7 @@ def remote(root: Root = Path(".")) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# lineage: where a number, an output or an example came from (lessismore.lineage, lessismore.explain)
+# lineage: where a number, an output or an example came from (lessismore.trace, lessismore.explain)
 
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a tree")]
 
@@ -224,7 +224,7 @@ def lineage(
     as_json: AsJson = False,
 ) -> None:
     """Trace an output or a metric back through dvc.lock to its source files: stages, params, hashes, git commit."""
-    from lessismore.lineage import lineage_of
+    from lessismore.trace import lineage_of
 
     try:
         result = lineage_of(root, target)
@@ -236,7 +236,7 @@ def lineage(
         return
     from rich.console import Console
 
-    from lessismore.explain import render_lineage
+    from lessismore.trace import render_lineage
 
     Console().print(render_lineage(result))
 

@@ -1,12 +1,11 @@
-"""`lessismore explain ID` and the printing of `lessismore lineage`: where an example or an output came from.
+"""`lessismore explain ID`: where an example came from and why curation kept or dropped it.
 
 After the data stages: an example's story is read back from what ingest, validate and curate wrote (the parquet
 outputs, data/curated/train.jsonl and data/quarantine/<stage>.jsonl), so it needs nothing but the pipeline's own
 files. `explain_example` is pure over those rows: the origin, each stage the example reached, and whether curation
 kept it (with what it recorded: rewrites, its source's share of the selection) or dropped it (stage, reason code,
 detail). Ids are content hashes; curation's rewrites give an example a new id and keep the old one in
-meta["rewritten_from"], so either id (or a unique prefix of one) finds it. `render_lineage` draws
-lessismore.lineage.trace as a tree; `render_example` prints an example's story.
+meta["rewritten_from"], so either id (or a unique prefix of one) finds it. `render_example` prints the story.
 """
 
 from __future__ import annotations
@@ -135,71 +134,6 @@ def _origin_text(row: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------------------------------------------
 # printing (rich, imported only here)
-
-
-def _size(entry: dict[str, Any]) -> str:
-    """ "12.3 kB, 4 files" from a dvc.lock entry's size (bytes) and nfiles.
-
-    >>> _size({"size": 12345, "nfiles": 4}), _size({})
-    ('12.3 kB, 4 files', '')
-    """
-    size, parts = entry.get("size"), []
-    if size is not None:
-        unit, factor = next(
-            (u, f) for u, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3), ("B", 1)) if size >= f or f == 1
-        )
-        parts.append(f"{size / factor:.3g} {unit}")
-    n = entry.get("nfiles")
-    parts += [f"{n} file{'s' * (n != 1)}"] if n is not None else []
-    return ", ".join(parts)
-
-
-def render_lineage(result: dict[str, Any]) -> Any:
-    """A rich Tree of a `lessismore lineage` result: the target, then each stage with its cmd, params and deps,
-    each produced dep followed by the stage that made it (once: later mentions point up), down to the sources."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
-    chain = {node["stage"]: node for node in result["chain"]}
-    label = f"[bold]{escape(result['target'])}[/]"
-    if result.get("key"):
-        label += f" = [bold green]{escape(json.dumps(result.get('value')))}[/]"
-    if result.get("on_disk") == "changed":
-        label += "  [red](the file on disk differs from dvc.lock: `dvc status`, `dvc repro`)[/]"
-    tree, shown = Tree(label), set()
-
-    def add_stage(parent: Any, name: str) -> None:
-        node = chain[name]
-        if name in shown:
-            parent.add(f"[bold]{name}[/] [dim](shown above)[/]")
-            return
-        shown.add(name)
-        branch = parent.add(f"[bold cyan]stage {name}[/]  [dim]{escape(node['cmd'])}[/]")
-        for path, entry in node["outs"].items():
-            branch.add(f"writes {escape(path)}  md5 {entry.get('md5', '?')}  [dim]{_size(entry)}[/]")
-        if node["params"]:
-            params = branch.add("params (params.yaml)")
-            for key, value in node["params"].items():
-                text = json.dumps(value, ensure_ascii=False)
-                params.add(f"{escape(key)} = {escape(text if len(text) <= 100 else text[:97] + '...')}")
-        for dep in node["deps"]:
-            text = f"{escape(dep['path'])}  md5 {dep.get('md5', '?')}  [dim]{_size(dep)}  {dep['kind']}[/]"
-            if dep["stale"]:
-                text += "  [red](changed since this stage ran)[/]"
-            if dep["from"]:
-                add_stage(branch.add(text + f"  <- {dep['from']}"), dep["from"])
-            else:
-                branch.add(text + "  [green](source)[/]")
-
-    if result["chain"]:
-        add_stage(tree, result["chain"][0]["stage"])
-    for src in result["sources"] if not result["chain"] else ():
-        tree.add(f"a source: no stage makes it; md5 {src.get('md5', '?')}, read by {', '.join(src['used_by'])}")
-    git = result.get("git") or {}
-    tree.add(
-        f"git commit {git.get('commit') or '(none)'}" + (" [red]+ uncommitted changes[/]" if git.get("dirty") else "")
-    )
-    return tree
 
 
 def render_example(story: dict[str, Any]) -> Any:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from lessismore.explain import explain_example, load_rows, render_example, render_lineage
-from lessismore.lineage import sources, trace
+from lessismore.explain import explain_example, load_rows, render_example
 from lessismore.records import Dropped, Example, Message, Origin, Prompt, to_dict, write_jsonl, write_parquet
+from lessismore.trace import render_lineage, sources, trace
 
 SE = {"source": "se_stem", "file": "data/sources/se/Posts.xml", "row": "3/4", "license": "CC BY-SA 4.0"}
 WH = {"source": "wikihow", "file": "data/sources/wikihow.csv", "row": "11-15", "license": "CC BY-NC-SA 3.0"}

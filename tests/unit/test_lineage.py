@@ -9,17 +9,8 @@ import subprocess
 
 import pytest
 
-from lessismore.lineage import (
-    git_commit,
-    lineage_of,
-    lineage_table,
-    lookup,
-    read_lock,
-    resolve_target,
-    sources,
-    stage_lineage,
-    trace,
-)
+from lessismore.lineage import git_commit, lineage_table, read_lock, stage_lineage
+from lessismore.trace import lineage_of, lookup, resolve_target, sources, trace
 
 LOCK = """\
 schema: '2.0'
