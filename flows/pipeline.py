@@ -1,12 +1,21 @@
-"""Prefect flow: the DVC pipeline, one task per DVC stage, in DAG order.
+"""Prefect flows: the DVC pipeline, one task per DVC stage in DAG order; and `stage`, one DVC stage as its own flow.
 
-DVC owns caching and lineage: each task runs `dvc repro --single-item <stage>`, which is a no-op when the stage's
-deps, params and outs are unchanged. Prefect adds orchestration: logs per stage, a run history, deployments and
-schedules (prefect.yaml), and artifacts (the win/tie/loss table and a link to the report). Prefect's own result
-caching is off on purpose (NO_CACHE): a second source of truth for "already done" would drift from dvc.lock.
+DVC owns caching and lineage: each task runs `dvc repro --single-item <stage>`, a no-op when the stage's deps,
+params and outs are unchanged. Prefect adds orchestration: logs per stage, a run history, deployments and schedules
+(prefect.yaml), retries on the stages that call services outside this machine (decided from params.yaml), and
+artifacts (win/tie/loss, the curation funnel, the lineage, a link to the report). Prefect's own result caching is
+off on purpose (NO_CACHE): a second source of truth for "already done" would drift from dvc.lock.
 
-Run it: `lessismore run` (or `python flows/pipeline.py`); deploy it: `make serve` then `prefect deploy --all`.
-A leaf: nothing imports this file.
+GPU stages on another work pool: with `gpu_deployment` set (e.g. "lessismore-stage/stage-gpu", the `stage` flow
+deployed on the GPU pool), the stages in `gpu_stages` run there through `run_deployment`, one flow run each, and
+this flow waits for it and fails if it fails. Assumption: the GPU worker sees the SAME checkout at the same path
+(LESSISMORE_ROOT: a shared volume, as infra/work-pools/*.json mount it), so it reads and writes the same
+workspace, .dvc/cache and dvc.lock. Separate disks synced through the DVC remote alone are not enough: dvc.lock
+itself would have to travel back through git; this flow does not do that.
+
+Run it: `lessismore run` (or `python flows/pipeline.py`); deploy it: `make serve` (see prefect.yaml).
+A leaf: nothing imports this file (flows/retrain.py and flows/ablation.py load it by path, as Prefect loads an
+entrypoint, to reuse this flow and its tasks).
 """
 
 from __future__ import annotations
@@ -15,11 +24,81 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+
+RETRIES = 2  # attempts after the first, only for stages that call a service outside this machine
+GPU_STAGES = ("train", "generate")
+
+# ---------------------------------------------------------------------------------------------------------------
+# pure helpers: which stages are external, the artifacts' rows
+
+
+def external_stages(params: dict[str, Any]) -> set[str]:
+    """The stages that call a service outside this machine, from params.yaml (the raw mapping)."""
+    out = set()
+    if any(str(s.get("path", "")).startswith(("s3://", "hf://")) for s in params.get("ingest", {}).get("sources", [])):
+        out.add("ingest")
+    if params.get("generate", {}).get("backend") == "openai":
+        out.add("generate")
+    if any(j.get("backend") == "openai" for j in params.get("judge", {}).get("judges", [])):
+        out.add("judge")
+    train = params.get("train", {})
+    if train.get("select") == "judge" and (train.get("select_judge") or {}).get("backend") == "openai":
+        out.add("train")  # the epochs are judged by a served judge
+    return out
+
+
+def retry_policy(params: dict[str, Any], stages: Iterable[str]) -> dict[str, int]:
+    """Retries per stage: RETRIES for the external ones (429s, timeouts pass), 0 for the rest (a bug repeats)."""
+    external = external_stages(params)
+    return {stage: RETRIES if stage in external else 0 for stage in stages}
+
+
+def win_rows(judge: dict[str, Any]) -> list[dict[str, Any]]:
+    """metrics/judge.json -> one row a baseline: the headline (primary judge) win / tie / loss with the win CI."""
+    rows = []
+    for baseline, m in judge.get("baselines", {}).items():
+        rows.append({"candidate": judge.get("candidate", ""), "baseline": baseline, "win": round(m["win"], 3),
+                     "tie": round(m["tie"], 3), "loss": round(m["loss"], 3), "win 95% CI": m.get("ci", {}).get("win"),
+                     "pairs": m.get("n", 0), "invalid": m.get("invalid", 0)})  # fmt: skip
+    return rows
+
+
+def funnel_rows(curate: dict[str, Any]) -> list[dict[str, Any]]:
+    """metrics/curate.json "funnel" -> one row a step: records left, dropped by the step, and per source."""
+    funnel = curate.get("funnel", [])
+    sources = sorted({name for step in funnel for name in step.get("per_source", {})})
+    rows, previous = [], None
+    for step in funnel:
+        row = {"step": step["step"], "n": step["n"], "dropped": 0 if previous is None else previous - step["n"]}
+        rows.append(row | {name: step.get("per_source", {}).get(name, 0) for name in sources})
+        previous = step["n"]
+    return rows
+
+
+def lineage_markdown(table: dict[str, Any], max_chars: int = 120) -> str:
+    """lessismore.lineage.lineage_table(...) -> markdown: key artifacts' md5, params per stage, the git commit."""
+    git = table.get("git", {})
+    dirty = " (uncommitted changes)" if git.get("dirty") else ""
+    lines = [f"**git commit** `{git.get('commit') or 'none'}`{dirty}", "",
+             "| artifact | path | stage | md5 (dvc.lock) | bytes |", "|---|---|---|---|---|"]  # fmt: skip
+    for a in table.get("artifacts", []):
+        lines.append(f"| {a['what']} | `{a['path']}` | {a['stage']} | `{a['md5'] or '-'}` | {a.get('size') or '-'} |")
+    lines += ["", "| stage | param | value |", "|---|---|---|"]
+    for stage, params in table.get("params", {}).items():
+        for key, value in params.items():
+            text = json.dumps(value).replace("|", "\\|")
+            text = text if len(text) <= max_chars else text[: max_chars - 1] + "… (whole in dvc.lock)"
+            lines.append(f"| {stage} | `{key}` | `{text}` |")
+    return "\n".join(lines)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks
@@ -33,6 +112,13 @@ def dag_order(root: str) -> list[str]:
     with Repo(root) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
         return [stage.name for stage in reversed(list(nx.topological_sort(graph))) if stage.name]
+
+
+def read_params(root: str) -> dict[str, Any]:
+    import yaml
+
+    path = Path(root) / "params.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -53,57 +139,102 @@ def dvc_stage(stage: str, root: str, force: bool = False) -> str:
     return "skipped (unchanged)" if skipped else "ran"
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def publish(root: str) -> dict:
-    """Artifacts a reader of the Prefect UI wants: the headline table and where the report is."""
-    rootp = Path(root).resolve()
-    judge = json.loads((rootp / "metrics/judge.json").read_text())
-    rows = []
-    for baseline, m in judge.get("baselines", {}).items():
-        ci = m.get("ci", {})
-        rows.append(
-            {
-                "candidate": judge.get("candidate", ""),
-                "baseline": baseline,
-                "win": round(m["win"], 3),
-                "tie": round(m["tie"], 3),
-                "loss": round(m["loss"], 3),
-                "win 95% CI": ci.get("win", ""),
-                "pairs": m.get("n", 0),
-                "invalid": m.get("invalid", 0),
-            }
-        )
-    create_table_artifact(rows, key="win-tie-loss", description=f"judge: {judge.get('judge', '?')}")
-    report = rootp / "reports/index.html"
-    create_link_artifact(report.as_uri(), link_text="report (reports/index.html)", key="report")
-    create_markdown_artifact(
-        f"Report: `{report}`\n\nOpen it in a browser; it is one self-contained page that works offline.",
-        key="report-path",
+def stage_task(stage: str, retries: int, delay_s: float):
+    """dvc_stage named after its stage, with its retries (delay_s, then doubling)."""
+    return dvc_stage.with_options(
+        name=f"dvc-{stage}", retries=retries, retry_delay_seconds=[delay_s * 2**i for i in range(retries)] or 0
     )
-    return {"report": str(report), "win_tie_loss": rows}
+
+
+def run_on_pool(stage: str, root: str, force: bool, deployment: str) -> str:
+    """One stage as a flow run of `deployment` (the GPU pool); waits for it; raises unless it completed."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters={"stage": stage, "root": root, "force": force},
+                         flow_run_name=f"dvc-{stage}", poll_interval=2)  # fmt: skip
+    state = run.state
+    if state is None or not state.is_completed():
+        what = f"{state.name}: {state.message}" if state else "no state"
+        raise RuntimeError(f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}, work pool "
+                           f"{run.work_pool_name}) ended {what}; its log is under that flow run")  # fmt: skip
+    return f"{state.message or 'done'} (work pool {run.work_pool_name})"
+
+
+def check_deployment(name: str) -> None:
+    """Fail before any stage runs when the GPU deployment does not exist (not after hours of CPU stages)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            hint = "deploy it: `prefect --no-prompt deploy --all` deploys lessismore-stage/stage-gpu"
+            raise ValueError(f"gpu_deployment {name!r} does not exist on this Prefect server; {hint}") from None
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish(root: str, stages: list[str]) -> dict:
+    """Artifacts for what this run covered: a partial run must not re-announce an older number as its own."""
+    from lessismore.lineage import git_commit, lineage_table, read_lock, stage_lineage
+
+    rootp, out = Path(root).resolve(), {}
+    if "curate" in stages and (rootp / "metrics/curate.json").exists():
+        curate = json.loads((rootp / "metrics/curate.json").read_text())
+        create_table_artifact(funnel_rows(curate), key="curation-funnel", description="records left after each step")
+    if "judge" in stages:
+        judge = json.loads((rootp / "metrics/judge.json").read_text())
+        out["win_tie_loss"] = win_rows(judge)
+        create_table_artifact(out["win_tie_loss"], key="win-tie-loss", description=f"judge: {judge.get('primary')}")
+    if "report" in stages:
+        table = lineage_table(stage_lineage(read_lock(rootp / "dvc.lock")), git_commit(rootp))
+        create_markdown_artifact(lineage_markdown(table), key="lineage", description="dvc.lock hashes, params, git")
+        out["report"] = str(rootp / "reports/index.html")
+        create_link_artifact(Path(out["report"]).as_uri(), link_text="report (reports/index.html)", key="report")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the flow
+# the flows
+
+
+@flow(name="lessismore-stage", log_prints=True)
+def stage(stage: str, root: str = ".", force: bool = False, retry_delay_s: float = 30.0):
+    """One DVC stage as its own flow run: what the GPU work pool runs for the pipeline (train, generate)."""
+    retries = retry_policy(read_params(root), [stage])[stage]
+    status = stage_task(stage, retries, retry_delay_s)(stage, root, force)
+    return Completed(message=status, data=status)  # the message reaches the pipeline through the API
 
 
 @flow(name="lessismore-pipeline", log_prints=True)
-def pipeline(root: str = ".", force: bool = False, stages: list[str] | None = None) -> dict:
+def pipeline(
+    root: str = ".",
+    force: bool = False,
+    stages: list[str] | None = None,
+    gpu_stages: tuple[str, ...] = GPU_STAGES,
+    gpu_deployment: str | None = None,
+    retry_delay_s: float = 30.0,
+) -> dict:
     """ingest -> validate -> curate -> model -> train -> generate -> judge -> report, each a DVC stage."""
     logger = get_run_logger()
     order = dag_order(root)
     unknown = sorted(set(stages or []) - set(order))
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; dvc.yaml has {order}")
+    todo = [s for s in order if not stages or s in stages]
+    if gpu_deployment and set(todo) & set(gpu_stages):
+        check_deployment(gpu_deployment)
+    retries = retry_policy(read_params(root), todo)
+    logger.info("retries: %s", {s: n for s, n in retries.items() if n} or "none (no stage calls an outside service)")
     status = {}
-    for stage in order:
-        if stages and stage not in stages:
-            continue
-        status[stage] = dvc_stage.with_options(name=f"dvc-{stage}")(stage, root, force)
-        logger.info("stage %s: %s", stage, status[stage])
-    # publish only what this run produced: a partial run must not re-announce an older win rate as its own
-    summary = publish(root) if "report" in status else {}
-    return {"stages": status, **summary}
+    for name in todo:
+        if gpu_deployment and name in gpu_stages:
+            logger.info("stage %s: a flow run of %s, once a worker of its pool picks it up", name, gpu_deployment)
+            status[name] = run_on_pool(name, root, force, gpu_deployment)
+        else:
+            status[name] = stage_task(name, retries[name], retry_delay_s)(name, root, force)
+        logger.info("stage %s: %s", name, status[name])
+    return {"stages": status, **publish(root, todo)}
 
 
 if __name__ == "__main__":
