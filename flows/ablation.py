@@ -27,6 +27,8 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from lessismore.orchestration import ablation_point, curve, exp_revs  # noqa: F401
+
 
 def _load_pipeline():
     """flows/pipeline.py as a module (its tasks and flow), loaded by path: flows are leaves, never imported.
@@ -42,43 +44,6 @@ def _load_pipeline():
 
 _pipeline = _load_pipeline()
 OUT = Path("metrics/ablation.json")
-
-# ---------------------------------------------------------------------------------------------------------------
-# pure helpers
-
-
-def exp_revs(show: list[dict[str, Any]]) -> dict[str, str]:
-    """`dvc exp show --json` -> {experiment name: its commit sha}.
-
-    >>> exp = {"name": "abl-lima-8", "revs": [{"rev": "b2", "name": "abl-lima-8"}]}
-    >>> exp_revs([{"rev": "a1", "experiments": [exp]}])
-    {'abl-lima-8': 'b2'}
-    """
-    out = {}
-    for baseline in show:
-        for exp in baseline.get("experiments") or []:
-            for rev in exp.get("revs") or []:
-                if rev.get("name"):
-                    out[rev["name"]] = rev["rev"]
-    return out
-
-
-def ablation_point(judge: dict[str, Any], **where: Any) -> dict[str, Any]:
-    """metrics/judge.json -> one point of the curve (primary judge, first baseline); `where` names the point."""
-    baseline, m = next(iter(judge["baselines"].items()))
-    ci = m.get("ci", {})
-    point = {"n": m["n"], "win": m["win"], "tie": m["tie"], "loss": m["loss"],
-             "ci": {"win": ci.get("win"), "loss": ci.get("loss")}}  # fmt: skip
-    return {**where, **point, "_baseline": baseline, "_judge": judge.get("primary")}
-
-
-def curve(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """The metrics/ablation.json document (the report's contract) from the points, sorted by variant and N."""
-    first = points[0] if points else {}
-    clean = [{k: v for k, v in p.items() if not k.startswith("_")} for p in points]
-    return {"baseline": first.get("_baseline"), "judge": first.get("_judge"), "metric": "win",
-            "points": sorted(clean, key=lambda p: (p["variant"], p["budget"]))}  # fmt: skip
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks

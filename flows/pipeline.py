@@ -24,7 +24,6 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,72 +32,16 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-RETRIES = 2  # attempts after the first, only for stages that call a service outside this machine
+from lessismore.orchestration import (  # noqa: F401  (names the tests reach through this module)
+    RETRIES,
+    external_stages,
+    funnel_rows,
+    lineage_markdown,
+    retry_policy,
+    win_rows,
+)  # fmt: skip
+
 GPU_STAGES = ("train", "generate")
-
-# ---------------------------------------------------------------------------------------------------------------
-# pure helpers: which stages are external, the artifacts' rows
-
-
-def external_stages(params: dict[str, Any]) -> set[str]:
-    """The stages that call a service outside this machine, from params.yaml (the raw mapping)."""
-    out = set()
-    if any(str(s.get("path", "")).startswith(("s3://", "hf://")) for s in params.get("ingest", {}).get("sources", [])):
-        out.add("ingest")
-    if params.get("generate", {}).get("backend") == "openai":
-        out.add("generate")
-    if any(j.get("backend") == "openai" for j in params.get("judge", {}).get("judges", [])):
-        out.add("judge")
-    train = params.get("train", {})
-    if train.get("select") == "judge" and (train.get("select_judge") or {}).get("backend") == "openai":
-        out.add("train")  # the epochs are judged by a served judge
-    return out
-
-
-def retry_policy(params: dict[str, Any], stages: Iterable[str]) -> dict[str, int]:
-    """Retries per stage: RETRIES for the external ones (429s, timeouts pass), 0 for the rest (a bug repeats)."""
-    external = external_stages(params)
-    return {stage: RETRIES if stage in external else 0 for stage in stages}
-
-
-def win_rows(judge: dict[str, Any]) -> list[dict[str, Any]]:
-    """metrics/judge.json -> one row a baseline: the headline (primary judge) win / tie / loss with the win CI."""
-    rows = []
-    for baseline, m in judge.get("baselines", {}).items():
-        rows.append({"candidate": judge.get("candidate", ""), "baseline": baseline, "win": round(m["win"], 3),
-                     "tie": round(m["tie"], 3), "loss": round(m["loss"], 3), "win 95% CI": m.get("ci", {}).get("win"),
-                     "pairs": m.get("n", 0), "invalid": m.get("invalid", 0)})  # fmt: skip
-    return rows
-
-
-def funnel_rows(curate: dict[str, Any]) -> list[dict[str, Any]]:
-    """metrics/curate.json "funnel" -> one row a step: records left, dropped by the step, and per source."""
-    funnel = curate.get("funnel", [])
-    sources = sorted({name for step in funnel for name in step.get("per_source", {})})
-    rows, previous = [], None
-    for step in funnel:
-        row = {"step": step["step"], "n": step["n"], "dropped": 0 if previous is None else previous - step["n"]}
-        rows.append(row | {name: step.get("per_source", {}).get(name, 0) for name in sources})
-        previous = step["n"]
-    return rows
-
-
-def lineage_markdown(table: dict[str, Any], max_chars: int = 120) -> str:
-    """lessismore.lineage.lineage_table(...) -> markdown: key artifacts' md5, params per stage, the git commit."""
-    git = table.get("git", {})
-    dirty = " (uncommitted changes)" if git.get("dirty") else ""
-    lines = [f"**git commit** `{git.get('commit') or 'none'}`{dirty}", "",
-             "| artifact | path | stage | md5 (dvc.lock) | bytes |", "|---|---|---|---|---|"]  # fmt: skip
-    for a in table.get("artifacts", []):
-        lines.append(f"| {a['what']} | `{a['path']}` | {a['stage']} | `{a['md5'] or '-'}` | {a.get('size') or '-'} |")
-    lines += ["", "| stage | param | value |", "|---|---|---|"]
-    for stage, params in table.get("params", {}).items():
-        for key, value in params.items():
-            text = json.dumps(value).replace("|", "\\|")
-            text = text if len(text) <= max_chars else text[: max_chars - 1] + "… (whole in dvc.lock)"
-            lines.append(f"| {stage} | `{key}` | `{text}` |")
-    return "\n".join(lines)
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks

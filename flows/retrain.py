@@ -26,11 +26,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+
+from lessismore.orchestration import changed_data, is_code  # noqa: F401
 
 
 def _load_pipeline():
@@ -46,35 +47,6 @@ def _load_pipeline():
 
 
 _pipeline = _load_pipeline()
-
-# ---------------------------------------------------------------------------------------------------------------
-# pure helpers
-
-
-def is_code(path: str) -> bool:
-    """A dep that is code (the stage script, the library), not data. Params are not deps here.
-
-    >>> [is_code(p) for p in ("stages/ingest.py", "src/lessismore/sources", "data/sources", "s3://b/k.csv")]
-    [True, True, False, False]
-    """
-    return path.endswith(".py") or path.split("/")[0] in ("stages", "src")
-
-
-def changed_data(status: dict[str, Any], stage: str = "ingest") -> dict[str, str]:
-    """`dvc status <stage> --json` -> {data dep: "modified" | "new" | "deleted"}; code and params are left out.
-
-    >>> changed_data({"ingest": [{"changed deps": {"stages/ingest.py": "modified", "data/sources": "modified",
-    ...                                            "params.yaml": {"ingest": "modified"}}}]})
-    {'data/sources': 'modified'}
-    """
-    out = {}
-    for entry in status.get(stage, []):
-        if isinstance(entry, dict):
-            for path, what in entry.get("changed deps", {}).items():
-                if isinstance(what, str) and path != "params.yaml" and not is_code(path):
-                    out[path] = what
-    return out
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks
