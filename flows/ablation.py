@@ -16,7 +16,6 @@ A leaf: nothing imports this file.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -27,22 +26,9 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from lessismore.orchestration import ablation_point, curve, exp_revs  # noqa: F401
+from lessismore.orchestration import ablation_point, curve, exp_revs, load_sibling  # noqa: F401
 
-
-def _load_pipeline():
-    """flows/pipeline.py as a module (its tasks and flow), loaded by path: flows are leaves, never imported.
-
-    Not prefect's load_script_as_module: `prefect deploy` is inside it while it loads this file, and its lock is
-    not re-entrant.
-    """
-    spec = importlib.util.spec_from_file_location("lessismore_flows_pipeline", Path(__file__).with_name("pipeline.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_pipeline = _load_pipeline()
+_pipeline = load_sibling(__file__, "pipeline.py")  # its tasks and flow, reused as a subflow
 OUT = Path("metrics/ablation.json")
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+
+
+def load_sibling(flow_file: str, name: str) -> Any:
+    """Another flow file next to `flow_file` as a module, loaded by path (flows are leaves: never imported).
+
+    Not prefect's load_script_as_module: `prefect deploy` holds its (non re-entrant) lock while it loads the
+    calling flow file, so loading through it again from there deadlocks.
+    """
+    import importlib.util
+
+    path = Path(flow_file).with_name(name)
+    spec = importlib.util.spec_from_file_location(f"lessismore_flows_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # pipeline: which stages call outside services, the artifacts' rows
