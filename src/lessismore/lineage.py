@@ -22,6 +22,9 @@ ARTIFACTS = (
 )
 
 
+BOOKKEEPING = ("dvc.lock", "metrics", "logs")  # git-tracked files the pipeline rewrites on every run
+
+
 def read_lock(path: str | Path) -> dict[str, Any]:
     """dvc.lock as a dict; {} when there is none yet (a stage run by hand, outside `dvc repro`)."""
     import yaml
@@ -80,7 +83,11 @@ def stage_lineage(lock: str | Path | dict[str, Any]) -> dict[str, dict[str, Any]
 
 
 def git_commit(repo_dir: str | Path = ".") -> dict[str, Any]:
-    """{"commit": HEAD's sha or None (not a repo, no commit yet, no git), "dirty": uncommitted changes?}."""
+    """{"commit": HEAD's sha or None (not a repo, no commit yet, no git), "dirty": uncommitted changes?}.
+
+    "dirty" leaves out what the pipeline itself writes into git-tracked files (BOOKKEEPING: dvc.lock, metrics/,
+    logs/): after any `dvc repro` they differ from the commit by design, and their content is what lineage shows.
+    """
 
     def git(*args: str) -> subprocess.CompletedProcess | None:
         try:
@@ -92,7 +99,7 @@ def git_commit(repo_dir: str | Path = ".") -> dict[str, Any]:
     if head is None or head.returncode != 0:
         status = git("status", "--porcelain")
         return {"commit": None, "dirty": bool(status and status.returncode == 0 and status.stdout.strip())}
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p}" for p in BOOKKEEPING))
     return {"commit": head.stdout.strip(), "dirty": bool(status and status.stdout.strip())}
 
 

@@ -105,6 +105,15 @@ def test_git_commit_and_dirty_flag(tmp_path):
     git("commit", "-q", "-m", "one")
     sha = git("rev-parse", "HEAD").stdout.strip()
     assert git_commit(tmp_path) == {"commit": sha, "dirty": False}
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")  # what every `dvc repro` rewrites: not a code change
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "judge.json").write_text("{}")
+    git("add", "dvc.lock", "metrics")
+    git("commit", "-q", "-m", "two")
+    sha = git("rev-parse", "HEAD").stdout.strip()
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "metrics" / "judge.json").write_text('{"win": 1}')
+    assert git_commit(tmp_path) == {"commit": sha, "dirty": False}
     (tmp_path / "a.txt").write_text("2")
     assert git_commit(tmp_path) == {"commit": sha, "dirty": True}
 
