@@ -48,7 +48,12 @@ bench: setup  ## speed and memory comparisons, each against its anchor measured 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh
 
-.PHONY: push pull plots
+.PHONY: push pull plots exps
+# The columns of `dvc exp show` worth reading (it shows every metric and param: hundreds, collapsed to "…").
+EXP_COLUMNS := Experiment|Created|baselines\.[^.]+\.(win|tie|loss)$$|^reliability\.position_consistency|final_loss|counts\.selected|curate\.(variant|budget)|train\.(method|lr|epochs)$$
+exps: setup  ## experiments (retrain runs, ablation points) as a readable table: the headline metrics and params
+	$(BIN)/dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)' $(ARGS)
+
 plots: setup  ## the training curves (dvc plots show) as one offline page: reports/plots/index.html
 	$(BIN)/lessismore plots
 
