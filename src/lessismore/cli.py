@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -224,21 +225,9 @@ def lineage(
     as_json: AsJson = False,
 ) -> None:
     """Trace an output or a metric back through dvc.lock to its source files: stages, params, hashes, git commit."""
-    from lessismore.trace import lineage_of
+    from lessismore.trace import lineage_of, render_lineage
 
-    try:
-        result = lineage_of(root, target)
-    except (LookupError, ValueError) as err:  # unknown target or id; a broken dvc.lock or jsonl line
-        typer.echo(f"error: {err.args[0]}", err=True)
-        raise typer.Exit(2) from err
-    if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
-        return
-    from rich.console import Console
-
-    from lessismore.trace import render_lineage
-
-    Console().print(render_lineage(result))
+    _show(lambda: lineage_of(root, target), render_lineage, as_json)
 
 
 @app.command()
@@ -251,19 +240,23 @@ def explain(
     from lessismore.explain import explain_example, load_rows, render_example
 
     metrics = root / "metrics" / "curate.json"
+    curate = json.loads(metrics.read_text()) if metrics.exists() else None
+    _show(lambda: explain_example(example_id, load_rows(root), curate), render_example, as_json)
+
+
+def _show(compute: Callable[[], dict], render: Callable[[dict], Any], as_json: bool) -> None:
+    """Print `compute()` as JSON or through `render` (rich); its LookupError/ValueError is the user's: exit 2."""
     try:
-        story = explain_example(
-            example_id, load_rows(root), json.loads(metrics.read_text()) if metrics.exists() else None
-        )
+        result = compute()
     except (LookupError, ValueError) as err:  # unknown target or id; a broken dvc.lock or jsonl line
         typer.echo(f"error: {err.args[0]}", err=True)
         raise typer.Exit(2) from err
     if as_json:
-        typer.echo(json.dumps(story, indent=2, default=str))
+        typer.echo(json.dumps(result, indent=2, default=str))
         return
     from rich.console import Console
 
-    Console().print(render_example(story))
+    Console().print(render(result))
 
 
 if __name__ == "__main__":
