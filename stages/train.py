@@ -25,10 +25,11 @@ from pathlib import Path
 from lessismore import records
 from lessismore.config import load_params
 from lessismore.generate.loading import checkpoint_hash, load_causal_lm
+from lessismore.train.checkpoints import copy_model
 from lessismore.train.distributed import is_main_process
 from lessismore.train.dropout import apply_residual_dropout
 from lessismore.train.eot import prepare_eot
-from lessismore.train.loop import save_model, train
+from lessismore.train.loop import train
 from lessismore.train.select import CheckpointScore, dev_loss_scorer, holdout_split, judge_scorer, select_checkpoint
 
 TRAIN = Path("data/curated/train.jsonl")
@@ -89,7 +90,7 @@ def main() -> None:
     identity = {k: v for k, v in dataclasses.asdict(t).items() if k not in NOT_IN_RUN_IDENTITY}
 
     # ---------------------------------------------------------------- train (resumes from models/checkpoints/)
-    model, summary = train(
+    _, summary = train(
         model, tokenizer, examples, max_tokens=t.max_tokens, method=t.method, epochs=t.epochs,
         max_steps=t.max_steps, lr=t.lr, lr_end=t.lr_end, batch_size=t.batch_size, grad_accum=t.grad_accum,
         weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2), lora_r=t.lora_r, lora_alpha=t.lora_alpha,
@@ -108,11 +109,9 @@ def main() -> None:
     score = dev_loss_scorer(dev, t.max_tokens, load_causal_lm) if t.select == "dev_loss" else None
     score = judge_epochs(params) if t.select == "judge" else score
     chosen, selection = select_checkpoint(candidates, score, mode=t.select, epochs=t.select_epochs)
-    if t.select == "last" or chosen["path"] == candidates[-1]["path"]:
-        meta = save_model(model, tokenizer, OUT, info)
-    else:  # an earlier epoch won: its checkpoint dir holds the model files (plus resume state, not copied)
-        shutil.copytree(chosen["path"], OUT, ignore=shutil.ignore_patterns("*.pt", "state.json"))
-        meta = {**info, "checkpoint": checkpoint_hash(OUT), "base_checkpoint": base_checkpoint}
+    # every checkpoint is a complete model dir (gathered from the shards under FSDP), the last step's included
+    copy_model(chosen["path"], OUT)
+    meta = {**info, "checkpoint": checkpoint_hash(OUT), "base_checkpoint": base_checkpoint}
 
     # ---------------------------------------------------------------- metrics
     metrics = {

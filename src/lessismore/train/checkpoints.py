@@ -1,10 +1,12 @@
 """Training checkpoints under models/checkpoints/: save (atomically), find the latest, resume, prune.
 
 A checkpoint `step-000012/` is a loadable model directory (what save_model writes: safetensors weights, only the
-adapter for LoRA, the tokenizer and lessismore.json), plus what a resume needs: `trainer_state.pt` (optimizer
-state, step, the run's loss/token totals so far, elapsed seconds) and `rng-<rank>.pt` (python and torch RNG
-states, CUDA too when there is one, one file per process), and `state.json`, the readable summary: step, epoch,
-whether it closes an epoch, the run identity.
+adapter for LoRA, the tokenizer and lessismore.json), plus what a resume needs: `optimizer/` (the AdamW state in
+torch.distributed.checkpoint's format: every rank writes its own shard, which is what FSDP needs, since there each
+rank holds only its slice of the state; under DDP or one process the same call writes one copy), `trainer_state.pt`
+(step, the run's loss/token totals so far, elapsed seconds), `rng-<rank>.pt` (python and torch RNG states, CUDA too
+when there is one, one file per process) and `state.json`, the readable summary: step, epoch, whether it closes
+an epoch, the run identity.
 Each is written into `.tmp-step-000012/` and renamed into place only when complete, so a kill mid-save leaves a
 temp dir that is never picked up (and is cleared on the next save). Kept: the last `keep_last` step checkpoints and
 every epoch-end one (the candidates for LIMA's checkpoint selection); older step checkpoints are deleted.
@@ -14,16 +16,19 @@ world size) matches; otherwise the run starts over and the stale checkpoints are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
 import shutil
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer_state.pt"
+OPTIMIZER_DIR = "optimizer"
 PREFIX, TMP_PREFIX = "step-", ".tmp-step-"
 
 
@@ -81,6 +86,7 @@ def save_checkpoint(
     state: dict[str, Any],
     trainer: dict[str, Any],
     write_model: Callable[[Path], None],
+    write_shards: Callable[[Path], None] = lambda d: None,
     *,
     rank: int = 0,
     main: bool = True,
@@ -88,8 +94,9 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint `state["step"]` atomically; every process calls it (each saves its own RNG state).
 
-    `write_model(dir)` saves the weights (rank 0 only); `trainer` holds the optimizer state and the run's totals;
-    `barrier` is the accelerator's wait_for_everyone, so no rank renames before all have written.
+    `write_model(dir)` saves the weights (rank 0 only); `write_shards(dir)` runs on every rank (a collective: the
+    optimizer state's shards, `save_optimizer`); `trainer` holds the run's totals; `barrier` is the accelerator's
+    wait_for_everyone, so no rank renames before all have written. The directory must be shared by the ranks.
     """
     import torch
 
@@ -99,6 +106,7 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     barrier()
     torch.save(rng_state(), tmp / f"rng-{rank}.pt")
+    write_shards(tmp)
     if main:
         write_model(tmp)
         torch.save(trainer, tmp / TRAINER_FILE)
@@ -121,6 +129,48 @@ def load_trainer_state(ckpt: str | Path, rank: int = 0) -> tuple[dict[str, Any],
     return trainer, torch.load(rng_file, weights_only=False) if rng_file.exists() else {}
 
 
+def save_optimizer(model: Any, optimizer: Any, directory: str | Path) -> None:
+    """Write the optimizer state into `directory`/optimizer/; every rank calls it (a collective when distributed).
+
+    `model` is the prepared one (plain, DDP- or FSDP-wrapped) and `optimizer` the torch optimizer over its
+    parameters: torch names the state by parameter name, so it loads back whatever the wrapping. Each rank writes
+    its shard (FSDP) or one copy is written (replicated state), without gathering the whole state anywhere.
+    """
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
+    with _single_process_is_fine():
+        dcp.save(state, checkpoint_id=Path(directory) / OPTIMIZER_DIR)
+
+
+def load_optimizer(model: Any, optimizer: Any, ckpt: str | Path) -> None:
+    """Load a checkpoint's optimizer state into `optimizer` in place; every rank calls it, the world size as saved.
+
+    The fresh optimizer's own state dict is the layout to fill (torch initialises it with a zero-lr step, which
+    changes no weight), so each rank reads back exactly its shard.
+    """
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+    d = Path(ckpt) / OPTIMIZER_DIR
+    if not d.is_dir():
+        raise FileNotFoundError(f"{ckpt}: no {OPTIMIZER_DIR}/ (a checkpoint of an older version?); delete "
+                                f"{Path(ckpt).parent} to start the run over")  # fmt: skip
+    state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
+    with _single_process_is_fine():
+        dcp.load(state, checkpoint_id=d)
+    set_optimizer_state_dict(model, optimizer, optim_state_dict=state["optimizer"])
+
+
+@contextlib.contextmanager
+def _single_process_is_fine() -> Iterator[None]:
+    """Silence torch's warning that a one-process run (the plain `python stages/train.py`) is not distributed."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield
+
+
 def load_weights(model: Any, ckpt: str | Path) -> None:
     """Load a checkpoint's weights into `model` in place: the adapter for a peft model, else the full model."""
     from safetensors.torch import load_file
@@ -138,6 +188,12 @@ def load_weights(model: Any, ckpt: str | Path) -> None:
         unexpected = model.load_state_dict(weights, strict=False).unexpected_keys  # tied lm_head is not saved
     if unexpected:
         raise ValueError(f"{d}: weights {unexpected[:3]}... do not fit the model; delete {d.parent} to start over")
+
+
+def copy_model(ckpt: str | Path, dest: str | Path) -> None:
+    """Copy a checkpoint's model files (weights, tokenizer, lessismore.json) to `dest`, without its resume state."""
+    resume_only = shutil.ignore_patterns("*.pt", STATE_FILE, OPTIMIZER_DIR)
+    shutil.copytree(ckpt, dest, ignore=resume_only)
 
 
 def prune(root: str | Path, keep_last: int) -> list[str]:

@@ -5,7 +5,8 @@ decay 0.1, a learning rate decaying linearly from `lr` to `lr_end` over all opti
 gradient accumulation up to the effective batch. The loss is the token-weighted mean over every response token of
 an optimizer step (on every rank together), so accumulation and data parallelism give exactly the big batch's
 gradient. Every step is planned up front from the seed (`plan_steps`), which is what makes a resume exact:
-checkpoints.py saves weights, optimizer, RNG states and totals; a re-run continues from the newest one.
+checkpoints.py saves weights, the optimizer state (sharded per rank), RNG states and totals; a re-run continues
+from the newest one.
 distributed.py holds the accelerate side (one process, DDP, FSDP; bf16); steplog.py the per-step CSV.
 """
 
@@ -16,7 +17,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lessismore.train.checkpoints import latest_matching, load_trainer_state, load_weights, remove, run_identity
+from lessismore.train.checkpoints import (
+    latest_matching,
+    load_optimizer,
+    load_trainer_state,
+    load_weights,
+    remove,
+    run_identity,
+    set_rng_state,
+)
 from lessismore.train.collate import IGNORE_INDEX, encode_example
 from lessismore.train.distributed import make_accelerator, use_bf16
 from lessismore.train.runner import Runner
@@ -143,7 +152,7 @@ def train(
     settings = dict(
         method=method, epochs=epochs, max_steps=max_steps, lr=lr, lr_end=lr_end, batch_size=batch_size,
         grad_accum=grad_accum, weight_decay=weight_decay, betas=list(betas), lora=[lora_r, lora_alpha, lora_dropout,
-        list(lora_targets)], seed=seed, bf16=bf16, world_size=world, extra=identity or {},
+        list(lora_targets)], seed=seed, bf16=bf16, world_size=world, extra=identity or {}, checkpoint_format=2,
     )  # fmt: skip
     run_id = run_identity([[e["input_ids"], e["labels"]] for e in usable], settings)
     ckpt = None
@@ -156,18 +165,16 @@ def train(
         accelerator.wait_for_everyone()
     if ckpt is not None:
         load_weights(model, ckpt["path"])
-    model = accelerator.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    # together: under FSDP2 accelerate shards the model and points the optimizer at the sharded parameters
+    model, optimizer = accelerator.prepare(model, optimizer)
     resumed: dict[str, Any] = {}
     if ckpt is not None:
         resumed, rng = load_trainer_state(ckpt["path"], rank)
-        optimizer.load_state_dict(resumed.pop("optimizer"))
-    optimizer = accelerator.prepare(optimizer)
-    if ckpt is not None and rng:
-        from lessismore.train.checkpoints import set_rng_state
-
-        set_rng_state(rng)  # dropout continues exactly where the interrupted run was
+        load_optimizer(model, optimizer.optimizer, ckpt["path"])  # each rank its own shard of the AdamW state
+        if rng:
+            set_rng_state(rng)  # dropout continues exactly where the interrupted run was
         print(f"train: resuming run {run_id} from {ckpt['path']} (step {ckpt['step']} of {len(plan)})")
     elif world > 1:
         torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)

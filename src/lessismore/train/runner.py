@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lessismore.train.checkpoints import list_checkpoints, prune, save_checkpoint
+from lessismore.train.checkpoints import list_checkpoints, prune, save_checkpoint, save_optimizer
 from lessismore.train.collate import IGNORE_INDEX, collate
 from lessismore.train.distributed import peak_memory_mb, rank_share
 from lessismore.train.steplog import StepLog
@@ -129,10 +129,11 @@ class Runner:
         unwrapped = acc.unwrap_model(self.model)
         state = {"step": step, "epoch": int(epoch) if epoch == int(epoch) else epoch, "epoch_end": epoch == int(epoch),
                  "identity": self.run_id, "loss": self.losses[-1], "steps": len(self.plan)}  # fmt: skip
-        trainer = {"optimizer": self.optimizer.state_dict(), "step": step, "losses": self.losses,
-                   "tokens": self.tokens, "labels": self.labels, "seconds": seconds}  # fmt: skip
+        trainer = {"step": step, "losses": self.losses, "tokens": self.tokens, "labels": self.labels,
+                   "seconds": seconds}  # fmt: skip
         path = save_checkpoint(
             self.dir, state, trainer, lambda d: save_model(unwrapped, self.tokenizer, d, self.meta, state_dict),
+            lambda d: save_optimizer(self.model, self.optimizer.optimizer, d),  # accelerate's wrapper -> torch's
             rank=self.rank, main=main, barrier=acc.wait_for_everyone,
         )  # fmt: skip
         if main:
