@@ -10,6 +10,13 @@ input tokens over the training loop's wall time (TRL: its num_tokens over train_
 Last line: `train_throughput: ratio vs TRL SFTTrainer = X.XX` (ours / TRL; goal >= 1.0).
 
     python benchmarks/train_throughput.py [--steps 6] [--model models/base]
+
+On a GPU, the LIMA-scale check: a randomly initialised 1.1B-parameter Llama (TinyLlama's shape, the base's
+tokenizer; nothing downloaded), a full fine-tune in bf16 autocast at 2,048 tokens, both trainers, and each one's
+model FLOPs utilisation (MFU: achieved training FLOPs over the GPU's dense bf16 peak; goal >= 45%):
+
+    python benchmarks/train_throughput.py --arch llama-1b --method full --precision bf16 --max-tokens 2048 \
+        --batch-size 8 --grad-accum 4 --steps 20
 """
 
 from __future__ import annotations
@@ -25,7 +32,47 @@ from pathlib import Path
 SETTINGS = {
     "max_tokens": 512, "batch_size": 4, "grad_accum": 2, "lr": 2e-4, "lr_end": 2e-5, "seed": 1234,
     "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "method": "lora", "precision": "fp32", "arch": "base",
 }  # fmt: skip
+# Model shapes built from a config with random weights (`--arch`); "base" is the base checkpoint itself.
+ARCHS = {
+    "llama-1b": {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
+                 "num_key_value_heads": 4},  # TinyLlama-1.1B's shape
+    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 4},  # to try the --arch path on a CPU
+}  # fmt: skip
+# Dense bf16 tensor-core peak, FLOP/s, by device name (vendor datasheets; sparsity not counted). --peak-tflops wins.
+PEAK_BF16 = [("H200", 989.4e12), ("H100 PCIe", 756.0e12), ("H100", 989.4e12), ("A100", 312.0e12),
+             ("L40S", 362.1e12), ("A10G", 70.0e12), ("L4", 121.0e12)]  # fmt: skip
+
+
+def flops_per_token(config, seq_len: float, method: str) -> float:
+    """Training FLOPs per token (PaLM, appendix B): 6 N for the matmuls (forward 2 N, backward 4 N) plus attention
+    12 L d T; a LoRA run skips the frozen weights' gradients, so 4 N. N counts every matmul weight, the output
+    head included, not the embedding lookup.
+
+    >>> from types import SimpleNamespace as C
+    >>> c = C(hidden_size=2, intermediate_size=4, num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1,
+    ...       vocab_size=10, head_dim=2)
+    >>> flops_per_token(c, seq_len=3, method="full")  # N = 4+4 (q, o) + 4+4 (k, v) + 3*8 (mlp) + 20 (head) = 60
+    432.0
+    """
+    d, layers = config.hidden_size, config.num_hidden_layers
+    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    kv = config.num_key_value_heads * head_dim
+    n = layers * (2 * d * d + 2 * d * kv + 3 * d * config.intermediate_size) + d * config.vocab_size
+    return (6.0 if method == "full" else 4.0) * n + 12.0 * layers * d * seq_len
+
+
+def peak_flops(device_name: str, override_tflops: float | None = None) -> float | None:
+    """The device's dense bf16 peak in FLOP/s, or None when unknown.
+
+    >>> peak_flops("NVIDIA H100 80GB HBM3") / 1e12, peak_flops("NVIDIA H100 PCIe") / 1e12, peak_flops("cpu")
+    (989.4, 756.0, None)
+    """
+    if override_tflops:
+        return override_tflops * 1e12
+    return next((peak for name, peak in PEAK_BF16 if name in device_name), None)
 
 
 def load_examples() -> list:
@@ -39,30 +86,50 @@ def load_examples() -> list:
     return [r for r in recs if isinstance(r, Example) and r.response.strip()]
 
 
-def run_ours(model_dir: str, steps: int) -> dict:
+def load_model(model_dir: str, arch: str):
+    """(model, tokenizer): the base checkpoint, or a random-init `arch` with the base's tokenizer (same seed in
+    both runners, so both train the same weights)."""
     from lessismore.generate.loading import load_causal_lm
+
+    if arch == "base":
+        return load_causal_lm(model_dir)
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=4096, tie_word_embeddings=False,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, **ARCHS[arch])  # fmt: skip
+    torch.manual_seed(0)
+    return LlamaForCausalLM(config), tokenizer
+
+
+def run_ours(model_dir: str, steps: int) -> dict:
+    from lessismore.train.collate import encode_example
     from lessismore.train.loop import train
 
     s = SETTINGS
-    model, tokenizer = load_causal_lm(model_dir)
+    model, tokenizer = load_model(model_dir, s["arch"])
+    examples = load_examples()
+    lengths = [len(encode_example(ex.messages, tokenizer, s["max_tokens"])["input_ids"]) for ex in examples]
     _, summary = train(
-        model, tokenizer, load_examples(), max_tokens=s["max_tokens"], method="lora", max_steps=steps,
+        model, tokenizer, examples, max_tokens=s["max_tokens"], method=s["method"], max_steps=steps,
         lr=s["lr"], lr_end=s["lr_end"], batch_size=s["batch_size"], grad_accum=s["grad_accum"], weight_decay=0.1,
         betas=(0.9, 0.95), lora_r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
-        lora_targets=s["targets"], seed=s["seed"], progress=False,
+        lora_targets=s["targets"], seed=s["seed"], precision=s["precision"], progress=False,
     )  # fmt: skip
-    return {"tokens": summary["tokens"], "seconds": summary["seconds"], "final_loss": summary["final_loss"]}
+    return {"tokens": summary["tokens"], "seconds": summary["seconds"], "final_loss": summary["final_loss"],
+            "seq_len": sum(n * n for n in lengths) / sum(lengths), "config": model_shape(model)}  # fmt: skip
 
 
 def run_trl(model_dir: str, steps: int) -> dict:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from lessismore.generate.loading import load_causal_lm
-
     s = SETTINGS
-    model, tokenizer = load_causal_lm(model_dir)
+    model, tokenizer = load_model(model_dir, s["arch"])
     rows = [
         {"prompt": [{"role": m.role, "content": m.content} for m in ex.messages[:-1]],
          "completion": [{"role": "assistant", "content": ex.messages[-1].content}]}
@@ -73,19 +140,38 @@ def run_trl(model_dir: str, steps: int) -> dict:
             output_dir=out, max_steps=steps, per_device_train_batch_size=s["batch_size"],
             gradient_accumulation_steps=s["grad_accum"], learning_rate=s["lr"], lr_scheduler_type="linear",
             warmup_steps=0, weight_decay=0.1, adam_beta1=0.9, adam_beta2=0.95, max_length=s["max_tokens"],
-            completion_only_loss=True, packing=False, gradient_checkpointing=False, bf16=False, fp16=False,
-            use_cpu=True, logging_steps=1, save_strategy="no", report_to="none", seed=s["seed"],
+            completion_only_loss=True, packing=False, gradient_checkpointing=False, bf16=s["precision"] == "bf16",
+            fp16=False, use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no", report_to="none",
+            seed=s["seed"],
             dataloader_num_workers=0, disable_tqdm=True,
         )  # fmt: skip
         lora = LoraConfig(r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
                           target_modules=s["targets"], task_type="CAUSAL_LM")  # fmt: skip
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=lora
-        )
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+            peft_config=lora if s["method"] == "lora" else None,
+        )  # fmt: skip
         result = trainer.train()
     logged = [h for h in trainer.state.log_history if "num_tokens" in h]
     return {"tokens": int(logged[-1]["num_tokens"]), "seconds": result.metrics["train_runtime"],
             "final_loss": next(h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h)}  # fmt: skip
+
+
+def model_shape(model) -> dict:
+    """The config fields flops_per_token reads, as plain values (they travel from the child as JSON)."""
+    c = model.config
+    keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "vocab_size", "head_dim")  # fmt: skip
+    return {k: getattr(c, k, None) for k in keys}
+
+
+def peak_memory_mib() -> float:
+    """GPU: the most memory tensors held; CPU: the process's max resident set size."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def base_model_dir(requested: str, tmp: str) -> str:
@@ -102,31 +188,54 @@ def base_model_dir(requested: str, tmp: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--model", default="models/base")
+    parser.add_argument("--model", default="models/base", help="the base checkpoint (its tokenizer, for --arch)")
+    parser.add_argument("--arch", choices=["base", *ARCHS], default=SETTINGS["arch"])
+    parser.add_argument("--method", choices=["lora", "full"], default=SETTINGS["method"])
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default=SETTINGS["precision"])
+    parser.add_argument("--max-tokens", type=int, default=SETTINGS["max_tokens"])
+    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
+    parser.add_argument("--grad-accum", type=int, default=SETTINGS["grad_accum"])
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in PEAK_BF16")
     parser.add_argument("--runner", choices=["ours", "trl"], help=argparse.SUPPRESS)  # the child processes
     args = parser.parse_args()
+    SETTINGS.update(arch=args.arch, method=args.method, precision=args.precision, max_tokens=args.max_tokens,
+                    batch_size=args.batch_size, grad_accum=args.grad_accum)  # fmt: skip
     if args.runner:
         out = (run_ours if args.runner == "ours" else run_trl)(args.model, args.steps)
-        out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["peak_mib"] = peak_memory_mib()
         print("RESULT " + json.dumps(out))
         return
+    import torch
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    passed = ["--steps", str(args.steps), "--arch", args.arch, "--method", args.method, "--precision", args.precision,
+              "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size), "--grad-accum",
+              str(args.grad_accum)]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = base_model_dir(args.model, tmp)
         results = {}
         for runner in ("trl", "ours"):
-            cmd = [sys.executable, __file__, "--runner", runner, "--model", model_dir, "--steps", str(args.steps)]
+            cmd = [sys.executable, __file__, *passed, "--runner", runner, "--model", model_dir]
             done = subprocess.run(cmd, capture_output=True, text=True)
             line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
             if done.returncode or line is None:
                 sys.exit(f"train_throughput: the {runner} run failed:\n{done.stderr[-3000:]}")
             results[runner] = json.loads(line[len("RESULT ") :])
+    shape = results["ours"]["config"]
+    per_token = flops_per_token(argparse.Namespace(**shape), results["ours"]["seq_len"], args.method)
+    peak = peak_flops(device, args.peak_tflops)
     for name, r in results.items():
-        print(f"{name:>4}: {r['tokens']} tokens in {r['seconds']:.1f} s = {r['tokens'] / r['seconds']:.0f} tok/s, "
-              f"peak memory {r['peak_mib']:.0f} MiB, last loss {r['final_loss']:.3f}")  # fmt: skip
+        rate = r["tokens"] / r["seconds"]
+        mfu = f", MFU {rate * per_token / peak:.1%}" if peak else ""
+        print(f"{name:>4}: {r['tokens']} tokens in {r['seconds']:.1f} s = {rate:.0f} tok/s, "
+              f"peak memory {r['peak_mib']:.0f} MiB, last loss {r['final_loss']:.3f}{mfu}")  # fmt: skip
+    if peak:
+        print(f"MFU: {per_token / 1e9:.2f} GFLOP/token ({args.method}, mean context {results['ours']['seq_len']:.0f}) "
+              f"over {peak / 1e12:.1f} TFLOP/s dense bf16 ({device}); goal >= 45%")  # fmt: skip
     ratio = (results["ours"]["tokens"] / results["ours"]["seconds"]) / (
         results["trl"]["tokens"] / results["trl"]["seconds"]
     )
-    print(f"settings: {json.dumps(SETTINGS)}, {args.steps} optimizer steps, fp32, CPU")
+    print(f"settings: {json.dumps(SETTINGS)}, {args.steps} optimizer steps, {device}")
     print(f"train_throughput: ratio vs TRL SFTTrainer = {ratio:.2f}")
 
 
