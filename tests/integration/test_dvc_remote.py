@@ -5,7 +5,7 @@ cache, a metrics file) stands in for the pipeline. The endpoint DVC talks to is 
 fault seam: `cut()` closes every open connection mid-request and then the port, which is what a crashed server or
 a dropped network looks like to the client; moto itself is then stopped and a new ThreadedMotoServer started (its
 backends are module globals, so the objects already pushed are still there); the relay listens again on the same
-port.
+port. Wrong credentials: a moto server of its own that checks signatures, as a real S3 or MinIO does.
 """
 
 from __future__ import annotations
@@ -270,3 +270,36 @@ def test_server_stopping_mid_push_gives_a_clear_error_and_a_re_push_completes(tm
     finally:
         relay.cut()
         second.stop()
+
+
+@pytest.mark.slow
+def test_credentials_the_server_rejects_give_access_denied_with_the_fix(tmp_path):
+    """moto checks signatures against its own IAM users once INITIAL_NO_AUTH_ACTION_COUNT actions have passed: one
+    (creating the bucket), then the push's unknown access key is refused, as a real S3 or MinIO would."""
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = run_env() | {"INITIAL_NO_AUTH_ACTION_COUNT": "1"}  # read at import: hence a server of its own
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=2)  # not an S3 action
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "moto server did not start"
+                time.sleep(0.2)
+        bucket = _bucket(port)  # the one unauthenticated action
+        repo = _make_repo(tmp_path / "repo", n_files=3)
+        endpoint = f"http://127.0.0.1:{port}"
+        denied = _cli(repo, _env(endpoint, f"s3://{bucket}/store"), "push")
+        assert denied.returncode == 1, denied.stdout + denied.stderr
+        assert f"push failed: access denied to s3://{bucket}/store on the endpoint {endpoint}" in denied.stderr
+        assert "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY" in denied.stderr and "s3:PutObject" in denied.stderr
+        assert SECRET not in denied.stdout + denied.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
