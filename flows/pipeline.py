@@ -8,7 +8,9 @@ off on purpose (NO_CACHE): a second source of truth for "already done" would dri
 
 GPU stages on another work pool: with `gpu_deployment` set (e.g. "lessismore-stage/stage-gpu", the `stage` flow
 deployed on the GPU pool), the stages in `gpu_stages` run there through `run_deployment`, one flow run each, and
-this flow waits for it and fails if it fails. Assumption: the GPU worker sees the SAME checkout at the same path
+this flow waits for it and fails if it fails. A run that no worker takes within `gpu_pickup_timeout_s` (no worker
+polls the GPU pool) is cancelled, so it cannot start later on its own, and the pipeline fails saying which pool
+needs a worker. Assumption: the GPU worker sees the SAME checkout at the same path
 (LESSISMORE_ROOT: a shared volume, as infra/work-pools/*.json mount it), so it reads and writes the same
 workspace, .dvc/cache and dvc.lock. Separate disks synced through the DVC remote alone are not enough: dvc.lock
 itself would have to travel back through git; this flow does not do that.
@@ -34,6 +36,7 @@ from prefect.states import Completed
 
 from lessismore.orchestration import (  # noqa: F401  (names the tests reach through this module)
     RETRIES,
+    awaiting_worker,
     external_stages,
     funnel_rows,
     lineage_markdown,
@@ -89,17 +92,39 @@ def stage_task(stage: str, retries: int, delay_s: float):
     )
 
 
-def run_on_pool(stage: str, root: str, force: bool, deployment: str) -> str:
-    """One stage as a flow run of `deployment` (the GPU pool); waits for it; raises unless it completed."""
-    from prefect.deployments import run_deployment
+def run_on_pool(stage: str, root: str, force: bool, deployment: str, pickup_timeout_s: float) -> str:
+    """One stage as a flow run of `deployment` (the GPU pool); waits for it; raises unless it completed.
 
-    run = run_deployment(deployment, parameters={"stage": stage, "root": root, "force": force},
-                         flow_run_name=f"dvc-{stage}", poll_interval=2)  # fmt: skip
+    `pickup_timeout_s` > 0: a run still waiting for a worker after that long is cancelled and this raises.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelled
+
+    run = run_deployment(
+        deployment, parameters={"stage": stage, "root": root, "force": force}, flow_run_name=f"dvc-{stage}", timeout=0
+    )  # created (a child of this run), not awaited
+    waiting_since = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while not (run.state and run.state.is_final()):
+            time.sleep(2)
+            run = client.read_flow_run(run.id)
+            if not awaiting_worker(run.state_type.value if run.state_type else None):
+                waiting_since = time.monotonic()  # a worker has it; a retry sent back to the queue waits afresh
+            elif pickup_timeout_s > 0 and time.monotonic() - waiting_since > pickup_timeout_s:
+                pool = run.work_pool_name or "its work pool"
+                why = f"no worker of work pool {pool} took it within {pickup_timeout_s:g} s"
+                client.set_flow_run_state(run.id, Cancelled(message=why), force=True)  # it must not start later
+                raise TimeoutError(f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}): "
+                                   f"{why}; cancelled. Start one: `prefect worker start --pool {pool}`, or raise "
+                                   "gpu_pickup_timeout_s (0 waits as long as it takes)")  # fmt: skip
     state = run.state
-    if state is None or not state.is_completed():
-        what = f"{state.name}: {state.message}" if state else "no state"
+    if not state.is_completed():
         raise RuntimeError(f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}, work pool "
-                           f"{run.work_pool_name}) ended {what}; its log is under that flow run")  # fmt: skip
+                           f"{run.work_pool_name}) ended {state.name}: {state.message}; its log is under that flow "
+                           "run")  # fmt: skip
     return f"{state.message or 'done'} (work pool {run.work_pool_name})"
 
 
@@ -156,6 +181,7 @@ def pipeline(
     stages: list[str] | None = None,
     gpu_stages: tuple[str, ...] = GPU_STAGES,
     gpu_deployment: str | None = None,
+    gpu_pickup_timeout_s: float = 600.0,
     retry_delay_s: float = 30.0,
 ) -> dict:
     """ingest -> validate -> curate -> model -> train -> generate -> judge -> report, each a DVC stage."""
@@ -173,7 +199,7 @@ def pipeline(
     for name in todo:
         if gpu_deployment and name in gpu_stages:
             logger.info("stage %s: a flow run of %s, once a worker of its pool picks it up", name, gpu_deployment)
-            status[name] = run_on_pool(name, root, force, gpu_deployment)
+            status[name] = run_on_pool(name, root, force, gpu_deployment, gpu_pickup_timeout_s)
         else:
             status[name] = stage_task(name, retries[name], retry_delay_s)(name, root, force)
         logger.info("stage %s: %s", name, status[name])

@@ -63,6 +63,16 @@ def retry_policy(params: dict[str, Any], stages: Iterable[str]) -> dict[str, int
     return {stage: RETRIES if stage in external else 0 for stage in stages}
 
 
+def awaiting_worker(state_type: str | None) -> bool:
+    """Whether a flow run still waits for a worker to take it: scheduled (late ones too). A worker that takes a run
+    moves it to PENDING, then RUNNING; those and every final state mean some worker has it.
+
+    >>> [awaiting_worker(t) for t in ("SCHEDULED", "PENDING", "RUNNING", "COMPLETED", None)]
+    [True, False, False, False, True]
+    """
+    return state_type in (None, "SCHEDULED")
+
+
 def win_rows(judge: dict[str, Any]) -> list[dict[str, Any]]:
     """metrics/judge.json -> one row a baseline: the headline (primary judge) win / tie / loss with the win CI."""
     rows = []

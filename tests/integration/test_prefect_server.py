@@ -1,7 +1,8 @@
 """`make serve` for real: a Prefect server on 127.0.0.1, the work pools, `prefect deploy` of prefect.yaml and a worker
 (infra/prefect/serve.sh), plus a second worker on the GPU pool. The pipeline deployment runs the whole tiny pipeline
 with train and generate routed to the GPU pool; the runs, their work pools and the artifacts are read back through
-the REST API. A GPU-pool run that fails fails the pipeline with a message naming it. The docker and kubernetes GPU
+the REST API. A GPU-pool run that fails fails the pipeline with a message naming it; one that no worker takes is
+cancelled after the pickup timeout, and the pipeline says which pool needs a worker. The docker and kubernetes GPU
 templates in infra/work-pools are accepted by the server as work pools."""
 
 from __future__ import annotations
@@ -113,6 +114,18 @@ def test_serve_deploys_and_workers_run_the_pipeline_with_gpu_stages_on_the_gpu_p
             assert code != 0 and failed["state_type"] == "FAILED"
             assert f"stage 'train' on deployment '{GPU}'" in failed["state"]["message"]
             assert "work pool lessismore-gpu" in failed["state"]["message"]
+
+        # no worker on the GPU pool any more: the GPU stage's run is cancelled after the pickup timeout, and the
+        # pipeline fails saying which pool needs a worker (rather than waiting forever)
+        code, out, run_id = _run_deployment(api_env, pipeline_repo, 'stages=["train"]', "force=true",
+                                            f"gpu_deployment={GPU}", "gpu_pickup_timeout_s=6")  # fmt: skip
+        failed = api.get(f"/flow_runs/{run_id}").json()
+        assert code != 0 and failed["state_type"] == "FAILED"
+        message = failed["state"]["message"]
+        assert "no worker of work pool lessismore-gpu took it within 6 s; cancelled" in message, message
+        assert "prefect worker start --pool lessismore-gpu" in message
+        children = api.post("/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}})
+        assert [c["state_type"] for c in children.json()] == ["CANCELLED"]  # it will not start on a later worker
 
         # the other deployments are there: the nightly retrain (inactive) and the ablation sweep
         retrain = api.get("/deployments/name/lessismore-retrain/retrain").json()
