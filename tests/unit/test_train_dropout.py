@@ -123,7 +123,7 @@ def test_gradient_checkpointing_replays_the_same_masks():
     grads = []
     for checkpointing in (False, True):
         if checkpointing:
-            model.gradient_checkpointing_enable()
+            model.activation_checkpointing_enable()
         model.zero_grad()
         torch.manual_seed(5)
         model(input_ids=ids, labels=ids, use_cache=False).loss.backward()

@@ -142,7 +142,7 @@ def train(
     if method not in ("lora", "full"):
         raise ValueError(f"train.method {method!r}: use 'lora' or 'full'")
     if gradient_checkpointing:  # recompute activations in backward: less memory, ~30% more compute
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if method == "lora":
         model = apply_lora(
             model, r=lora_r, alpha=lora_alpha, dropout=lora_dropout, targets=lora_targets, new_tokens=new_tokens
