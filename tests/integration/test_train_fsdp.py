@@ -1,8 +1,9 @@
-"""The FSDP2 path of stages/train.py on 2 CPU processes: same losses as DDP, sharded optimizer state, exact resume.
+"""The FSDP2 and DDP paths of stages/train.py on 2 CPU processes: same losses, sharded optimizer state, exact resumes.
 
 accelerate only shards on accelerators, so `fsdp_on_cpu.py` makes it take its FSDP2 path on CPU processes (gloo);
 the launch config is infra/accelerate/fsdp.yaml with 2 processes. A full fine-tune (what FSDP is for) must:
-- give the same per-step losses as the same run under DDP (same examples per rank, same gradient scaling);
+- give the same per-step losses as the same run under DDP (same examples per rank, same gradient scaling), the
+  DDP run itself killed at step 3 and resumed;
 - save each rank's own shard of the AdamW state (two chunks of one tensor, at different offsets);
 - after `kill -9` of the whole process tree at step 2, resume to the uninterrupted run's losses and weights.
 """
@@ -22,6 +23,7 @@ import yaml
 from tests.integration.test_train_resume import make_train_dir
 
 REPO = Path(__file__).resolve().parents[2]
+CPU_DDP = REPO / "infra" / "accelerate" / "cpu_ddp.yaml"
 TRAIN = dict(method="full", max_steps=0, epochs=2, batch_size=2, grad_accum=1, lr=1e-2, checkpoint_every=1)
 
 
@@ -77,7 +79,7 @@ def _kill_tree_after_checkpoint(cwd: Path, cmd: list[str], step: int) -> None:
 
 
 @pytest.mark.slow
-def test_fsdp_matches_ddp_shards_the_optimizer_and_resumes_exactly(tiny_model_dir, tmp_path):
+def test_fsdp_matches_a_resumed_ddp_run_shards_the_optimizer_and_resumes_exactly(tiny_model_dir, tmp_path):
     from torch.distributed.checkpoint import FileSystemReader
 
     fsdp = _cmd(_fsdp_config(tmp_path), fsdp=True)
@@ -86,8 +88,10 @@ def test_fsdp_matches_ddp_shards_the_optimizer_and_resumes_exactly(tiny_model_di
     reference = _losses(whole)
     assert [s for s, _ in reference] == list(range(1, 7))  # 12 examples / (2 a rank x 2 ranks), 2 epochs
 
-    ddp = make_train_dir(tmp_path / "ddp", tiny_model_dir, **TRAIN)
-    _run(ddp, _cmd(REPO / "infra" / "accelerate" / "cpu_ddp.yaml", fsdp=False))
+    # DDP, killed at step 3 and resumed (its optimizer state is replicated: one copy saved), ends where FSDP does
+    ddp, ddp_cmd = make_train_dir(tmp_path / "ddp", tiny_model_dir, **TRAIN), _cmd(CPU_DDP, fsdp=False)
+    _kill_tree_after_checkpoint(ddp, ddp_cmd, step=3)
+    assert "resuming run" in _run(ddp, ddp_cmd)
     assert [x for _, x in _losses(ddp)] == pytest.approx([x for _, x in reference], abs=1e-5)
 
     # sharded: each rank wrote its slice of the moments, e.g. the two halves of q_proj's exp_avg
