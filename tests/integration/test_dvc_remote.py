@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_env
+from tests.servers import free_port
 
 SECRET = "moto-secret-key-never-printed-0123456789"
 MAKE = """import json, pathlib, sys
@@ -40,19 +41,13 @@ pathlib.Path("metrics/m.json").write_text(json.dumps({"n": n}))
 OUTS = ("data/many", "outputs/cache.jsonl")  # what push must carry: a directory and a persisted file
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _moto() -> tuple[object, int]:
     import logging
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server, port
@@ -62,7 +57,7 @@ class Relay:
     """A TCP relay on a fixed 127.0.0.1 port to the moto server; `cut_at`: cut everything at that PUT request."""
 
     def __init__(self, target: int, cut_at: int = 0):
-        self.port, self.target, self.cut_at, self.puts = _free_port(), target, cut_at, 0
+        self.port, self.target, self.cut_at, self.puts = free_port(), target, cut_at, 0
         self.socks: set[socket.socket] = set()
         self.lock, self.was_cut = threading.Lock(), threading.Event()
 
@@ -279,7 +274,7 @@ def test_credentials_the_server_rejects_give_access_denied_with_the_fix(tmp_path
     import time
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     env = run_env() | {"INITIAL_NO_AUTH_ACTION_COUNT": "1"}  # read at import: hence a server of its own
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

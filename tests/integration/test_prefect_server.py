@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -20,15 +19,10 @@ import httpx
 import pytest
 
 from tests.conftest import run_env
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 GPU = "lessismore-stage/stage-gpu"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(path, needle: str, proc, seconds: float) -> str:
@@ -70,7 +64,7 @@ def _run_deployment(api_env: dict, cwd, *params: str) -> tuple[int, str, str]:
 
 
 def test_serve_deploys_and_workers_run_the_pipeline_with_gpu_stages_on_the_gpu_pool(pipeline_repo, tmp_path):
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     home = str(tmp_path / "prefect_home")
     # workers poll every 2 s (not 10): the GPU stages' runs are picked up sooner

@@ -10,7 +10,6 @@ the launch config is infra/accelerate/fsdp.yaml with 2 processes. A full fine-tu
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_train_resume import make_train_dir
+from tests.integration.test_train_resume import _losses, _weights, make_train_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_DDP = REPO / "infra" / "accelerate" / "cpu_ddp.yaml"
@@ -49,17 +48,6 @@ def _run(cwd: Path, cmd: list[str]) -> str:
     done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"accelerate launch failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done.stdout
-
-
-def _losses(cwd: Path) -> list[tuple[int, float]]:
-    with (cwd / "logs" / "train_steps.csv").open(newline="") as fh:
-        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(fh)]
-
-
-def _weights(cwd: Path):
-    from safetensors.torch import load_file
-
-    return load_file(cwd / "models" / "final" / "model.safetensors")
 
 
 def _kill_tree_after_checkpoint(cwd: Path, cmd: list[str], step: int) -> None:
@@ -111,5 +99,5 @@ def test_fsdp_matches_a_resumed_ddp_run_shards_the_optimizer_and_resumes_exactly
     resumed = _losses(killed)
     assert [s for s, _ in resumed] == [s for s, _ in reference]
     assert [x for _, x in resumed] == pytest.approx([x for _, x in reference], abs=1e-6)
-    a, b = _weights(whole), _weights(killed)
+    a, b = _weights(whole, "model.safetensors"), _weights(killed, "model.safetensors")
     assert a.keys() == b.keys() and all(float((a[k] - b[k]).abs().max()) < 1e-6 for k in a)

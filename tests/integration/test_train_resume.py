@@ -59,10 +59,10 @@ def _losses(cwd: Path) -> list[tuple[int, float]]:
         return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(fh)]
 
 
-def _weights(cwd: Path):
+def _weights(cwd: Path, name: str = "adapter_model.safetensors"):
     from safetensors.torch import load_file
 
-    return load_file(cwd / "models" / "final" / "adapter_model.safetensors")
+    return load_file(cwd / "models" / "final" / name)
 
 
 def _kill_after_checkpoint(cwd: Path, step: int) -> None:
