@@ -175,7 +175,8 @@ def train(
         load_optimizer(model, optimizer.optimizer, ckpt["path"])  # each rank its own shard of the AdamW state
         if rng:
             set_rng_state(rng)  # dropout continues exactly where the interrupted run was
-        print(f"train: resuming run {run_id} from {ckpt['path']} (step {ckpt['step']} of {len(plan)})")
+        if accelerator.is_main_process:
+            print(f"train: resuming run {run_id} from {ckpt['path']} (step {ckpt['step']} of {len(plan)})")
     elif world > 1:
         torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
