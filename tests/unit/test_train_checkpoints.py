@@ -81,10 +81,15 @@ def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, t
     for (name, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 
-    # another run (a different lr) finds checkpoints of a different identity: says so, removes them, starts over
+    # another run (a different lr and cap) finds checkpoints of a different identity: says what changed, removes them,
+    # starts over
     model, tok = _load(tiny_model_dir)
     other = train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "b", **{**kw, "lr": 5e-3, "max_steps": 1})[1]
-    assert other["resumed_from_step"] == 0 and "starting over" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (
+        other["resumed_from_step"] == 0
+        and "(changed: max_steps 0 -> 1; lr 0.01 -> 0.005): removed; starting over" in out
+    ), out
     assert [c["step"] for c in list_checkpoints(tmp_path / "b")] == [1]
 
 

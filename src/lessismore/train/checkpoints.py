@@ -11,7 +11,8 @@ Each is written into `.tmp-step-000012/` and renamed into place only when comple
 temp dir that is never picked up (and is cleared on the next save). Kept: the last `keep_last` step checkpoints and
 every epoch-end one (the candidates for LIMA's checkpoint selection); older step checkpoints are deleted.
 A resume only takes a checkpoint whose run identity (`run_identity`: training data, hyperparameters, base model,
-world size) matches; otherwise the run starts over and the stale checkpoints are removed.
+world size) matches; otherwise the run starts over and the stale checkpoints are removed, and the log says what
+changed (`run_changes` against the settings state.json keeps).
 """
 
 from __future__ import annotations
@@ -40,6 +41,27 @@ def run_identity(data: Any, settings: dict[str, Any]) -> str:
     """
     blob = json.dumps({"data": data, "settings": settings}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between two runs' settings (state.json's "settings"), one "name old -> new" per difference;
+    nested dicts (the caller's extra keys) by their own keys. `old` None: a checkpoint from before settings were kept.
+
+    >>> run_changes({"lr": 0.01, "world_size": 8, "extra": {"base": "a"}}, {"lr": 0.01, "world_size": 4, "extra": {}})
+    ['world_size 8 -> 4', 'extra.base a -> (none)']
+    >>> run_changes(None, {"lr": 1})
+    ['a checkpoint format this version does not resume']
+    """
+    if old is None:
+        return ["a checkpoint format this version does not resume"]
+    found = []
+    for key in sorted(set(old) | set(new), key=lambda k: (list(new) + list(old)).index(k)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += [f"{key}.{change}" for change in run_changes(a, b)]
+        elif a != b:
+            found.append(f"{key} {'(none)' if a is None else a} -> {'(none)' if b is None else b}")
+    return found
 
 
 def step_dir(root: str | Path, step: int) -> Path:

@@ -23,6 +23,7 @@ from lessismore.train.checkpoints import (
     load_trainer_state,
     load_weights,
     remove,
+    run_changes,
     run_identity,
     set_rng_state,
 )
@@ -154,13 +155,16 @@ def train(
         grad_accum=grad_accum, weight_decay=weight_decay, betas=list(betas), lora=[lora_r, lora_alpha, lora_dropout,
         list(lora_targets)], seed=seed, bf16=bf16, world_size=world, extra=identity or {}, checkpoint_format=2,
     )  # fmt: skip
-    run_id = run_identity([[e["input_ids"], e["labels"]] for e in usable], settings)
+    data = [[e["input_ids"], e["labels"]] for e in usable]
+    settings["data"] = run_identity(data, {})  # kept in state.json, so a restart can say what changed
+    run_id = run_identity(data, settings)
     ckpt = None
     if checkpoint_dir is not None:
         ckpt, stale = latest_matching(checkpoint_dir, run_id)
         if stale and accelerator.is_main_process:
-            print(f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (data, params or base")
-            print("       changed): removed; starting over" if ckpt is None else "       changed): removed")
+            changed = "; ".join(run_changes(stale[-1].get("settings"), settings))
+            print(f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (changed: {changed}): "
+                  f"removed{'; starting over' if ckpt is None else ''}")  # fmt: skip
             remove(stale)
         accelerator.wait_for_everyone()
     if ckpt is not None:
@@ -181,7 +185,7 @@ def train(
         torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     runner = Runner(
-        accelerator, model, optimizer, tokenizer, usable, plan, pad_id, (lr, lr_end), batch_size, run_id,
+        accelerator, model, optimizer, tokenizer, usable, plan, pad_id, (lr, lr_end), batch_size, (run_id, settings),
         checkpoint_dir, checkpoint_every, keep_last, meta or {}, on_checkpoint,
     )  # fmt: skip
     summary = runner.run(resumed, log_path, progress and accelerator.is_main_process, f"train ({method})")

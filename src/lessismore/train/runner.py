@@ -24,12 +24,13 @@ class Runner:
     def __init__(
         self, accelerator: Any, model: Any, optimizer: Any, tokenizer: Any, usable: list[dict[str, list[int]]],
         plan: list[tuple[float, list[list[int]]]], pad_id: int, lrs: tuple[float, float], batch_size: int,
-        run_id: str, checkpoint_dir: str | Path | None, checkpoint_every: int, keep_last: int,
+        run: tuple[str, dict[str, Any]], checkpoint_dir: str | Path | None, checkpoint_every: int, keep_last: int,
         meta: dict[str, Any], on_checkpoint: Callable[[dict[str, Any]], None] | None,
     ) -> None:  # fmt: skip
         self.acc, self.model, self.optimizer, self.tokenizer = accelerator, model, optimizer, tokenizer
         self.usable, self.plan, self.pad_id, self.lrs, self.batch_size = usable, plan, pad_id, lrs, batch_size
-        self.run_id, self.dir, self.every, self.keep_last = run_id, checkpoint_dir, checkpoint_every, keep_last
+        (self.run_id, self.settings), self.dir = run, checkpoint_dir
+        self.every, self.keep_last = checkpoint_every, keep_last
         self.meta, self.on_checkpoint = meta, on_checkpoint
         self.world, self.rank = accelerator.num_processes, accelerator.process_index
 
@@ -128,7 +129,8 @@ class Runner:
         state_dict = acc.get_state_dict(self.model) if sharded else None
         unwrapped = acc.unwrap_model(self.model)
         state = {"step": step, "epoch": int(epoch) if epoch == int(epoch) else epoch, "epoch_end": epoch == int(epoch),
-                 "identity": self.run_id, "loss": self.losses[-1], "steps": len(self.plan)}  # fmt: skip
+                 "identity": self.run_id, "loss": self.losses[-1], "steps": len(self.plan),
+                 "settings": self.settings}  # fmt: skip
         trainer = {"step": step, "losses": self.losses, "tokens": self.tokens, "labels": self.labels,
                    "seconds": seconds}  # fmt: skip
         path = save_checkpoint(
