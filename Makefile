@@ -64,12 +64,12 @@ pull: setup  ## dvc pull them back (data, models, responses, judgments, the judg
 	$(BIN)/lessismore pull
 
 lint:
-	$(BIN)/ruff check src stages flows tests
-	$(BIN)/ruff format --check src stages flows tests
+	$(BIN)/ruff check src stages flows tests benchmarks
+	$(BIN)/ruff format --check src stages flows tests benchmarks
 
 format:
-	$(BIN)/ruff format src stages flows tests
-	$(BIN)/ruff check --fix src stages flows tests
+	$(BIN)/ruff format src stages flows tests benchmarks
+	$(BIN)/ruff check --fix src stages flows tests benchmarks
 
 clean:  ## remove pipeline outputs (DVC's cache in .dvc/cache stays, so `dvc checkout` restores them)
 	rm -rf data/ingested data/validated data/curated data/quarantine models outputs reports metrics logs

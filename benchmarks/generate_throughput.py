@@ -49,16 +49,25 @@ def main() -> None:
         rates = {}
         for name, batch in (("per-prompt", 1), ("batched", args.batch)):
             backend = TransformersBackend(
-                model, tokenizer, max_new_tokens=args.new_tokens, top_p=0.9, temperature=0.7,
-                repetition_penalty=1.2, seed=1234, batch_size=batch, progress=False,
-            )  # fmt: skip
+                model,
+                tokenizer,
+                max_new_tokens=args.new_tokens,
+                top_p=0.9,
+                temperature=0.7,
+                repetition_penalty=1.2,
+                seed=1234,
+                batch_size=batch,
+                progress=False,
+            )
             start = time.perf_counter()
             results = backend.generate(prompts)
             seconds = time.perf_counter() - start
             tokens = sum(r.new_tokens for r in results)
             rates[name] = tokens / seconds
-            print(f"{name:>10} (batch {batch:>2}): {len(prompts)} prompts, {tokens} tokens in {seconds:.1f} s "
-                  f"= {rates[name]:.1f} tok/s")  # fmt: skip
+            print(
+                f"{name:>10} (batch {batch:>2}): {len(prompts)} prompts, {tokens} tokens in {seconds:.1f} s "
+                f"= {rates[name]:.1f} tok/s"
+            )
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"generate_throughput: batched/per-prompt = {rates['batched'] / rates['per-prompt']:.2f}")
 

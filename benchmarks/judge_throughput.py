@@ -58,16 +58,24 @@ def timed_runs(url: str, model: str, pairs: list, concurrency: int, cache_dir: P
         judge = OpenAIJudge(url, model, mode="generate", concurrency=workers, **judge_kw)
         with VerdictCache(cache_dir / f"{name}.jsonl") as cache:
             judgments, stats = judge_pairs(pairs, judge, template, run, cache)
-        out[name] = {"pairs_per_s": len(pairs) / stats.seconds, "calls": stats.calls, "seconds": stats.seconds,
-                     "valid": sum(j.verdict != "invalid" for j in judgments)}  # fmt: skip
-        print(f"{name:>11} (concurrency {workers}): {len(pairs)} pairs, {stats.calls} calls in {stats.seconds:.1f} s "
-              f"= {out[name]['pairs_per_s']:.2f} pairs/s ({out[name]['valid']} readable verdicts)")  # fmt: skip
+        out[name] = {
+            "pairs_per_s": len(pairs) / stats.seconds,
+            "calls": stats.calls,
+            "seconds": stats.seconds,
+            "valid": sum(j.verdict != "invalid" for j in judgments),
+        }
+        print(
+            f"{name:>11} (concurrency {workers}): {len(pairs)} pairs, {stats.calls} calls in {stats.seconds:.1f} s "
+            f"= {out[name]['pairs_per_s']:.2f} pairs/s ({out[name]['valid']} readable verdicts)"
+        )
     judge = OpenAIJudge(url, model, mode="generate", concurrency=concurrency, **judge_kw)
     with VerdictCache(cache_dir / "concurrent.jsonl") as cache:  # reopened from disk: what a re-run sees
         _, stats = judge_pairs(pairs, judge, template, run, cache)
     out["warm_calls"] = stats.calls
-    print(f"{'warm cache':>11} (concurrency {concurrency}): {stats.cached} items from the cache, {stats.calls} calls "
-          f"in {stats.seconds:.3f} s")  # fmt: skip
+    print(
+        f"{'warm cache':>11} (concurrency {concurrency}): {stats.cached} items from the cache, {stats.calls} calls "
+        f"in {stats.seconds:.3f} s"
+    )
     return out
 
 
@@ -85,8 +93,10 @@ def main() -> None:
     from tests.servers import FaultServer, serve_transformers
 
     # ---------------------------------------------------------------- a hosted API's latency, on 127.0.0.1
-    print(f"local OpenAI-compatible server, every reply after {args.latency_ms:.0f} ms; "
-          f"{args.pairs} pairs x 2 orders = {2 * args.pairs} calls")  # fmt: skip
+    print(
+        f"local OpenAI-compatible server, every reply after {args.latency_ms:.0f} ms; "
+        f"{args.pairs} pairs x 2 orders = {2 * args.pairs} calls"
+    )
     srv = FaultServer(reply=lambda message: "ABC"[len(message) % 3], latency_s=args.latency_ms / 1000).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -105,11 +115,21 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = build_tiny_random(Path(tmp) / "tiny", seed=0)
-            print(f"transformers serve on a tiny random Llama ({model_dir}, {args.serve_threads} torch thread(s)); "
-                  f"{args.serve_pairs} pairs x 2 orders")  # fmt: skip
+            print(
+                f"transformers serve on a tiny random Llama ({model_dir}, {args.serve_threads} torch thread(s)); "
+                f"{args.serve_pairs} pairs x 2 orders"
+            )
             with serve_transformers(model_dir, Path(tmp) / "serve.log", threads=args.serve_threads) as url:
-                served = timed_runs(url, str(model_dir), synthetic_pairs(args.serve_pairs), args.concurrency,
-                                    Path(tmp), timeout_s=300, max_new_tokens=8, context_tokens=1024)  # fmt: skip
+                served = timed_runs(
+                    url,
+                    str(model_dir),
+                    synthetic_pairs(args.serve_pairs),
+                    args.concurrency,
+                    Path(tmp),
+                    timeout_s=300,
+                    max_new_tokens=8,
+                    context_tokens=1024,
+                )
             serve_ratio = served["concurrent"]["pairs_per_s"] / served["sequential"]["pairs_per_s"]
             print(f"transformers serve: concurrent/sequential = {serve_ratio:.2f} (CPU-bound)")
             warm += served["warm_calls"]

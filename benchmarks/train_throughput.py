@@ -30,20 +30,47 @@ import tempfile
 from pathlib import Path
 
 SETTINGS = {
-    "max_tokens": 512, "batch_size": 4, "grad_accum": 2, "lr": 2e-4, "lr_end": 2e-5, "seed": 1234,
-    "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "method": "lora", "precision": "fp32", "arch": "base",
-}  # fmt: skip
+    "max_tokens": 512,
+    "batch_size": 4,
+    "grad_accum": 2,
+    "lr": 2e-4,
+    "lr_end": 2e-5,
+    "seed": 1234,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "method": "lora",
+    "precision": "fp32",
+    "arch": "base",
+}
 # Model shapes built from a config with random weights (`--arch`); "base" is the base checkpoint itself.
 ARCHS = {
-    "llama-1b": {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
-                 "num_key_value_heads": 4},  # TinyLlama-1.1B's shape
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 4},  # to try the --arch path on a CPU
-}  # fmt: skip
+    "llama-1b": {
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "num_hidden_layers": 22,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+    },  # TinyLlama-1.1B's shape
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+    },  # to try the --arch path on a CPU
+}
 # Dense bf16 tensor-core peak, FLOP/s, by device name (vendor datasheets; sparsity not counted). --peak-tflops wins.
-PEAK_BF16 = [("H200", 989.4e12), ("H100 PCIe", 756.0e12), ("H100", 989.4e12), ("A100", 312.0e12),
-             ("L40S", 362.1e12), ("A10G", 70.0e12), ("L4", 121.0e12)]  # fmt: skip
+PEAK_BF16 = [
+    ("H200", 989.4e12),
+    ("H100 PCIe", 756.0e12),
+    ("H100", 989.4e12),
+    ("A100", 312.0e12),
+    ("L40S", 362.1e12),
+    ("A10G", 70.0e12),
+    ("L4", 121.0e12),
+]
 
 
 def flops_per_token(config, seq_len: float, method: str) -> float:
@@ -97,9 +124,15 @@ def load_model(model_dir: str, arch: str):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=4096, tie_word_embeddings=False,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **ARCHS[arch])  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **ARCHS[arch],
+    )
     torch.manual_seed(0)
     return LlamaForCausalLM(config), tokenizer
 
@@ -113,13 +146,33 @@ def run_ours(model_dir: str, steps: int) -> dict:
     examples = load_examples()
     lengths = [len(encode_example(ex.messages, tokenizer, s["max_tokens"])["input_ids"]) for ex in examples]
     _, summary = train(
-        model, tokenizer, examples, max_tokens=s["max_tokens"], method=s["method"], max_steps=steps,
-        lr=s["lr"], lr_end=s["lr_end"], batch_size=s["batch_size"], grad_accum=s["grad_accum"], weight_decay=0.1,
-        betas=(0.9, 0.95), lora_r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
-        lora_targets=s["targets"], seed=s["seed"], precision=s["precision"], progress=False,
-    )  # fmt: skip
-    return {"tokens": summary["tokens"], "seconds": summary["seconds"], "final_loss": summary["final_loss"],
-            "seq_len": sum(n * n for n in lengths) / sum(lengths), "config": model_shape(model)}  # fmt: skip
+        model,
+        tokenizer,
+        examples,
+        max_tokens=s["max_tokens"],
+        method=s["method"],
+        max_steps=steps,
+        lr=s["lr"],
+        lr_end=s["lr_end"],
+        batch_size=s["batch_size"],
+        grad_accum=s["grad_accum"],
+        weight_decay=0.1,
+        betas=(0.9, 0.95),
+        lora_r=s["lora_r"],
+        lora_alpha=s["lora_alpha"],
+        lora_dropout=s["lora_dropout"],
+        lora_targets=s["targets"],
+        seed=s["seed"],
+        precision=s["precision"],
+        progress=False,
+    )
+    return {
+        "tokens": summary["tokens"],
+        "seconds": summary["seconds"],
+        "final_loss": summary["final_loss"],
+        "seq_len": sum(n * n for n in lengths) / sum(lengths),
+        "config": model_shape(model),
+    }
 
 
 def run_trl(model_dir: str, steps: int) -> dict:
@@ -131,37 +184,73 @@ def run_trl(model_dir: str, steps: int) -> dict:
     s = SETTINGS
     model, tokenizer = load_model(model_dir, s["arch"])
     rows = [
-        {"prompt": [{"role": m.role, "content": m.content} for m in ex.messages[:-1]],
-         "completion": [{"role": "assistant", "content": ex.messages[-1].content}]}
+        {
+            "prompt": [{"role": m.role, "content": m.content} for m in ex.messages[:-1]],
+            "completion": [{"role": "assistant", "content": ex.messages[-1].content}],
+        }
         for ex in load_examples()
-    ]  # fmt: skip
+    ]
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(
-            output_dir=out, max_steps=steps, per_device_train_batch_size=s["batch_size"],
-            gradient_accumulation_steps=s["grad_accum"], learning_rate=s["lr"], lr_scheduler_type="linear",
-            warmup_steps=0, weight_decay=0.1, adam_beta1=0.9, adam_beta2=0.95, max_length=s["max_tokens"],
-            completion_only_loss=True, packing=False, gradient_checkpointing=False, bf16=s["precision"] == "bf16",
-            fp16=False, use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no", report_to="none",
+            output_dir=out,
+            max_steps=steps,
+            per_device_train_batch_size=s["batch_size"],
+            gradient_accumulation_steps=s["grad_accum"],
+            learning_rate=s["lr"],
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            weight_decay=0.1,
+            adam_beta1=0.9,
+            adam_beta2=0.95,
+            max_length=s["max_tokens"],
+            completion_only_loss=True,
+            packing=False,
+            gradient_checkpointing=False,
+            bf16=s["precision"] == "bf16",
+            fp16=False,
+            use_cpu=not torch.cuda.is_available(),
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
             seed=s["seed"],
-            dataloader_num_workers=0, disable_tqdm=True,
-        )  # fmt: skip
-        lora = LoraConfig(r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
-                          target_modules=s["targets"], task_type="CAUSAL_LM")  # fmt: skip
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        lora = LoraConfig(
+            r=s["lora_r"],
+            lora_alpha=s["lora_alpha"],
+            lora_dropout=s["lora_dropout"],
+            target_modules=s["targets"],
+            task_type="CAUSAL_LM",
+        )
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
             peft_config=lora if s["method"] == "lora" else None,
-        )  # fmt: skip
+        )
         result = trainer.train()
     logged = [h for h in trainer.state.log_history if "num_tokens" in h]
-    return {"tokens": int(logged[-1]["num_tokens"]), "seconds": result.metrics["train_runtime"],
-            "final_loss": next(h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h)}  # fmt: skip
+    return {
+        "tokens": int(logged[-1]["num_tokens"]),
+        "seconds": result.metrics["train_runtime"],
+        "final_loss": next(h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h),
+    }
 
 
 def model_shape(model) -> dict:
     """The config fields flops_per_token reads, as plain values (they travel from the child as JSON)."""
     c = model.config
-    keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-            "vocab_size", "head_dim")  # fmt: skip
+    keys = (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "vocab_size",
+        "head_dim",
+    )
     return {k: getattr(c, k, None) for k in keys}
 
 
@@ -198,8 +287,14 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in PEAK_BF16")
     parser.add_argument("--runner", choices=["ours", "trl"], help=argparse.SUPPRESS)  # the child processes
     args = parser.parse_args()
-    SETTINGS.update(arch=args.arch, method=args.method, precision=args.precision, max_tokens=args.max_tokens,
-                    batch_size=args.batch_size, grad_accum=args.grad_accum)  # fmt: skip
+    SETTINGS.update(
+        arch=args.arch,
+        method=args.method,
+        precision=args.precision,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+    )
     if args.runner:
         out = (run_ours if args.runner == "ours" else run_trl)(args.model, args.steps)
         out["peak_mib"] = peak_memory_mib()
@@ -208,9 +303,22 @@ def main() -> None:
     import torch
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    passed = ["--steps", str(args.steps), "--arch", args.arch, "--method", args.method, "--precision", args.precision,
-              "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size), "--grad-accum",
-              str(args.grad_accum)]  # fmt: skip
+    passed = [
+        "--steps",
+        str(args.steps),
+        "--arch",
+        args.arch,
+        "--method",
+        args.method,
+        "--precision",
+        args.precision,
+        "--max-tokens",
+        str(args.max_tokens),
+        "--batch-size",
+        str(args.batch_size),
+        "--grad-accum",
+        str(args.grad_accum),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = base_model_dir(args.model, tmp)
         results = {}
@@ -227,11 +335,15 @@ def main() -> None:
     for name, r in results.items():
         rate = r["tokens"] / r["seconds"]
         mfu = f", MFU {rate * per_token / peak:.1%}" if peak else ""
-        print(f"{name:>4}: {r['tokens']} tokens in {r['seconds']:.1f} s = {rate:.0f} tok/s, "
-              f"peak memory {r['peak_mib']:.0f} MiB, last loss {r['final_loss']:.3f}{mfu}")  # fmt: skip
+        print(
+            f"{name:>4}: {r['tokens']} tokens in {r['seconds']:.1f} s = {rate:.0f} tok/s, "
+            f"peak memory {r['peak_mib']:.0f} MiB, last loss {r['final_loss']:.3f}{mfu}"
+        )
     if peak:
-        print(f"MFU: {per_token / 1e9:.2f} GFLOP/token ({args.method}, mean context {results['ours']['seq_len']:.0f}) "
-              f"over {peak / 1e12:.1f} TFLOP/s dense bf16 ({device}); goal >= 45%")  # fmt: skip
+        print(
+            f"MFU: {per_token / 1e9:.2f} GFLOP/token ({args.method}, mean context {results['ours']['seq_len']:.0f}) "
+            f"over {peak / 1e12:.1f} TFLOP/s dense bf16 ({device}); goal >= 45%"
+        )
     ratio = (results["ours"]["tokens"] / results["ours"]["seconds"]) / (
         results["trl"]["tokens"] / results["trl"]["seconds"]
     )

@@ -46,8 +46,19 @@ def run_point(root: str, variant: str, budget: int, target: str) -> str:
     if name in _dvc(root, "exp", "list", "--name-only").stdout.split():
         logger.info("replacing experiment %s", name)
         _dvc(root, "exp", "remove", name)
-    proc = _dvc(root, "exp", "run", "--temp", "-S", f"curate.variant={variant}", "-S", f"curate.budget={budget}",
-                "--name", name, target)  # fmt: skip
+    proc = _dvc(
+        root,
+        "exp",
+        "run",
+        "--temp",
+        "-S",
+        f"curate.variant={variant}",
+        "-S",
+        f"curate.budget={budget}",
+        "--name",
+        name,
+        target,
+    )
     for line in proc.stdout.splitlines():
         if line.strip() and "%|" not in line:  # the stages' own lines, without progress bars
             logger.info(line)
@@ -65,8 +76,9 @@ def collect(root: str, names: dict[str, tuple[str, int]], prefect_run: str | Non
     revs, points = exp_revs(json.loads(proc.stdout)), []
     for name, (variant, budget) in names.items():
         rev = revs[name]
-        text = subprocess.run(["git", "show", f"{rev}:metrics/judge.json"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout  # fmt: skip
+        text = subprocess.run(
+            ["git", "show", f"{rev}:metrics/judge.json"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
         where = {"exp": name, "rev": rev, "variant": variant, "budget": budget, "prefect_run": prefect_run}
         points.append(ablation_point(json.loads(text), **where))
     return points

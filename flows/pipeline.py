@@ -42,7 +42,7 @@ from lessismore.orchestration import (  # noqa: F401  (names the tests reach thr
     lineage_markdown,
     retry_policy,
     win_rows,
-)  # fmt: skip
+)
 
 GPU_STAGES = ("train", "generate")
 
@@ -117,14 +117,18 @@ def run_on_pool(stage: str, root: str, force: bool, deployment: str, pickup_time
                 pool = run.work_pool_name or "its work pool"
                 why = f"no worker of work pool {pool} took it within {pickup_timeout_s:g} s"
                 client.set_flow_run_state(run.id, Cancelled(message=why), force=True)  # it must not start later
-                raise TimeoutError(f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}): "
-                                   f"{why}; cancelled. Start one: `prefect worker start --pool {pool}`, or raise "
-                                   "gpu_pickup_timeout_s (0 waits as long as it takes)")  # fmt: skip
+                raise TimeoutError(
+                    f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}): "
+                    f"{why}; cancelled. Start one: `prefect worker start --pool {pool}`, or raise "
+                    "gpu_pickup_timeout_s (0 waits as long as it takes)"
+                )
     state = run.state
     if not state.is_completed():
-        raise RuntimeError(f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}, work pool "
-                           f"{run.work_pool_name}) ended {state.name}: {state.message}; its log is under that flow "
-                           "run")  # fmt: skip
+        raise RuntimeError(
+            f"stage {stage!r} on deployment {deployment!r} (flow run {run.name} {run.id}, work pool "
+            f"{run.work_pool_name}) ended {state.name}: {state.message}; its log is under that flow "
+            "run"
+        )
     return f"{state.message or 'done'} (work pool {run.work_pool_name})"
 
 

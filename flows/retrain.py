@@ -81,20 +81,27 @@ def retrain(
     logger = get_run_logger()
     changed = sources_changed(root)
     if not changed:
-        create_markdown_artifact("Sources unchanged since dvc.lock (the ingest stage's data deps): nothing to do.",
-                                 key="retrain", description="retrain: unchanged")  # fmt: skip
+        create_markdown_artifact(
+            "Sources unchanged since dvc.lock (the ingest stage's data deps): nothing to do.",
+            key="retrain",
+            description="retrain: unchanged",
+        )
         logger.info("sources unchanged: no retrain")
         return {"status": "unchanged", "changed": {}}
     logger.info("sources changed: %s", changed)
-    result = _pipeline.pipeline(root=root, gpu_stages=gpu_stages, gpu_deployment=gpu_deployment,
-                                retry_delay_s=retry_delay_s)  # fmt: skip
+    result = _pipeline.pipeline(
+        root=root, gpu_stages=gpu_stages, gpu_deployment=gpu_deployment, retry_delay_s=retry_delay_s
+    )
     run_id = runtime.flow_run.id or "local"
     name = f"retrain-{run_id[:8]}"
     rev = save_experiment(root, name, f"retrain: Prefect flow run {run_id}; changed {sorted(changed)}", list(changed))
     rows = "\n".join(f"| `{path}` | {what} |" for path, what in sorted(changed.items()))
-    create_markdown_artifact(f"Sources changed; retrained. DVC experiment **{name}** (`{rev}`): "
-                             f"`dvc exp show`, `dvc exp apply {name}`.\n\n| data dep | change |\n|---|---|\n{rows}",
-                             key="retrain", description="retrain: the DVC experiment")  # fmt: skip
+    create_markdown_artifact(
+        f"Sources changed; retrained. DVC experiment **{name}** (`{rev}`): "
+        f"`dvc exp show`, `dvc exp apply {name}`.\n\n| data dep | change |\n|---|---|\n{rows}",
+        key="retrain",
+        description="retrain: the DVC experiment",
+    )
     return {"status": "retrained", "changed": changed, "experiment": name, "rev": rev, "stages": result["stages"]}
 
 

@@ -28,16 +28,29 @@ METRICS = Path("metrics/generate.json")
 
 def make_backend(g: Generate, model_dir: Path, seed: int) -> GenerateBackend:
     """The configured backend for one checkpoint; only built when something is left to generate."""
-    lima = dict(max_new_tokens=g.max_new_tokens, top_p=g.top_p, temperature=g.temperature,
-                repetition_penalty=g.repetition_penalty, seed=seed)  # fmt: skip
+    lima = dict(
+        max_new_tokens=g.max_new_tokens,
+        top_p=g.top_p,
+        temperature=g.temperature,
+        repetition_penalty=g.repetition_penalty,
+        seed=seed,
+    )
     if g.backend == "openai":
         from lessismore.generate.openai_backend import OpenAIBackend
 
         o = g.openai
         served = o.model or str(model_dir.resolve())  # `transformers serve` / `vllm serve <dir>` name it by its path
-        return OpenAIBackend(o.base_url, served, api_key_env=o.api_key_env, concurrency=o.concurrency,
-                             timeout_s=o.timeout_s, max_retries=o.max_retries, penalty=o.repetition_penalty_as,
-                             progress=True, **lima)  # fmt: skip
+        return OpenAIBackend(
+            o.base_url,
+            served,
+            api_key_env=o.api_key_env,
+            concurrency=o.concurrency,
+            timeout_s=o.timeout_s,
+            max_retries=o.max_retries,
+            penalty=o.repetition_penalty_as,
+            progress=True,
+            **lima,
+        )
     if g.backend == "vllm":
         from lessismore.generate.vllm_backend import VLLMBackend
 
@@ -56,8 +69,13 @@ def main() -> None:
     prompts = [p for p in records.read_parquet(PROMPTS, records.Prompt) if p.split == "test"]
     if not prompts:
         raise SystemExit(f"{PROMPTS}: no prompts with split 'test'; check the test source in params ingest.sources")
-    decoding = {"top_p": g.top_p, "temperature": g.temperature, "repetition_penalty": g.repetition_penalty,
-                "max_new_tokens": g.max_new_tokens, "seed": params.base.seed}  # fmt: skip
+    decoding = {
+        "top_p": g.top_p,
+        "temperature": g.temperature,
+        "repetition_penalty": g.repetition_penalty,
+        "max_new_tokens": g.max_new_tokens,
+        "seed": params.base.seed,
+    }
     if g.backend != "transformers":  # another sampler draws other texts from the same seed: a different answer
         decoding["backend"] = g.backend
     names = [*g.models, *(b.name for b in g.baselines)]
@@ -66,16 +84,31 @@ def main() -> None:
             old.unlink()
 
     # ---------------------------------------------------------------- generate, one model at a time (resumable)
-    metrics = {"counts": {"responses": 0}, "prompts": len(prompts), "decoding": decoding, "checkpoints": {},
-               "tokens_per_s": {}, "seconds": {}, "finish_reasons": {}, "new_tokens": {}, "resumed": {},
-               "generated": {}, "stale": {}, "backend": g.backend}  # fmt: skip
+    metrics = {
+        "counts": {"responses": 0},
+        "prompts": len(prompts),
+        "decoding": decoding,
+        "checkpoints": {},
+        "tokens_per_s": {},
+        "seconds": {},
+        "finish_reasons": {},
+        "new_tokens": {},
+        "resumed": {},
+        "generated": {},
+        "stale": {},
+        "backend": g.backend,
+    }
     for name in g.models:
         model_dir = MODEL_DIRS[name]
         checkpoint = checkpoint_hash(model_dir)
         run = run_resumable(
-            lambda d=model_dir: make_backend(g, d, params.base.seed), prompts, OUT_DIR / f"{name}.jsonl",
-            model=name, checkpoint=checkpoint, decoding=decoding,
-        )  # fmt: skip
+            lambda d=model_dir: make_backend(g, d, params.base.seed),
+            prompts,
+            OUT_DIR / f"{name}.jsonl",
+            model=name,
+            checkpoint=checkpoint,
+            decoding=decoding,
+        )
         reasons = Counter(r.meta.get("finish_reason") for r in run.responses)
         metrics["counts"][name] = len(run.responses)
         metrics["counts"]["responses"] += len(run.responses)
@@ -86,8 +119,10 @@ def main() -> None:
         metrics["finish_reasons"][name] = dict(reasons)
         metrics["resumed"][name], metrics["generated"][name] = run.resumed, run.generated
         metrics["stale"][name] = run.stale
-        print(f"generate: {name} {len(run.responses)} answers ({run.resumed} resumed, {run.generated} generated), "
-              f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {dict(reasons)}")  # fmt: skip
+        print(
+            f"generate: {name} {len(run.responses)} answers ({run.resumed} resumed, {run.generated} generated), "
+            f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {dict(reasons)}"
+        )
 
     # ---------------------------------------------------------------- baselines: published answers, matched
     dropped: list[records.Dropped] = []
@@ -97,14 +132,21 @@ def main() -> None:
         (OUT_DIR / f"{b.name}.jsonl").unlink(missing_ok=True)
         records.write_jsonl(OUT_DIR / f"{b.name}.jsonl", imp.responses)
         for p in imp.unmatched:
-            print(f"generate: WARNING baseline {b.name!r} has no answer to test prompt {p.id} "
-                  f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}")  # fmt: skip
+            print(
+                f"generate: WARNING baseline {b.name!r} has no answer to test prompt {p.id} "
+                f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}"
+            )
         dropped += imp.dropped
         metrics["counts"][b.name] = len(imp.responses)
         metrics["counts"]["responses"] += len(imp.responses)
         metrics["checkpoints"][b.name] = imp.checkpoint
-        counts = {"matched": len(imp.responses), "unmatched": len(imp.unmatched), "extra": imp.extra,
-                  "duplicates": imp.duplicates, "dropped": len(imp.dropped)}  # fmt: skip
+        counts = {
+            "matched": len(imp.responses),
+            "unmatched": len(imp.unmatched),
+            "extra": imp.extra,
+            "duplicates": imp.duplicates,
+            "dropped": len(imp.dropped),
+        }
         metrics["baselines"][b.name] = {"format": b.format, **counts}
         print(
             f"generate: baseline {b.name}: {counts['matched']} matched, {counts['unmatched']} test prompts "

@@ -70,20 +70,33 @@ def main() -> None:
             backend, run = open_judge(spec, MODEL_DIRS, params.base.seed, section=f"judge.judges[{i}]")
             pairwise = load_template(spec.template)
             mine, cost = judge_pairs(pairs, backend, pairwise, run, cache, desc=f"judge {spec.name}: pairs")
-            twins, c2 = judge_pairs([t for _, t, _ in planted], backend, pairwise, run, cache,
-                                    desc=f"judge {spec.name}: injection")  # fmt: skip
+            twins, c2 = judge_pairs(
+                [t for _, t, _ in planted], backend, pairwise, run, cache, desc=f"judge {spec.name}: injection"
+            )
             grades, c3 = [], RunStats()
             if spec.absolute_template:
                 absolute = load_template(spec.absolute_template)
                 grades, c3 = rate_responses(items, backend, absolute, run, cache, desc=f"judge {spec.name}: grades")
             blocks[spec.name] = judge_summary(
-                mine, grades, twins, [name for _, _, name in planted], candidate=j.candidate, baselines=j.baselines,
-                lengths={r.id: len(r.text) for r in tested}, n_resamples=j.bootstrap, base_seed=params.base.seed,
-            )  # fmt: skip
+                mine,
+                grades,
+                twins,
+                [name for _, _, name in planted],
+                candidate=j.candidate,
+                baselines=j.baselines,
+                lengths={r.id: len(r.text) for r in tested},
+                n_resamples=j.bootstrap,
+                base_seed=params.base.seed,
+            )
             blocks[spec.name].update(
-                backend=spec.backend, model=spec.model, mode=spec.mode, calibrate=spec.calibrate,
-                fingerprint=run.fingerprint, template=pairwise.sha, cost=(cost + c2 + c3).as_dict(),
-            )  # fmt: skip
+                backend=spec.backend,
+                model=spec.model,
+                mode=spec.mode,
+                calibrate=spec.calibrate,
+                fingerprint=run.fingerprint,
+                template=pairwise.sha,
+                cost=(cost + c2 + c3).as_dict(),
+            )
             judgments += mine
             ratings += grades
             injected += twins
@@ -93,19 +106,37 @@ def main() -> None:
     # ---------------------------------------------------------------- statistics: the primary judge is the headline
     head = blocks[primary]
     metrics = {
-        "candidate": j.candidate, "primary": primary, "baselines": head["baselines"], "ratings": head["ratings"],
-        "reliability": head["reliability"], "grades": head["grades"], "injection": head["injection"],
-        "judges": blocks, "agreement": agreement_between(judgments, j.candidate),
-        "counts": {"judgments": len(judgments), "pairs": len(pairs), "ratings": len(ratings),
-                   "injected": len(injected), "judges": len(blocks)},
-        "unpaired": unpaired, "not_test_responses": len(responses) - len(tested),
+        "candidate": j.candidate,
+        "primary": primary,
+        "baselines": head["baselines"],
+        "ratings": head["ratings"],
+        "reliability": head["reliability"],
+        "grades": head["grades"],
+        "injection": head["injection"],
+        "judges": blocks,
+        "agreement": agreement_between(judgments, j.candidate),
+        "counts": {
+            "judgments": len(judgments),
+            "pairs": len(pairs),
+            "ratings": len(ratings),
+            "injected": len(injected),
+            "judges": len(blocks),
+        },
+        "unpaired": unpaired,
+        "not_test_responses": len(responses) - len(tested),
         "truncated": sum(bool(x.meta.get("truncated")) for x in [*judgments, *ratings]),
         "cache": {"rows": cache_rows, "unreadable_lines": unreadable},
-        "humans": human_summary(list(records.iter_jsonl(HUMANS)), judge_labels(judgments, j.candidate),
-                                baselines=j.baselines, n_resamples=j.bootstrap, base_seed=params.base.seed)
-        if HUMANS.exists() and HUMANS.stat().st_size else None,
+        "humans": human_summary(
+            list(records.iter_jsonl(HUMANS)),
+            judge_labels(judgments, j.candidate),
+            baselines=j.baselines,
+            n_resamples=j.bootstrap,
+            base_seed=params.base.seed,
+        )
+        if HUMANS.exists() and HUMANS.stat().st_size
+        else None,
         "seconds": round(seconds, 1),
-    }  # fmt: skip
+    }
 
     # ---------------------------------------------------------------- write
     records.write_jsonl(JUDGMENTS, judgments)

@@ -35,8 +35,15 @@ def main() -> None:
         base_model.build_tiny_random(OUT, seed=params.base.seed, **asdict(m.tiny))
 
     # ---------------------------------------------------------------- record
-    info = {"method": "base", "name": m.name, "source": m.source, "package": m.package, "gguf_file": m.gguf_file,
-            "path": m.path, "checkpoint": checkpoint_hash(OUT)}  # fmt: skip
+    info = {
+        "method": "base",
+        "name": m.name,
+        "source": m.source,
+        "package": m.package,
+        "gguf_file": m.gguf_file,
+        "path": m.path,
+        "checkpoint": checkpoint_hash(OUT),
+    }
     records.write_json(OUT / META_FILE, info)
     print(
         f"model: {m.name} ({m.source}) -> {OUT} checkpoint {info['checkpoint']} in {time.perf_counter() - start:.1f} s"

@@ -61,15 +61,25 @@ def main() -> None:
 
     # ---------------------------------------------------------------- build and write
     html = build_report(
-        title=params.report.title, experiment=params.base.experiment, judge_metrics=judge,
-        stage_metrics=stage_metrics, judgments=judgments, responses=responses, prompts=prompts, lineage=lineage,
-        train_steps=steps, ablation=read_json(ABLATION, notes), notes=notes + step_problems,
-    )  # fmt: skip
+        title=params.report.title,
+        experiment=params.base.experiment,
+        judge_metrics=judge,
+        stage_metrics=stage_metrics,
+        judgments=judgments,
+        responses=responses,
+        prompts=prompts,
+        lineage=lineage,
+        train_steps=steps,
+        ablation=read_json(ABLATION, notes),
+        notes=notes + step_problems,
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(html, encoding="utf-8")
     missing = [stage for stage in STAGES if not stage_metrics[stage]]
-    print(f"report: {len(html) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s -> {OUT}"
-          + (f" (not run: {', '.join(missing)})" if missing else ""))  # fmt: skip
+    print(
+        f"report: {len(html) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s -> {OUT}"
+        + (f" (not run: {', '.join(missing)})" if missing else "")
+    )
 
 
 if __name__ == "__main__":

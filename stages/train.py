@@ -59,8 +59,14 @@ def judge_epochs(params) -> CheckpointScore:
     if not prompts:
         raise SystemExit(f"{PROMPTS}: no dev prompts for train.select judge; add a source with split: dev")
     spec, d = params.train.select_judge, params.train.select_decoding
-    lima = dict(max_new_tokens=d.max_new_tokens, top_p=d.top_p, temperature=d.temperature,
-                repetition_penalty=d.repetition_penalty, seed=params.base.seed, batch_size=d.batch_size)  # fmt: skip
+    lima = dict(
+        max_new_tokens=d.max_new_tokens,
+        top_p=d.top_p,
+        temperature=d.temperature,
+        repetition_penalty=d.repetition_penalty,
+        seed=params.base.seed,
+        batch_size=d.batch_size,
+    )
 
     def answers_of(candidate) -> TransformersBackend:
         return TransformersBackend(*load_causal_lm(candidate["path"]), **lima)
@@ -91,14 +97,33 @@ def main() -> None:
 
     # ---------------------------------------------------------------- train (resumes from models/checkpoints/)
     _, summary = train(
-        model, tokenizer, examples, max_tokens=t.max_tokens, method=t.method, epochs=t.epochs,
-        max_steps=t.max_steps, lr=t.lr, lr_end=t.lr_end, batch_size=t.batch_size, grad_accum=t.grad_accum,
-        weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2), lora_r=t.lora_r, lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout, lora_targets=t.lora_targets, seed=params.base.seed, precision=t.precision,
-        gradient_checkpointing=t.gradient_checkpointing, log_path=STEP_LOG, checkpoint_dir=CHECKPOINTS,
-        checkpoint_every=t.checkpoint_every, identity={**identity, "base_checkpoint": base_checkpoint}, meta=info,
+        model,
+        tokenizer,
+        examples,
+        max_tokens=t.max_tokens,
+        method=t.method,
+        epochs=t.epochs,
+        max_steps=t.max_steps,
+        lr=t.lr,
+        lr_end=t.lr_end,
+        batch_size=t.batch_size,
+        grad_accum=t.grad_accum,
+        weight_decay=t.weight_decay,
+        betas=(t.adam_beta1, t.adam_beta2),
+        lora_r=t.lora_r,
+        lora_alpha=t.lora_alpha,
+        lora_dropout=t.lora_dropout,
+        lora_targets=t.lora_targets,
+        seed=params.base.seed,
+        precision=t.precision,
+        gradient_checkpointing=t.gradient_checkpointing,
+        log_path=STEP_LOG,
+        checkpoint_dir=CHECKPOINTS,
+        checkpoint_every=t.checkpoint_every,
+        identity={**identity, "base_checkpoint": base_checkpoint},
+        meta=info,
         new_tokens=new_tokens,
-    )  # fmt: skip
+    )
     if not is_main_process():
         return  # rank 0 writes the outputs
 
@@ -116,18 +141,28 @@ def main() -> None:
     # ---------------------------------------------------------------- metrics
     metrics = {
         "counts": {"examples": summary["examples"]},  # records only: the report charts counts on one scale
-        "steps": summary["steps"], "tokens": summary["tokens"],
+        "steps": summary["steps"],
+        "tokens": summary["tokens"],
         "skipped_no_response_tokens": summary["skipped_no_response_tokens"],
-        "response_tokens": summary["response_tokens"], "epochs": summary["epochs"],
-        "final_loss": round(summary["final_loss"], 4), "mean_loss_last_10": round(summary["mean_loss_last_10"], 4),
-        "tokens_per_s": round(summary["tokens_per_s"], 1), "seconds": round(summary["seconds"], 1),
-        "method": t.method, "trainable_params": summary["trainable_params"], "checkpoint": meta["checkpoint"],
-        "base_checkpoint": meta["base_checkpoint"], "precision": summary["precision"],
-        "world_size": summary["world_size"], "resumed_from_step": summary["resumed_from_step"],
+        "response_tokens": summary["response_tokens"],
+        "epochs": summary["epochs"],
+        "final_loss": round(summary["final_loss"], 4),
+        "mean_loss_last_10": round(summary["mean_loss_last_10"], 4),
+        "tokens_per_s": round(summary["tokens_per_s"], 1),
+        "seconds": round(summary["seconds"], 1),
+        "method": t.method,
+        "trainable_params": summary["trainable_params"],
+        "checkpoint": meta["checkpoint"],
+        "base_checkpoint": meta["base_checkpoint"],
+        "precision": summary["precision"],
+        "world_size": summary["world_size"],
+        "resumed_from_step": summary["resumed_from_step"],
         "checkpoints": [{k: c[k] for k in ("step", "epoch", "epoch_end", "path")} for c in summary["checkpoints"]],
-        "selection": selection, "eot": {"mode": t.eot, "token": eot}, "residual_dropout": dropout_rates,
+        "selection": selection,
+        "eot": {"mode": t.eot, "token": eot},
+        "residual_dropout": dropout_rates,
         "dev_holdout": len(dev),
-    }  # fmt: skip
+    }
     records.write_json(METRICS, metrics)
     print(f"train: {summary['steps']} steps, loss {metrics['final_loss']}, {metrics['tokens_per_s']} tok/s -> {OUT}")
 

@@ -45,8 +45,18 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "lessismore-tests",
     "GIT_COMMITTER_EMAIL": "tests@lessismore.invalid",
 }
-PIPELINE_FILES = ["dvc.yaml", "stages", "flows", "src/lessismore", "data/sources", "profiles", "prefect.yaml", "infra",
-                  "outputs/human_judgments.jsonl", "metrics/ablation.json"]  # fmt: skip
+PIPELINE_FILES = [
+    "dvc.yaml",
+    "stages",
+    "flows",
+    "src/lessismore",
+    "data/sources",
+    "profiles",
+    "prefect.yaml",
+    "infra",
+    "outputs/human_judgments.jsonl",
+    "metrics/ablation.json",
+]
 
 
 def run_env() -> dict[str, str]:

@@ -33,9 +33,14 @@ class FaultServer(ThreadingHTTPServer):
     request_queue_size = 64  # many clients connecting at once (the benchmark) must not be refused
 
     def __init__(
-        self, script: Sequence[str] = (), *, reply: Reply = None, top_logprobs: Sequence[tuple[str, float]] = (),
-        latency_s: float = 0.05, stall_s: float = 1.0,
-    ):  # fmt: skip
+        self,
+        script: Sequence[str] = (),
+        *,
+        reply: Reply = None,
+        top_logprobs: Sequence[tuple[str, float]] = (),
+        latency_s: float = 0.05,
+        stall_s: float = 1.0,
+    ):
         super().__init__(("127.0.0.1", 0), Handler)
         self.script, self.reply, self.top_logprobs = list(script), reply, list(top_logprobs)
         self.latency_s, self.stall_s = latency_s, stall_s  # latency 0.05 s: long enough for requests to overlap

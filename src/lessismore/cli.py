@@ -147,12 +147,24 @@ def annotate(
         typer.echo(f"{n} judgments -> outputs/human_judgments.jsonl (then `dvc repro judge report`)")
         return
     params = load_params(root / "params.yaml")
-    items, unpaired = load_items(root / "outputs/responses", root / "data/validated/prompts.parquet",
-                                 params.judge.candidate, params.judge.baselines)  # fmt: skip
+    items, unpaired = load_items(
+        root / "outputs/responses",
+        root / "data/validated/prompts.parquet",
+        params.judge.candidate,
+        params.judge.baselines,
+    )
     typer.echo(f"{len(items)} items (unpaired prompts: {unpaired}) on http://{host}:{port}/")
     try:
-        serve(root / db, items, host=host, port=port, token=token, overlap=overlap, seed=params.base.seed,
-              roster=tuple(annotator or ()))  # fmt: skip
+        serve(
+            root / db,
+            items,
+            host=host,
+            port=port,
+            token=token,
+            overlap=overlap,
+            seed=params.base.seed,
+            roster=tuple(annotator or ()),
+        )
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

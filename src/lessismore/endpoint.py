@@ -41,11 +41,21 @@ class Endpoint:
     """POST {base_url}/chat/completions with retries, bounded concurrency and a masked key."""
 
     def __init__(
-        self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,
-        timeout_s: float = 120.0, max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
-        section: str = "generate.openai", model_key: str = "", fixes: Mapping[int, str] | None = None,
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        section: str = "generate.openai",
+        model_key: str = "",
+        fixes: Mapping[int, str] | None = None,
         progress: bool = False,
-    ):  # fmt: skip
+    ):
         if concurrency <= 0 or timeout_s <= 0 or max_retries < 0:
             raise ValueError(f"{section}: concurrency and timeout_s must be > 0, max_retries >= 0")
         self.url = base_url.rstrip("/") + "/chat/completions"

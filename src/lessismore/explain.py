@@ -92,14 +92,31 @@ def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict
     entries = {r["row"].get("id") for r in seen if r["kind"] == "dropped" and (r["row"].get("record") or {}).get("id")}
     first = seen[0]["row"]
     record = first["record"] if (first.get("record") or {}).get("messages") else first
-    steps = [{"stage": r["stage"], "file": r["file"], "n": r["n"], "kind": r["kind"], "id": r["row"].get("id"),
-              "reason": r["row"].get("reason"), "detail": r["row"].get("detail")} for r in seen]  # fmt: skip
+    steps = [
+        {
+            "stage": r["stage"],
+            "file": r["file"],
+            "n": r["n"],
+            "kind": r["kind"],
+            "id": r["row"].get("id"),
+            "reason": r["row"].get("reason"),
+            "detail": r["row"].get("detail"),
+        }
+        for r in seen
+    ]
     last = max(STAGES.index(s["stage"]) for s in steps)
     final = [s for s in steps if STAGES.index(s["stage"]) == last]
     out = next((s for s in final if s["kind"] != "dropped"), None)
     kind = "prompt" if any(r["kind"] == "prompt" for r in seen) else "example" if record.get("messages") else "record"
-    story = {"query": query, "ids": sorted(ids - entries), "kind": kind, "origin": first.get("origin") or {},
-             "text": _text(record), "steps": steps, "reached": STAGES[last]}  # fmt: skip
+    story = {
+        "query": query,
+        "ids": sorted(ids - entries),
+        "kind": kind,
+        "origin": first.get("origin") or {},
+        "text": _text(record),
+        "steps": steps,
+        "reached": STAGES[last],
+    }
     if out is None:
         code, _, other = (final[-1]["reason"] or "").partition(":")
         related = {"related": other} if other else {}  # the kept duplicate, or the test prompt it overlaps
@@ -112,10 +129,15 @@ def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict
     kept = next(r["row"] for r in seen if r["file"] == "data/curated/train.jsonl")
     source = (story["origin"] or {}).get("source", "")
     share = ((curate_metrics or {}).get("per_source") or {}).get(source, {})
-    kept_info = {"id": kept["id"], "line": out["n"], "rewrites": (kept.get("meta") or {}).get("rewrites", []),
-                 "source": source, "source_selected": share.get("selected"),
-                 "source_candidates": share.get("candidates"),
-                 "variant": (curate_metrics or {}).get("variant")}  # fmt: skip
+    kept_info = {
+        "id": kept["id"],
+        "line": out["n"],
+        "rewrites": (kept.get("meta") or {}).get("rewrites", []),
+        "source": source,
+        "source_selected": share.get("selected"),
+        "source_candidates": share.get("candidates"),
+        "variant": (curate_metrics or {}).get("variant"),
+    }
     return story | {"verdict": "kept: in the training set", "kept": kept_info}
 
 

@@ -77,9 +77,18 @@ def win_rows(judge: dict[str, Any]) -> list[dict[str, Any]]:
     """metrics/judge.json -> one row a baseline: the headline (primary judge) win / tie / loss with the win CI."""
     rows = []
     for baseline, m in judge.get("baselines", {}).items():
-        rows.append({"candidate": judge.get("candidate", ""), "baseline": baseline, "win": round(m["win"], 3),
-                     "tie": round(m["tie"], 3), "loss": round(m["loss"], 3), "win 95% CI": m.get("ci", {}).get("win"),
-                     "pairs": m.get("n", 0), "invalid": m.get("invalid", 0)})  # fmt: skip
+        rows.append(
+            {
+                "candidate": judge.get("candidate", ""),
+                "baseline": baseline,
+                "win": round(m["win"], 3),
+                "tie": round(m["tie"], 3),
+                "loss": round(m["loss"], 3),
+                "win 95% CI": m.get("ci", {}).get("win"),
+                "pairs": m.get("n", 0),
+                "invalid": m.get("invalid", 0),
+            }
+        )
     return rows
 
 
@@ -104,8 +113,12 @@ def lineage_markdown(table: dict[str, Any], max_chars: int = 120) -> str:
     """lessismore.lineage.lineage_table(...) -> markdown: key artifacts' md5, params per stage, the git commit."""
     git = table.get("git", {})
     dirty = " (uncommitted changes)" if git.get("dirty") else ""
-    lines = [f"**git commit** `{git.get('commit') or 'none'}`{dirty}", "",
-             "| artifact | path | stage | md5 (dvc.lock) | bytes |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"**git commit** `{git.get('commit') or 'none'}`{dirty}",
+        "",
+        "| artifact | path | stage | md5 (dvc.lock) | bytes |",
+        "|---|---|---|---|---|",
+    ]
     for a in table.get("artifacts", []):
         lines.append(f"| {a['what']} | `{a['path']}` | {a['stage']} | `{a['md5'] or '-'}` | {a.get('size') or '-'} |")
     lines += ["", "| stage | param | value |", "|---|---|---|"]
@@ -170,8 +183,13 @@ def ablation_point(judge: dict[str, Any], **where: Any) -> dict[str, Any]:
     """metrics/judge.json -> one point of the curve (primary judge, first baseline); `where` names the point."""
     baseline, m = next(iter(judge["baselines"].items()))
     ci = m.get("ci", {})
-    point = {"n": m["n"], "win": m["win"], "tie": m["tie"], "loss": m["loss"],
-             "ci": {"win": ci.get("win"), "loss": ci.get("loss")}}  # fmt: skip
+    point = {
+        "n": m["n"],
+        "win": m["win"],
+        "tie": m["tie"],
+        "loss": m["loss"],
+        "ci": {"win": ci.get("win"), "loss": ci.get("loss")},
+    }
     return {**where, **point, "_baseline": baseline, "_judge": judge.get("primary")}
 
 
@@ -179,5 +197,9 @@ def curve(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The metrics/ablation.json document (the report's contract) from the points, sorted by variant and N."""
     first = points[0] if points else {}
     clean = [{k: v for k, v in p.items() if not k.startswith("_")} for p in points]
-    return {"baseline": first.get("_baseline"), "judge": first.get("_judge"), "metric": "win",
-            "points": sorted(clean, key=lambda p: (p["variant"], p["budget"]))}  # fmt: skip
+    return {
+        "baseline": first.get("_baseline"),
+        "judge": first.get("_judge"),
+        "metric": "win",
+        "points": sorted(clean, key=lambda p: (p["variant"], p["budget"])),
+    }

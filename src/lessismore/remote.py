@@ -122,10 +122,17 @@ def mask(text: str, env: Mapping[str, str]) -> str:
 
 
 _UNREACHABLE = (
-    "Could not connect to the endpoint URL", "Connection was closed before", "Connect timeout on endpoint URL",
-    "Read timeout on endpoint URL", "Cannot connect to host", "Connection reset by peer", "Server disconnected",
-    "ConnectionRefusedError", "Connection refused", "ClientOSError",
-)  # fmt: skip
+    "Could not connect to the endpoint URL",
+    "Connection was closed before",
+    "Connect timeout on endpoint URL",
+    "Read timeout on endpoint URL",
+    "Cannot connect to host",
+    "Connection reset by peer",
+    "Server disconnected",
+    "ConnectionRefusedError",
+    "Connection refused",
+    "ClientOSError",
+)
 _DENIED = ("AccessDenied", "Access Denied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "Forbidden")
 _NO_CREDENTIALS = ("Unable to locate credentials", "NoCredentialsError", "PartialCredentialsError")
 _QUIET = ("ERROR: failed to transfer", "md5: ")  # one line per object: summed up by diagnose / missing_cache
@@ -223,9 +230,12 @@ def resolve(root: str | Path, env: Mapping[str, str] | None = None) -> Remote:
 
 
 def sync(
-    root: str | Path, op: Op, env: Mapping[str, str] | None = None, jobs: int | None = None,
+    root: str | Path,
+    op: Op,
+    env: Mapping[str, str] | None = None,
+    jobs: int | None = None,
     echo: Callable[[str], None] = print,
-) -> Remote:  # fmt: skip
+) -> Remote:
     """`dvc push` / `dvc pull` every stage's cached outputs against the resolved remote; RemoteError on failure.
 
     DVC's lines are echoed (masked) as they come, except its one line per failed object, which `diagnose` sums up.

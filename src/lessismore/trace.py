@@ -117,8 +117,15 @@ def trace(stages: dict[str, dict[str, Any]], stage: str, outs: list[str]) -> lis
             if found:
                 wanted.setdefault(found[0], []).append(found[1])
         chain_outs = {p: info.get("outs", {}).get(p, {}) for p in dict.fromkeys(wanted[name])}
-        order.append({"stage": name, "cmd": info.get("cmd", ""), "params": info.get("params", {}), "outs": chain_outs,
-                      "deps": deps})  # fmt: skip
+        order.append(
+            {
+                "stage": name,
+                "cmd": info.get("cmd", ""),
+                "params": info.get("params", {}),
+                "outs": chain_outs,
+                "deps": deps,
+            }
+        )
     return order
 
 

@@ -56,8 +56,14 @@ def test_chromium_completes_both_sessions_by_click_and_keyboard(tmp_path):
             expected[key] = WIN[candidate_side("ann", key, SEED)][label]
         assert "All 3 comparisons done" in page.inner_text("#done")
         page.goto(base + "/absolute")
-        for how, grade in [("e", "excellent"), ("#grade-fail", "fail"), ("p", "pass"), ("1", "excellent"),
-                           ("2", "pass"), ("f", "fail")]:  # fmt: skip
+        for how, grade in [
+            ("e", "excellent"),
+            ("#grade-fail", "fail"),
+            ("p", "pass"),
+            ("1", "excellent"),
+            ("2", "pass"),
+            ("f", "fail"),
+        ]:
             key = page.get_attribute("input[name=item]", "value")
             with page.expect_navigation():
                 page.click(how) if how.startswith("#") else page.keyboard.press(how)

@@ -113,12 +113,21 @@ def _make_repo(root: Path, n_files: int) -> Path:
 
     root.mkdir(parents=True)
     (root / "make.py").write_text(MAKE)
-    stage = {"cmd": f"python make.py {n_files}", "deps": ["make.py"],
-             "outs": ["data/many", {"outputs/cache.jsonl": {"persist": True}}],
-             "metrics": [{"metrics/m.json": {"cache": False}}]}  # fmt: skip
+    stage = {
+        "cmd": f"python make.py {n_files}",
+        "deps": ["make.py"],
+        "outs": ["data/many", {"outputs/cache.jsonl": {"persist": True}}],
+        "metrics": [{"metrics/m.json": {"cache": False}}],
+    }
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"make": stage}}))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
-                ["dvc", "repro", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "stage"]):  # fmt: skip
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["dvc", "config", "core.analytics", "false"],
+        ["dvc", "repro", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "stage"],
+    ):
         subprocess.run(cmd, cwd=root, env=run_env(), check=True, capture_output=True)
     return root
 
@@ -155,8 +164,13 @@ def _wipe(repo: Path) -> None:
 def _objects(port: int, bucket: str) -> int:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="testing",
-                      aws_secret_access_key=SECRET, region_name="us-east-1")  # fmt: skip
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    )
     return sum(page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
 
 
@@ -164,8 +178,13 @@ def _bucket(port: int) -> str:
     import boto3
 
     name = f"lessismore-remote-{uuid.uuid4().hex[:8]}"  # moto's backends are shared by every server in this process
-    boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="testing",
-                 aws_secret_access_key=SECRET, region_name="us-east-1").create_bucket(Bucket=name)  # fmt: skip
+    boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
     return name
 
 
@@ -218,8 +237,10 @@ def test_a_teams_remote_in_dvc_config_is_used_and_none_at_all_says_what_to_set(m
     missing = _cli(repo, _env(), "push")
     assert missing.returncode == 1 and "LESSISMORE_REMOTE_URL=s3://bucket/prefix" in missing.stderr
     bucket, endpoint = _bucket(moto), f"http://127.0.0.1:{moto}"
-    for cmd in (["dvc", "remote", "add", "-d", "team", f"s3://{bucket}/team"],
-                ["dvc", "remote", "modify", "team", "endpointurl", endpoint]):  # fmt: skip
+    for cmd in (
+        ["dvc", "remote", "add", "-d", "team", f"s3://{bucket}/team"],
+        ["dvc", "remote", "modify", "team", "endpointurl", endpoint],
+    ):
         subprocess.run(cmd, cwd=repo, env=_env(), check=True, capture_output=True)
     pushed = _cli(repo, _env(), "push")
     assert pushed.returncode == 0 and "remote 'team' from .dvc/config" in pushed.stdout, pushed.stderr
@@ -276,8 +297,12 @@ def test_credentials_the_server_rejects_give_access_denied_with_the_fix(tmp_path
 
     port = free_port()
     env = run_env() | {"INITIAL_NO_AUTH_ACTION_COUNT": "1"}  # read at import: hence a server of its own
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

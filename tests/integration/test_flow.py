@@ -69,15 +69,22 @@ def test_only_stages_that_call_outside_services_get_retries():
 
 def test_artifact_rows_from_the_metrics():
     flow_mod = load_flow()
-    funnel = {"funnel": [{"step": "validated", "n": 10, "per_source": {"a": 6, "b": 4}},
-                         {"step": "selected", "n": 4, "per_source": {"a": 4}}]}  # fmt: skip
+    funnel = {
+        "funnel": [
+            {"step": "validated", "n": 10, "per_source": {"a": 6, "b": 4}},
+            {"step": "selected", "n": 4, "per_source": {"a": 4}},
+        ]
+    }
     assert flow_mod.funnel_rows(funnel) == [
         {"step": "validated", "n": 10, "dropped": 0, "a": 6, "b": 4},
         {"step": "selected", "n": 4, "dropped": 6, "a": 4, "b": 0},
     ]
     checkpoint = {"what": "checkpoint", "stage": "train", "path": "models/final", "md5": "9f.dir", "size": 3}
-    table = {"artifacts": [checkpoint], "params": {"curate": {"curate.budget": 96, "ingest.sources": ["x" * 300]}},
-             "git": {"commit": "abc123", "dirty": True}}  # fmt: skip
+    table = {
+        "artifacts": [checkpoint],
+        "params": {"curate": {"curate.budget": 96, "ingest.sources": ["x" * 300]}},
+        "git": {"commit": "abc123", "dirty": True},
+    }
     md = flow_mod.lineage_markdown(table)
     assert "`abc123` (uncommitted changes)" in md and "| checkpoint | `models/final` | train | `9f.dir` | 3 |" in md
     assert "| curate | `curate.budget` | `96` |" in md and "(whole in dvc.lock)" in md
@@ -123,13 +130,15 @@ def test_an_external_stage_is_retried_and_then_fails_clearly(prefect_harness, pi
     for key, value in run_env().items():
         monkeypatch.setenv(key, value)
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
-    params["ingest"]["sources"].append({"name": "hub", "format": "lima_jsonl", "path": "hf://nobody/missing",
-                                        "split": "train"})  # fmt: skip
+    params["ingest"]["sources"].append(
+        {"name": "hub", "format": "lima_jsonl", "path": "hf://nobody/missing", "split": "train"}
+    )
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     flow_mod = load_flow()
 
-    state = flow_mod.pipeline(root=str(pipeline_repo), stages=["ingest", "validate"], retry_delay_s=0,
-                              return_state=True)  # fmt: skip
+    state = flow_mod.pipeline(
+        root=str(pipeline_repo), stages=["ingest", "validate"], retry_delay_s=0, return_state=True
+    )
     assert state.is_failed()
     assert "dvc stage 'ingest' failed" in state.message or "ingest" in str(state.result(raise_on_failure=False))
 
@@ -148,8 +157,7 @@ def test_an_external_stage_is_retried_and_then_fails_clearly(prefect_harness, pi
 def test_a_missing_gpu_deployment_fails_before_any_stage_runs(prefect_harness, pipeline_repo, monkeypatch):
     for key, value in run_env().items():
         monkeypatch.setenv(key, value)
-    state = load_flow().pipeline(root=str(pipeline_repo), gpu_deployment="lessismore-stage/nowhere",
-                                 return_state=True)  # fmt: skip
+    state = load_flow().pipeline(root=str(pipeline_repo), gpu_deployment="lessismore-stage/nowhere", return_state=True)
     assert state.is_failed()
     with pytest.raises(ValueError, match="'lessismore-stage/nowhere' does not exist.*prefect --no-prompt deploy"):
         state.result()

@@ -13,21 +13,41 @@ import pytest
 from tests.conftest import run_env
 from tests.integration.test_flow import load_flow, read_artifacts
 
-JUDGE = {"primary": "j1", "baselines": {"base": {"n": 36, "win": 0.5, "tie": 0.25, "loss": 0.25, "invalid": 0,
-                                                "ci": {"win": [0.3, 0.7], "tie": [0.1, 0.4], "loss": [0.1, 0.4]}},
-                                       "other": {"n": 1, "win": 1.0, "tie": 0.0, "loss": 0.0}}}  # fmt: skip
+JUDGE = {
+    "primary": "j1",
+    "baselines": {
+        "base": {
+            "n": 36,
+            "win": 0.5,
+            "tie": 0.25,
+            "loss": 0.25,
+            "invalid": 0,
+            "ci": {"win": [0.3, 0.7], "tie": [0.1, 0.4], "loss": [0.1, 0.4]},
+        },
+        "other": {"n": 1, "win": 1.0, "tie": 0.0, "loss": 0.0},
+    },
+}
 
 
 def test_points_follow_the_report_contract():
     flow_mod = load_flow("ablation")
     assert doctest.testmod(flow_mod).failed == 0
     where = {"exp": "abl-lima-8", "rev": "b2", "variant": "lima", "budget": 8, "prefect_run": "r"}
-    doc = flow_mod.curve([flow_mod.ablation_point(JUDGE, **where | {"budget": 16, "exp": "abl-lima-16"}),
-                          flow_mod.ablation_point(JUDGE, **where)])  # fmt: skip
+    doc = flow_mod.curve(
+        [
+            flow_mod.ablation_point(JUDGE, **where | {"budget": 16, "exp": "abl-lima-16"}),
+            flow_mod.ablation_point(JUDGE, **where),
+        ]
+    )
     assert doc["baseline"] == "base" and doc["judge"] == "j1" and doc["metric"] == "win"
     assert [p["budget"] for p in doc["points"]] == [8, 16]  # sorted by N
-    assert doc["points"][0] == where | {"n": 36, "win": 0.5, "tie": 0.25, "loss": 0.25,
-                                        "ci": {"win": [0.3, 0.7], "loss": [0.1, 0.4]}}  # fmt: skip
+    assert doc["points"][0] == where | {
+        "n": 36,
+        "win": 0.5,
+        "tie": 0.25,
+        "loss": 0.25,
+        "ci": {"win": [0.3, 0.7], "loss": [0.1, 0.4]},
+    }
     assert flow_mod.curve([]) == {"baseline": None, "judge": None, "metric": "win", "points": []}
 
 
@@ -44,17 +64,25 @@ def test_two_budgets_become_experiments_and_the_curve_reaches_the_report(prefect
 
     doc = json.loads((pipeline_repo / "metrics/ablation.json").read_text())
     assert doc["judge"] == "tiny-random-local" and doc["baseline"] == "base" and doc["metric"] == "win"
-    assert [(p["exp"], p["variant"], p["budget"]) for p in doc["points"]] == [("abl-lima-4", "lima", 4),
-                                                                             ("abl-lima-8", "lima", 8)]  # fmt: skip
-    show = subprocess.run(["dvc", "exp", "show", "--json"], cwd=root, env=run_env(), capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
+    assert [(p["exp"], p["variant"], p["budget"]) for p in doc["points"]] == [
+        ("abl-lima-4", "lima", 4),
+        ("abl-lima-8", "lima", 8),
+    ]
+    show = subprocess.run(
+        ["dvc", "exp", "show", "--json"], cwd=root, env=run_env(), capture_output=True, text=True, check=True
+    ).stdout
     assert flow_mod.exp_revs(json.loads(show)) == {p["exp"]: p["rev"] for p in doc["points"]}
     for point in doc["points"]:
         assert point["prefect_run"] == run_id and point["n"] > 0
         assert abs(point["win"] + point["tie"] + point["loss"] - 1) < 1e-9 and len(point["ci"]["win"]) == 2
         # each experiment trained on its own budget: its curate metrics say so
-        curate = subprocess.run(["git", "show", f"{point['rev']}:metrics/curate.json"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        curate = subprocess.run(
+            ["git", "show", f"{point['rev']}:metrics/curate.json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert json.loads(curate)["funnel"][-1]["n"] == point["budget"]
 
     # the workspace kept its own params; the report was rebuilt after the curve was written

@@ -15,16 +15,27 @@ from tests.integration.test_flow import load_flow, read_artifacts
 def test_data_deps_are_told_from_code_and_params():
     flow_mod = load_flow("retrain")
     assert doctest.testmod(flow_mod).failed == 0
-    status = {"ingest": [{"changed deps": {"src/lessismore/sources": "modified", "params.yaml": {"ingest": "new"},
-                                           "s3://bucket/dump.xml": "modified", "data/sources": "new"}},
-                         {"changed outs": {"data/ingested": "deleted"}}]}  # fmt: skip
+    status = {
+        "ingest": [
+            {
+                "changed deps": {
+                    "src/lessismore/sources": "modified",
+                    "params.yaml": {"ingest": "new"},
+                    "s3://bucket/dump.xml": "modified",
+                    "data/sources": "new",
+                }
+            },
+            {"changed outs": {"data/ingested": "deleted"}},
+        ]
+    }
     assert flow_mod.changed_data(status) == {"s3://bucket/dump.xml": "modified", "data/sources": "new"}
     assert flow_mod.changed_data({}) == {} and flow_mod.changed_data({"ingest": ["changed checksum"]}) == {}
 
 
 def _exp_names(repo) -> list[str]:
-    out = subprocess.run(["dvc", "exp", "list", "--name-only"], cwd=repo, env=run_env(), capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["dvc", "exp", "list", "--name-only"], cwd=repo, env=run_env(), capture_output=True, text=True, check=True
+    ).stdout
     return out.split()
 
 
@@ -62,8 +73,9 @@ def test_retrain_only_when_sources_change_and_each_is_an_experiment(prefect_harn
     assert set(third["stages"].values()) - {"ran"} == {"skipped (unchanged)"}
     assert third["experiment"] == f"retrain-{run_id[:8]}" and third["experiment"] in _exp_names(root)
     # the experiment commit carries the new source file and the metrics; HEAD and the workspace stay as they were
-    files = subprocess.run(["git", "show", "--name-only", "--format=", third["rev"]], cwd=root, capture_output=True,
-                           text=True, check=True).stdout.split()  # fmt: skip
+    files = subprocess.run(
+        ["git", "show", "--name-only", "--format=", third["rev"]], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "data/sources/handwritten/NOTES.md" in files and "stages/ingest.py" in files
     assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout == head
     assert "experiment" in read_artifacts(state.state_details.flow_run_id)["retrain"].data

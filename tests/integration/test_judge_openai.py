@@ -55,8 +55,10 @@ def test_generate_mode_replies_in_input_order_within_the_concurrency_limit(fault
     assert 1 < srv.max_in_flight <= 3
     body = srv.bodies[0]
     assert {k: body[k] for k in ("model", "max_tokens", "temperature")} == {
-        "model": "judge-model", "max_tokens": 7, "temperature": 0.0,
-    }  # fmt: skip
+        "model": "judge-model",
+        "max_tokens": 7,
+        "temperature": 0.0,
+    }
     assert "seed" not in body and "logprobs" not in body  # greedy: no seed to send
     assert {h["Authorization"] for h in srv.headers_seen} == {f"Bearer {KEY}"}
 
@@ -65,8 +67,10 @@ def test_sampling_sends_each_messages_own_seed(fault_server):
     srv = fault_server()
     _ask(_judge(srv.url, temperature=0.7), ["one", "two", "three"], seeds=[11, 22, 33])
     assert sorted((b["messages"][0]["content"], b["seed"]) for b in srv.bodies) == [
-        ("one", 11), ("three", 33), ("two", 22),
-    ]  # fmt: skip
+        ("one", 11),
+        ("three", 33),
+        ("two", 22),
+    ]
 
 
 def test_429_500_stalls_and_garbage_are_retried_until_an_answer(fault_server):

@@ -55,9 +55,14 @@ def _group(cmd: list[str], cwd, env, log):
 def _run_deployment(api_env: dict, cwd, *params: str) -> tuple[int, str, str]:
     """`prefect deployment run --watch`, as a user types it: (exit code, output, the flow run id)."""
     args = [a for p in params for a in ("--param", p)]
-    run = subprocess.run(["prefect", "deployment", "run", "lessismore-pipeline/pipeline", *args, "--watch",
-                          "--watch-timeout", "400"], cwd=cwd, env=api_env, capture_output=True, text=True,
-                         timeout=450)  # fmt: skip
+    run = subprocess.run(
+        ["prefect", "deployment", "run", "lessismore-pipeline/pipeline", *args, "--watch", "--watch-timeout", "400"],
+        cwd=cwd,
+        env=api_env,
+        capture_output=True,
+        text=True,
+        timeout=450,
+    )
     found = re.search(r"UUID: ([0-9a-f-]{36})", run.stdout)
     assert found, run.stdout[-3000:] + run.stderr[-3000:]
     return run.returncode, run.stdout + run.stderr, found.group(1)
@@ -102,8 +107,9 @@ def test_serve_deploys_and_workers_run_the_pipeline_with_gpu_stages_on_the_gpu_p
 
             # a GPU-pool run that fails (its input is gone) fails the pipeline, naming the stage and the run
             subprocess.run(["rm", "-rf", "models/base"], cwd=pipeline_repo, check=True)
-            code, out, run_id = _run_deployment(api_env, pipeline_repo, 'stages=["train"]', "force=true",
-                                                f"gpu_deployment={GPU}")  # fmt: skip
+            code, out, run_id = _run_deployment(
+                api_env, pipeline_repo, 'stages=["train"]', "force=true", f"gpu_deployment={GPU}"
+            )
             failed = api.get(f"/flow_runs/{run_id}").json()
             assert code != 0 and failed["state_type"] == "FAILED"
             assert f"stage 'train' on deployment '{GPU}'" in failed["state"]["message"]
@@ -111,8 +117,9 @@ def test_serve_deploys_and_workers_run_the_pipeline_with_gpu_stages_on_the_gpu_p
 
         # no worker on the GPU pool any more: the GPU stage's run is cancelled after the pickup timeout, and the
         # pipeline fails saying which pool needs a worker (rather than waiting forever)
-        code, out, run_id = _run_deployment(api_env, pipeline_repo, 'stages=["train"]', "force=true",
-                                            f"gpu_deployment={GPU}", "gpu_pickup_timeout_s=6")  # fmt: skip
+        code, out, run_id = _run_deployment(
+            api_env, pipeline_repo, 'stages=["train"]', "force=true", f"gpu_deployment={GPU}", "gpu_pickup_timeout_s=6"
+        )
         failed = api.get(f"/flow_runs/{run_id}").json()
         assert code != 0 and failed["state_type"] == "FAILED"
         message = failed["state"]["message"]

@@ -98,7 +98,7 @@ def test_dvc_plots_show_with_the_offline_template_draws_offline(tmp_path):
         subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     proc = subprocess.run(
         ["lessismore", "plots", "--out", "plots"], cwd=repo, env=env, capture_output=True, text=True, timeout=120
-    )  # fmt: skip  (what `make plots` runs: the template, then dvc)
+    )  # (what `make plots` runs: the template, then dvc)
     template = repo / ".dvc" / "tmp" / "plots_offline.html"
     assert "{plot_divs}" in template.read_text() and "{scripts}" not in template.read_text()
     assert proc.returncode == 0, proc.stdout + proc.stderr

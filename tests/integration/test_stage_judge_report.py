@@ -22,18 +22,36 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{stage}.py")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"{stage} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
 JUDGES = [
-    {"name": "tiny-logprobs", "backend": "local", "model": "base", "mode": "logprobs", "calibrate": True,
-     "batch_size": 3},
-    {"name": "tiny-generate", "backend": "local", "model": "base", "mode": "generate", "max_new_tokens": 4,
-     "absolute_template": ""},
-]  # fmt: skip
+    {
+        "name": "tiny-logprobs",
+        "backend": "local",
+        "model": "base",
+        "mode": "logprobs",
+        "calibrate": True,
+        "batch_size": 3,
+    },
+    {
+        "name": "tiny-generate",
+        "backend": "local",
+        "model": "base",
+        "mode": "generate",
+        "max_new_tokens": 4,
+        "absolute_template": "",
+    },
+]
 
 
 def _workspace(root: Path, tiny_model_dir: Path) -> list[Prompt]:
@@ -42,14 +60,22 @@ def _workspace(root: Path, tiny_model_dir: Path) -> list[Prompt]:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(tiny_model_dir, root / "models" / "base")
     origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
-    prompts = [Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin)
-               for i in range(4)]  # fmt: skip
+    prompts = [
+        Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin) for i in range(4)
+    ]
     prompts.append(Prompt(text="A dev prompt, not judged.", split="dev", origin=origin))
     records.write_parquet(root / "data" / "validated" / "prompts.parquet", prompts)
     for model in ("finetuned", "base"):
-        rows = [Response(prompt_id=p.id, model=model, checkpoint="c", decoding={"seed": 1},
-                         text=f"{model} answer {i}: " + "step " * (i + 1) + ("<script>x()</script>" if i == 1 else ""))
-                for i, p in enumerate(prompts)]  # fmt: skip
+        rows = [
+            Response(
+                prompt_id=p.id,
+                model=model,
+                checkpoint="c",
+                decoding={"seed": 1},
+                text=f"{model} answer {i}: " + "step " * (i + 1) + ("<script>x()</script>" if i == 1 else ""),
+            )
+            for i, p in enumerate(prompts)
+        ]
         if model == "base":
             rows = rows[1:]  # base never answered prompt 0: that pair cannot be formed and is counted as unpaired
         records.write_jsonl(root / "outputs" / "responses" / f"{model}.jsonl", rows)
@@ -84,8 +110,13 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert base["n"] + base["invalid"] == 3 and sum(base["counts"].values()) == base["n"]
     assert base["invalid"] == 0 and metrics["reliability"]["invalid_rate"] == 0  # a forward pass is always readable
     assert all(len(base["ci"][k]) == 2 for k in ("win", "tie", "loss"))
-    assert set(metrics["reliability"]) >= {"position_consistency", "first_position_preference", "invalid_rate",
-                                           "length_bias", "inconsistent_pairs"}  # fmt: skip
+    assert set(metrics["reliability"]) >= {
+        "position_consistency",
+        "first_position_preference",
+        "invalid_rate",
+        "length_bias",
+        "inconsistent_pairs",
+    }
     assert set(metrics["grades"]) == {"finetuned", "base"} and "ci" in metrics["grades"]["base"]
     assert metrics["ratings"]["base"]["rating"] == 1000 and set(metrics["ratings"]) == {"finetuned", "base"}
     assert metrics["injection"]["pairs"] == 2 and set(metrics["injection"]["by_attack"]) <= {
@@ -104,11 +135,14 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert metrics["humans"] is None  # nobody has judged yet
     first_metrics = metrics
     # two people judged the three pairs (as `lessismore annotate --export` writes them): they agree on two of three
-    human = [{"kind": "pairwise", "annotator": who, "prompt_id": p.id, "baseline": "base", "outcome": out}
-             for who, outs in (("ann", ["win", "tie", "loss"]), ("bob", ["win", "tie", "win"]))
-             for p, out in zip(prompts[1:4], outs, strict=True)]  # fmt: skip
-    human.append({"kind": "absolute", "annotator": "ann", "prompt_id": prompts[1].id, "model": "finetuned",
-                  "outcome": "pass"})  # fmt: skip
+    human = [
+        {"kind": "pairwise", "annotator": who, "prompt_id": p.id, "baseline": "base", "outcome": out}
+        for who, outs in (("ann", ["win", "tie", "loss"]), ("bob", ["win", "tie", "win"]))
+        for p, out in zip(prompts[1:4], outs, strict=True)
+    ]
+    human.append(
+        {"kind": "absolute", "annotator": "ann", "prompt_id": prompts[1].id, "model": "finetuned", "outcome": "pass"}
+    )
     records.write_jsonl(tmp_path / "outputs" / "human_judgments.jsonl", human)
     _run("judge", tmp_path)  # nothing else changed: every verdict comes from the cache
     metrics = json.loads((tmp_path / "metrics" / "judge.json").read_text())
@@ -118,7 +152,10 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert metrics["baselines"] == first_metrics["baselines"] and metrics["ratings"] == first_metrics["ratings"]
     humans = metrics["humans"]
     assert humans["annotators"] == ["ann", "bob"] and humans["baselines"]["base"]["counts"] == {
-        "win": 3, "tie": 2, "loss": 1}  # fmt: skip
+        "win": 3,
+        "tie": 2,
+        "loss": 1,
+    }
     assert humans["grades"]["finetuned"]["pass"] == 1.0
     ann_bob = humans["agreement"]["human:ann~human:bob"]
     assert ann_bob["n"] == 3 and ann_bob["tie_discounted"] == pytest.approx(2 / 3, abs=1e-6)

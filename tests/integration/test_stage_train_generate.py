@@ -75,8 +75,13 @@ def test_model_train_generate_stages(tmp_path):
         responses = records.read_jsonl(tmp_path / "outputs" / "responses" / f"{name}.jsonl", records.Response)
         assert [r.prompt_id for r in responses] == [p.id for p in test_prompts]  # test split only, input order
         assert {r.model for r in responses} == {name} and {r.checkpoint for r in responses} == {checkpoint}
-        assert responses[0].decoding == {"top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.2,
-                                         "max_new_tokens": 8, "seed": 1234}  # fmt: skip
+        assert responses[0].decoding == {
+            "top_p": 0.9,
+            "temperature": 0.7,
+            "repetition_penalty": 1.2,
+            "max_new_tokens": 8,
+            "seed": 1234,
+        }
         assert all(0 < r.meta["new_tokens"] <= 8 and r.meta["finish_reason"] in ("eot", "length") for r in responses)
         assert sum(gen_metrics["finish_reasons"][name].values()) == 3
         outputs[name] = (tmp_path / "outputs" / "responses" / f"{name}.jsonl").read_text()
@@ -126,9 +131,16 @@ def test_train_stage_selects_the_epoch_by_judging_dev_answers(tmp_path):
     _write_inputs(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     judge = {"name": "dev-judge", "backend": "local", "model": "base", "mode": "logprobs", "calibrate": True}
-    params["train"] |= {"epochs": 3, "max_steps": 0, "batch_size": 2, "grad_accum": 1, "select": "judge",
-                        "select_epochs": [2, 3], "select_judge": judge,
-                        "select_decoding": {"max_new_tokens": 6, "batch_size": 4}}  # fmt: skip
+    params["train"] |= {
+        "epochs": 3,
+        "max_steps": 0,
+        "batch_size": 2,
+        "grad_accum": 1,
+        "select": "judge",
+        "select_epochs": [2, 3],
+        "select_judge": judge,
+        "select_decoding": {"max_new_tokens": 6, "batch_size": 4},
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     for stage in ("model", "train"):
         _run_stage(stage, tmp_path)

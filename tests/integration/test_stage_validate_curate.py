@@ -79,7 +79,11 @@ def test_validate_then_curate_write_every_output(tmp_path):
     assert [s["n"] for s in curated["funnel"]] == [8, 5, 5, 5, 5, 4]
     assert [s["step"] for s in curated["funnel"]][-4:] == ["dedup", "decontam", "near_dup", "selected"]
     assert curated["dropped_by_reason"] == {
-        "first_person": 1, "low_score": 1, "over_quota": 1, "response_too_short": 1}  # fmt: skip
+        "first_person": 1,
+        "low_score": 1,
+        "over_quota": 1,
+        "response_too_short": 1,
+    }
     train = read_jsonl(root / "data/curated/train.jsonl", Example)
     assert len(train) == 4 and all(e.messages[-1].role == "assistant" for e in train)
     assert sum(e.origin.source == "se_stem" for e in train) == 1  # its quota

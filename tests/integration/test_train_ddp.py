@@ -25,10 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 def test_two_process_cpu_ddp_trains_and_saves(tiny_model_dir, tmp_path, monkeypatch):
     cwd = make_train_dir(tmp_path, tiny_model_dir, max_steps=0, epochs=4, batch_size=2, grad_accum=1, lr=1e-2)
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-        str(REPO / "infra" / "accelerate" / "cpu_ddp.yaml"), "--main_process_port", "0",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "infra" / "accelerate" / "cpu_ddp.yaml"),
+        "--main_process_port",
+        "0",
         str(REPO / "stages" / "train.py"),
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"accelerate launch failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"

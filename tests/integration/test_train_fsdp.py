@@ -36,8 +36,17 @@ def _fsdp_config(tmp: Path) -> Path:
 
 def _cmd(config: Path, fsdp: bool) -> list[str]:
     shim = [str(Path(__file__).with_name("fsdp_on_cpu.py"))] if fsdp else []
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--main_process_port",
-            "0", *shim, str(REPO / "stages" / "train.py")]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--main_process_port",
+        "0",
+        *shim,
+        str(REPO / "stages" / "train.py"),
+    ]
 
 
 def _env() -> dict[str, str]:

@@ -24,9 +24,22 @@ def test_bf16_training_on_a_gpu(tiny_model_dir, tmp_path, method):
     model, tokenizer = _load(tiny_model_dir)
     log = tmp_path / "train_steps.csv"
     trained, summary = train(
-        model, tokenizer, EXAMPLES * 4, max_tokens=128, method=method, epochs=4, batch_size=4, grad_accum=1,
-        lr=3e-3, lr_end=3e-4, seed=0, precision="bf16", gradient_checkpointing=True, log_path=log, progress=False,
-    )  # fmt: skip
+        model,
+        tokenizer,
+        EXAMPLES * 4,
+        max_tokens=128,
+        method=method,
+        epochs=4,
+        batch_size=4,
+        grad_accum=1,
+        lr=3e-3,
+        lr_end=3e-4,
+        seed=0,
+        precision="bf16",
+        gradient_checkpointing=True,
+        log_path=log,
+        progress=False,
+    )
     assert summary["precision"] == "bf16"
     assert all(p.device.type == "cuda" for p in trained.parameters())
     assert all(p.dtype == torch.float32 for p in trained.parameters() if p.requires_grad)  # fp32 master weights

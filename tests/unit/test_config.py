@@ -108,8 +108,11 @@ def test_top_level_must_be_mapping(tmp_path):
 def test_judge_entries_are_checked_by_name_and_key():
     data = _base()
     first = data["judge"]["judges"][0]
-    data["judge"]["judges"] = [first, {**first, "calibrate": True, "mode": "generate"},
-                               {"name": "remote", "backend": "openai", "model": ""}]  # fmt: skip
+    data["judge"]["judges"] = [
+        first,
+        {**first, "calibrate": True, "mode": "generate"},
+        {"name": "remote", "backend": "openai", "model": ""},
+    ]
     data["judge"] |= {"primary": "nobody", "bootstrap": 200}
     data["train"] |= {"select": "judge"}
     with pytest.raises(ConfigError) as err:

@@ -34,9 +34,13 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
-    [("x" * 9, (False, "response_too_short")), ("x" * 10, (True, "ok")), ("  " + "x" * 20 + "\n", (True, "ok")),
-     ("x" * 21, (False, "response_too_long"))],
-)  # fmt: skip
+    [
+        ("x" * 9, (False, "response_too_short")),
+        ("x" * 10, (True, "ok")),
+        ("  " + "x" * 20 + "\n", (True, "ok")),
+        ("x" * 21, (False, "response_too_long")),
+    ],
+)
 def test_response_length_bounds_are_inclusive_and_ignore_outer_whitespace(answer, expected):
     assert response_length(ex(answer), min_chars=10, max_chars=20) == expected
 
@@ -50,20 +54,33 @@ def test_se_score_needs_min_score_on_stack_exchange_only():
 
 @pytest.mark.parametrize(
     "answer",
-    ["I think you should rebase.", "Rebase it; I'm sure that works.", "In my experience, rebase.",
-     "This worked for me.", "My advice: rebase.", "It is what I.", "After Type I errors, I retested."],
-)  # fmt: skip
+    [
+        "I think you should rebase.",
+        "Rebase it; I'm sure that works.",
+        "In my experience, rebase.",
+        "This worked for me.",
+        "My advice: rebase.",
+        "It is what I.",
+        "After Type I errors, I retested.",
+    ],
+)
 def test_first_person_answers_are_dropped(answer):
     assert se_first_person(ex(answer)) == (False, "first_person")
 
 
 @pytest.mark.parametrize(
     "answer",
-    [IMPERSONAL, "Disk I/O is the bottleneck here.", "Call `me.save()` after the loop.",
-     "```\nfor i in range(3):\n    my_list.append(i)  # I said so\n```", "The mean is lower, i.e. skewed.",
-     'Passive voice: "My bike was stolen." names no thief.', "Quoted: “I came, I saw.”",
-     "A Type I error rejects a true null; Phase I trials test safety; World War I ended in 1918."],
-)  # fmt: skip
+    [
+        IMPERSONAL,
+        "Disk I/O is the bottleneck here.",
+        "Call `me.save()` after the loop.",
+        "```\nfor i in range(3):\n    my_list.append(i)  # I said so\n```",
+        "The mean is lower, i.e. skewed.",
+        'Passive voice: "My bike was stolen." names no thief.',
+        "Quoted: “I came, I saw.”",
+        "A Type I error rejects a true null; Phase I trials test safety; World War I ended in 1918.",
+    ],
+)
 def test_impersonal_answers_and_code_are_kept(answer):
     assert se_first_person(ex(answer)) == (True, "ok")
 
@@ -74,9 +91,14 @@ def test_first_person_rule_applies_to_stack_exchange_only():
 
 @pytest.mark.parametrize(
     "answer",
-    ["As mentioned above, rebase.", "The other answer is wrong: rebase.", "As others have said, rebase.",
-     "See https://stackoverflow.com/a/12345 for details.", "Unlike the accepted answer, rebase."],
-)  # fmt: skip
+    [
+        "As mentioned above, rebase.",
+        "The other answer is wrong: rebase.",
+        "As others have said, rebase.",
+        "See https://stackoverflow.com/a/12345 for details.",
+        "Unlike the accepted answer, rebase.",
+    ],
+)
 def test_answers_referring_to_other_answers_are_dropped(answer):
     assert se_other_answers(ex(answer)) == (False, "refers_to_other_answers")
 

@@ -28,9 +28,18 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
 
 
 def run(examples, prompts=(), variant="lima", budget=3, quotas=None, **kw):
-    return curate(examples, list(prompts), variant=variant, budget=budget,
-                  quotas={"se": 2} if quotas is None else quotas, min_response_chars=10, max_response_chars=400,
-                  se_min_score=10, seed=0, **kw)  # fmt: skip
+    return curate(
+        examples,
+        list(prompts),
+        variant=variant,
+        budget=budget,
+        quotas={"se": 2} if quotas is None else quotas,
+        min_response_chars=10,
+        max_response_chars=400,
+        se_min_score=10,
+        seed=0,
+        **kw,
+    )
 
 
 def test_funnel_drops_with_reasons_and_loses_nothing():
@@ -57,10 +66,17 @@ def test_funnel_drops_with_reasons_and_loses_nothing():
 
 
 def test_a_test_prompt_inside_a_training_answer_is_caught():
-    test = Prompt("Write a short poem about a lighthouse keeper who has never once seen the sea at night", "test",
-                  Origin("test_prompts", "data/test.jsonl", "7"))  # fmt: skip
-    leaked = ex("Sure. WRITE a short poem about a lighthouse keeper, who has never once seen the sea at night: ...",
-                source="hand", row=2, prompt="p2")  # fmt: skip
+    test = Prompt(
+        "Write a short poem about a lighthouse keeper who has never once seen the sea at night",
+        "test",
+        Origin("test_prompts", "data/test.jsonl", "7"),
+    )
+    leaked = ex(
+        "Sure. WRITE a short poem about a lighthouse keeper, who has never once seen the sea at night: ...",
+        source="hand",
+        row=2,
+        prompt="p2",
+    )
     result = run([ex("A clean answer about something else.", source="hand", row=1, prompt="p1"), leaked], [test])
     (contaminated,) = result.dropped
     assert contaminated.reason == f"contaminated:{test.id}" and contaminated.origin.row == "2"
@@ -70,8 +86,11 @@ def test_a_test_prompt_inside_a_training_answer_is_caught():
 def test_near_duplicates_are_dropped_after_exact_dedup():
     text = " ".join(f"w{i}" for i in range(100))
     near = text.replace("w50 ", "changed ")  # 5 of 96 shingles differ: Jaccard 91 / 101
-    result = run([ex(text, source="hand", row=1, prompt="p1"), ex(near, source="hand", row=2, prompt="p2")],
-                 quotas={}, near_dup_threshold=0.8)  # fmt: skip
+    result = run(
+        [ex(text, source="hand", row=1, prompt="p1"), ex(near, source="hand", row=2, prompt="p2")],
+        quotas={},
+        near_dup_threshold=0.8,
+    )
     assert [d.reason.split(":")[0] for d in result.dropped] == ["near_duplicate"]
 
 
@@ -105,8 +124,11 @@ def test_variants_random_unfiltered_single_source():
 
 
 def test_embeddings_drive_selection_and_the_diversity_measure():
-    examples = [ex(f"An answer about {t}, number {k}.", source="hand", row=10 * i + k, prompt=f"{t} {k}?")
-                for i, t in enumerate(TOPICS) for k in range(4)]  # fmt: skip
+    examples = [
+        ex(f"An answer about {t}, number {k}.", source="hand", row=10 * i + k, prompt=f"{t} {k}?")
+        for i, t in enumerate(TOPICS)
+        for k in range(4)
+    ]
 
     def embed(texts: list[str]) -> np.ndarray:  # one direction per topic: a stand-in for the real model
         vecs = np.array([[1.0 if t in text else 0.0 for t in TOPICS] for text in texts]) + 0.01

@@ -115,15 +115,27 @@ def test_quality_finds_every_planted_pair_against_exact_jaccard(pool):
     expected = sum(jaccard(a, b) >= 0.8 for i, a in enumerate(group) for b in group[i + 1 :])
     assert expected == len(group) * (len(group) - 1) // 2  # every pair in the group, none outside it
     q = near_dup_quality(examples, **PARAMS, sample=len(examples), seed=0)
-    assert q == {"sample": len(examples), "pairs_exact": expected, "pairs_lsh": expected, "true_positives": expected,
-                 "precision": 1.0, "recall": 1.0}  # fmt: skip
+    assert q == {
+        "sample": len(examples),
+        "pairs_exact": expected,
+        "pairs_lsh": expected,
+        "true_positives": expected,
+        "precision": 1.0,
+        "recall": 1.0,
+    }
 
 
 def test_quality_on_distinct_texts_has_no_pairs_and_no_ratio(pool):
     _, _, others = pool
     q = near_dup_quality(others, **PARAMS, sample=100, seed=0)
-    assert q == {"sample": len(others), "pairs_exact": 0, "pairs_lsh": 0, "true_positives": 0,
-                 "precision": None, "recall": None}  # fmt: skip
+    assert q == {
+        "sample": len(others),
+        "pairs_exact": 0,
+        "pairs_lsh": 0,
+        "true_positives": 0,
+        "precision": None,
+        "recall": None,
+    }
     assert near_dup_quality([], **PARAMS, sample=10, seed=0)["sample"] == 0
 
 

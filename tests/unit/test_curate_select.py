@@ -77,9 +77,12 @@ def test_free_sources_water_fill_around_small_ones_and_empty_sources_get_nothing
 
 @pytest.mark.parametrize(
     ("tau", "expected"),
-    [(1.0, {"math": 80, "bio": 16, "cook": 4}), (3.0, {"math": 51, "bio": 30, "cook": 19}),
-     (1e9, {"math": 34, "bio": 33, "cook": 33})],
-)  # fmt: skip
+    [
+        (1.0, {"math": 80, "bio": 16, "cook": 4}),
+        (3.0, {"math": 51, "bio": 30, "cook": 19}),
+        (1e9, {"math": 34, "bio": 33, "cook": 33}),
+    ],
+)
 def test_site_temperature_flattens_the_site_mix(tau, expected):
     sizes = {("se", "math"): 2000, ("se", "bio"): 400, ("se", "cook"): 100, ("wiki", ""): 10}
     parts = allocate(sizes, 110, {"se": 100}, site_temperature=tau)

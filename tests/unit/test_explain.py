@@ -23,27 +23,58 @@ def _row(stage: str, file: str, kind: str, n: int, row: dict) -> dict:
 
 
 def _drop(stage: str, id_: str, reason: str, record: dict, origin: dict) -> dict:
-    return {"id": id_, "stage": stage, "reason": reason, "detail": f"{origin['file']} row {origin['row']}: {reason}",
-            "origin": origin, "record": record}  # fmt: skip
+    return {
+        "id": id_,
+        "stage": stage,
+        "reason": reason,
+        "detail": f"{origin['file']} row {origin['row']}: {reason}",
+        "origin": origin,
+        "record": record,
+    }
 
 
 ROWS = [
     _row("ingest", "data/ingested/examples.parquet", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
     _row("ingest", "data/ingested/examples.parquet", "example", 2, _ex("bbbb000000000002", SE)),
-    _row("ingest", "data/ingested/prompts.parquet", "prompt", 1,
-         {"id": "cccc000000000003", "text": "Why is the sky blue?", "split": "test", "origin": SE, "meta": {}}),
-    _row("ingest", "data/quarantine/ingest.jsonl", "dropped", 1,
-         _drop("ingest", "dddd000000000004", "malformed_xml", {"raw": "<row"}, SE)),
+    _row(
+        "ingest",
+        "data/ingested/prompts.parquet",
+        "prompt",
+        1,
+        {"id": "cccc000000000003", "text": "Why is the sky blue?", "split": "test", "origin": SE, "meta": {}},
+    ),
+    _row(
+        "ingest",
+        "data/quarantine/ingest.jsonl",
+        "dropped",
+        1,
+        _drop("ingest", "dddd000000000004", "malformed_xml", {"raw": "<row"}, SE),
+    ),
     _row("validate", "data/validated/examples.parquet", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
     _row("validate", "data/validated/examples.parquet", "example", 2, _ex("bbbb000000000002", SE)),
-    _row("validate", "data/validated/prompts.parquet", "prompt", 1,
-         {"id": "cccc000000000003", "text": "Why is the sky blue?", "split": "test", "origin": SE, "meta": {}}),
+    _row(
+        "validate",
+        "data/validated/prompts.parquet",
+        "prompt",
+        1,
+        {"id": "cccc000000000003", "text": "Why is the sky blue?", "split": "test", "origin": SE, "meta": {}},
+    ),
     # curate rewrote the wikiHow example: a new id, the old one in meta["rewritten_from"]
-    _row("curate", "data/curated/train.jsonl", "example", 1,
-         _ex("eeee000000000005", WH, "How to brew?", rewritten_from="aaaa000000000001", rewrites=["this_article"])),
-    _row("curate", "data/quarantine/curate.jsonl", "dropped", 1,
-         _drop("curate", "ffff000000000006", "near_duplicate:eeee000000000005", _ex("bbbb000000000002", SE), SE)),
-]  # fmt: skip
+    _row(
+        "curate",
+        "data/curated/train.jsonl",
+        "example",
+        1,
+        _ex("eeee000000000005", WH, "How to brew?", rewritten_from="aaaa000000000001", rewrites=["this_article"]),
+    ),
+    _row(
+        "curate",
+        "data/quarantine/curate.jsonl",
+        "dropped",
+        1,
+        _drop("curate", "ffff000000000006", "near_duplicate:eeee000000000005", _ex("bbbb000000000002", SE), SE),
+    ),
+]
 METRICS = {"variant": "lima", "per_source": {"wikihow": {"candidates": 32, "selected": 24}}}
 
 
@@ -52,10 +83,20 @@ def test_a_kept_example_is_found_by_its_id_before_or_after_the_rewrite(query):
     story = explain_example(query, ROWS, METRICS)
     assert story["verdict"] == "kept: in the training set" and story["ids"] == ["aaaa000000000001", "eeee000000000005"]
     assert story["origin"] == WH and story["text"] == "How to brew?" and story["reached"] == "curate"
-    assert [(s["stage"], s["kind"]) for s in story["steps"]] == [("ingest", "example"), ("validate", "example"),
-                                                                  ("curate", "example")]  # fmt: skip
-    assert story["kept"] == {"id": "eeee000000000005", "line": 1, "rewrites": ["this_article"], "source": "wikihow",
-                             "source_selected": 24, "source_candidates": 32, "variant": "lima"}  # fmt: skip
+    assert [(s["stage"], s["kind"]) for s in story["steps"]] == [
+        ("ingest", "example"),
+        ("validate", "example"),
+        ("curate", "example"),
+    ]
+    assert story["kept"] == {
+        "id": "eeee000000000005",
+        "line": 1,
+        "rewrites": ["this_article"],
+        "source": "wikihow",
+        "source_selected": 24,
+        "source_candidates": 32,
+        "variant": "lima",
+    }
 
 
 def test_a_dropped_example_says_the_stage_reason_detail_and_the_kept_duplicate():
@@ -93,8 +134,11 @@ def test_load_rows_reads_what_the_stages_write(tmp_path):
     drop = Dropped("validate", "too_short", origin, "row 3/4: short", record=to_dict(example))
     write_jsonl(tmp_path / "data/quarantine/validate.jsonl", [drop])
     rows = load_rows(tmp_path)
-    assert [(r["stage"], r["kind"], r["n"]) for r in rows] == [("ingest", "example", 1), ("ingest", "prompt", 1),
-                                                               ("validate", "dropped", 1)]  # fmt: skip
+    assert [(r["stage"], r["kind"], r["n"]) for r in rows] == [
+        ("ingest", "example", 1),
+        ("ingest", "prompt", 1),
+        ("validate", "dropped", 1),
+    ]
     story = explain_example(example.id, rows)
     assert story["verdict"] == "dropped at validate: too_short" and story["origin"] == SE
 
@@ -110,15 +154,28 @@ def test_render_example_and_lineage():
     assert "dropped at curate: near_duplicate" in text and "lessismore explain eeee000000000005" in text
     assert "se_stem · data/sources/se/Posts.xml row 3/4 · CC BY-SA 4.0" in text
     stages = {
-        "ingest": {"cmd": "python stages/ingest.py", "params": {"ingest.n": 2},
-                   "deps": {"data/sources": {"md5": "5a.dir"}},
-                   "outs": {"data/ingested": {"md5": "1e.dir", "size": 2048, "nfiles": 2}}},
-        "curate": {"cmd": "python stages/curate.py", "params": {}, "deps": {"data/ingested": {"md5": "0ld.dir"}},
-                   "outs": {"metrics/curate.json": {"md5": "m2"}}},
-    }  # fmt: skip
+        "ingest": {
+            "cmd": "python stages/ingest.py",
+            "params": {"ingest.n": 2},
+            "deps": {"data/sources": {"md5": "5a.dir"}},
+            "outs": {"data/ingested": {"md5": "1e.dir", "size": 2048, "nfiles": 2}},
+        },
+        "curate": {
+            "cmd": "python stages/curate.py",
+            "params": {},
+            "deps": {"data/ingested": {"md5": "0ld.dir"}},
+            "outs": {"metrics/curate.json": {"md5": "m2"}},
+        },
+    }
     chain = trace(stages, "curate", ["metrics/curate.json"])
-    result = {"target": "metrics/curate.json:n", "key": "n", "value": 7, "chain": chain, "sources": sources(chain),
-              "git": {"commit": "abc123", "dirty": True}}  # fmt: skip
+    result = {
+        "target": "metrics/curate.json:n",
+        "key": "n",
+        "value": 7,
+        "chain": chain,
+        "sources": sources(chain),
+        "git": {"commit": "abc123", "dirty": True},
+    }
     text = _text(render_lineage(result))
     assert "metrics/curate.json:n = 7" in text and "stage curate" in text and "stage ingest" in text
     assert "data/ingested  md5 0ld.dir" in text and "(changed since this stage ran)" in text and "<- ingest" in text

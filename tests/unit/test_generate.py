@@ -163,8 +163,16 @@ def test_vllm_backend_on_a_gpu(tiny_model_dir):
         pytest.skip("vllm needs a CUDA GPU")
     from lessismore.generate.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend(tiny_model_dir, max_new_tokens=4, top_p=0.9, temperature=0.7, repetition_penalty=1.2,
-                          seed=1, batch_size=2, gpu_memory_utilization=0.3)  # fmt: skip
+    backend = VLLMBackend(
+        tiny_model_dir,
+        max_new_tokens=4,
+        top_p=0.9,
+        temperature=0.7,
+        repetition_penalty=1.2,
+        seed=1,
+        batch_size=2,
+        gpu_memory_utilization=0.3,
+    )
     results = backend.generate(PROMPTS)
     assert len(results) == len(PROMPTS) and all(0 < r.new_tokens <= 4 for r in results)
     assert backend.generate(PROMPTS) == results  # seeded per prompt

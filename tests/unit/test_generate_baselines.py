@@ -44,19 +44,36 @@ def alpaca_eval(tmp_path) -> str:
 
 def just_eval(tmp_path) -> str:
     rows = [
-        {"id": 0, "instruction": "How do I boil an egg?", "source_id": "alpaca_eval-0", "output": "Boil water.",
-         "generator": "Llama-2-7b-chat-hf", "datasplit": "just_eval"},
-        {"id": 1, "instruction": "Write a haiku about rain.", "source_id": "lima-7", "output": ["Drops fall.", "x"],
-         "generator": "Llama-2-7b-chat-hf", "datasplit": "just_eval"},
+        {
+            "id": 0,
+            "instruction": "How do I boil an egg?",
+            "source_id": "alpaca_eval-0",
+            "output": "Boil water.",
+            "generator": "Llama-2-7b-chat-hf",
+            "datasplit": "just_eval",
+        },
+        {
+            "id": 1,
+            "instruction": "Write a haiku about rain.",
+            "source_id": "lima-7",
+            "output": ["Drops fall.", "x"],
+            "generator": "Llama-2-7b-chat-hf",
+            "datasplit": "just_eval",
+        },
         {"id": 2, "instruction": EXTRA, "source_id": "mt-3", "output": "Paris.", "generator": "Llama-2-7b-chat-hf"},
-    ]  # fmt: skip
+    ]
     return _json(tmp_path / "llama.to_eval.json", rows)
 
 
 def mt_bench(tmp_path) -> str:
     def answer(qid, *turns):
-        return {"question_id": qid, "answer_id": f"a{qid}", "model_id": "vicuna-13b",
-                "choices": [{"index": 0, "turns": list(turns)}], "tstamp": 1.0}  # fmt: skip
+        return {
+            "question_id": qid,
+            "answer_id": f"a{qid}",
+            "model_id": "vicuna-13b",
+            "choices": [{"index": 0, "turns": list(turns)}],
+            "tstamp": 1.0,
+        }
 
     rows = [
         answer("test-001", "Boil water.", "a second turn"),
@@ -97,19 +114,27 @@ def test_ids_win_over_text_and_the_file_decoding_is_kept(tmp_path):
     assert [r.meta["matched_by"] for r in imp.responses] == ["id", "text"]
     assert imp.responses[0].decoding == {"temperature": 0.7} and imp.responses[1].decoding == {}
     mt = import_baseline("vicuna", "mt_bench", mt_bench(tmp_path), PROMPTS)
-    assert mt.responses[0].meta == {"generator": "vicuna-13b", "turns": 2, "matched_by": "id",
-                                    "file": mt.responses[0].meta["file"], "row": "1"}  # fmt: skip
+    assert mt.responses[0].meta == {
+        "generator": "vicuna-13b",
+        "turns": 2,
+        "matched_by": "id",
+        "file": mt.responses[0].meta["file"],
+        "row": "1",
+    }
 
 
 def test_rows_without_an_answer_become_dropped_records_and_second_answers_are_counted(tmp_path):
     path = tmp_path / "answers.jsonl"
     path.write_text(
-        json.dumps({"prompt": "How do I boil an egg?", "response": "Boil water."}) + "\n"
-        + json.dumps({"prompt": "How do I boil an egg?", "response": "Again."}) + "\n"
-        + json.dumps({"prompt": "Explain recursion.", "response": "   "}) + "\n"
+        json.dumps({"prompt": "How do I boil an egg?", "response": "Boil water."})
+        + "\n"
+        + json.dumps({"prompt": "How do I boil an egg?", "response": "Again."})
+        + "\n"
+        + json.dumps({"prompt": "Explain recursion.", "response": "   "})
+        + "\n"
         + "{not json\n",
         encoding="utf-8",
-    )  # fmt: skip
+    )
     imp = import_baseline("mine", "jsonl", path, PROMPTS)
     assert [r.text for r in imp.responses] == ["Boil water."] and imp.duplicates == 1
     assert [(d.reason, d.origin.row) for d in imp.dropped] == [("no_answer_text", "3"), ("malformed_json", "4")]

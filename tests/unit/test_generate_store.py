@@ -46,9 +46,14 @@ class UpperBackend:
 def _run(path, calls, crash_at=None, checkpoint="ck1", decoding=DECODING, prompts=PROMPTS, log=None):
     messages = log if log is not None else []
     return run_resumable(
-        lambda: UpperBackend(calls, crash_at), prompts, path, model="base", checkpoint=checkpoint,
-        decoding=decoding, log=messages.append,
-    )  # fmt: skip
+        lambda: UpperBackend(calls, crash_at),
+        prompts,
+        path,
+        model="base",
+        checkpoint=checkpoint,
+        decoding=decoding,
+        log=messages.append,
+    )
 
 
 def _lines(path) -> list[dict]:

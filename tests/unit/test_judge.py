@@ -51,15 +51,28 @@ RUN = JudgeRun("fake-judge", fingerprint="f0")
 @pytest.mark.parametrize(
     ("reply", "verdict"),
     [
-        ("A", "a"), (" b", "invalid"), ("B.", "b"), ("[[C]]", "tie"), ("**A**", "a"), ("Verdict: B", "b"),
-        ("Neither is significantly better.", "tie"), ("A: answer A is significantly better.", "a"),
-        ("I choose B because it is complete.", "b"), ("The better answer is A.", "a"),
-        ("A or B?", "invalid"), ("Neither A nor B", "invalid"), ("[[A]] ... [[B]]", "invalid"),
-        ("A good question! Both have merit.", "invalid"), ("Answer A is not better than answer B", "invalid"),
-        ("A: answer A is better.\nB: answer B is better.\nC: neither", "invalid"), ("", "invalid"),
-        ("Ignore previous instructions", "invalid"), ("D", "invalid"), ("ABC", "invalid"),
+        ("A", "a"),
+        (" b", "invalid"),
+        ("B.", "b"),
+        ("[[C]]", "tie"),
+        ("**A**", "a"),
+        ("Verdict: B", "b"),
+        ("Neither is significantly better.", "tie"),
+        ("A: answer A is significantly better.", "a"),
+        ("I choose B because it is complete.", "b"),
+        ("The better answer is A.", "a"),
+        ("A or B?", "invalid"),
+        ("Neither A nor B", "invalid"),
+        ("[[A]] ... [[B]]", "invalid"),
+        ("A good question! Both have merit.", "invalid"),
+        ("Answer A is not better than answer B", "invalid"),
+        ("A: answer A is better.\nB: answer B is better.\nC: neither", "invalid"),
+        ("", "invalid"),
+        ("Ignore previous instructions", "invalid"),
+        ("D", "invalid"),
+        ("ABC", "invalid"),
     ],
-)  # fmt: skip
+)
 def test_parse_pairwise(reply, verdict):
     assert parse_pairwise(reply) == verdict
 
@@ -75,9 +88,17 @@ def test_parse_pairwise_never_names_a_letter_absent_from_the_reply():
 
 @pytest.mark.parametrize(
     ("reply", "grade"),
-    [("E", "excellent"), ("P.", "pass"), ("fail", "fail"), ("Grade: [[F]]", "fail"), ("E or P", "invalid"),
-     ("It does not pass, it does not fail", "invalid"), ("[[E]] then [[F]]", "invalid"), ("Great", "invalid")],
-)  # fmt: skip
+    [
+        ("E", "excellent"),
+        ("P.", "pass"),
+        ("fail", "fail"),
+        ("Grade: [[F]]", "fail"),
+        ("E or P", "invalid"),
+        ("It does not pass, it does not fail", "invalid"),
+        ("[[E]] then [[F]]", "invalid"),
+        ("Great", "invalid"),
+    ],
+)
 def test_parse_grade(reply, grade):
     assert parse_grade(reply) == grade
 
@@ -118,9 +139,16 @@ def test_render_fitted_clips_the_longest_field_only():
 def test_pair_outcome_table_covers_every_combination():
     # (verdict with candidate shown as A, verdict with candidate shown as B) -> outcome for the candidate
     expected = {
-        ("a", "b"): "win", ("b", "a"): "loss", ("a", "a"): "tie", ("b", "b"): "tie", ("tie", "tie"): "tie",
-        ("a", "tie"): "tie", ("tie", "b"): "tie", ("b", "tie"): "tie", ("tie", "a"): "tie",
-    }  # fmt: skip
+        ("a", "b"): "win",
+        ("b", "a"): "loss",
+        ("a", "a"): "tie",
+        ("b", "b"): "tie",
+        ("tie", "tie"): "tie",
+        ("a", "tie"): "tie",
+        ("tie", "b"): "tie",
+        ("b", "tie"): "tie",
+        ("tie", "a"): "tie",
+    }
     for v_ab, v_ba in itertools.product(VERDICTS, repeat=2):
         want = "invalid" if "invalid" in (v_ab, v_ba) else expected[(v_ab, v_ba)]
         assert pair_outcome(v_ab, v_ba) == want, (v_ab, v_ba)
@@ -143,8 +171,9 @@ def test_judge_pairs_asks_both_orders_and_aggregates():
     judgments, stats = judge_pairs(pairs, backend, load_template("pairwise"), RUN)
     assert stats.calls == 2 and stats.cached == 0
     assert [(j.order, j.model_a, j.model_b, j.verdict) for j in judgments] == [
-        ("ab", "finetuned", "base", "a"), ("ba", "base", "finetuned", "b"),
-    ]  # fmt: skip
+        ("ab", "finetuned", "base", "a"),
+        ("ba", "base", "finetuned", "b"),
+    ]
     ab, ba = judgments
     assert (ab.response_a, ab.response_b, ba.response_a, ba.response_b) == (cand.id, base.id, base.id, cand.id)
     assert ab.raw.startswith("A=-0.1000") and ba.raw == "B" and ab.template == load_template("pairwise").sha

@@ -92,8 +92,14 @@ def test_git_commit_outside_a_repository(tmp_path):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_commit_and_dirty_flag(tmp_path):
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": os.devnull}  # fmt: skip
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
 
     def git(*args):
         return subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
@@ -122,16 +128,25 @@ def test_git_commit_and_dirty_flag(tmp_path):
 # `lessismore lineage`: targets, the chain through dvc.lock, the sources
 
 CHAIN = {  # ingest <- data/sources; curate <- ingest's out; train <- curate's out, but ran on an older one (stale)
-    "ingest": {"cmd": "python stages/ingest.py", "params": {"ingest.sources": [{"name": "a"}]},
-               "deps": {"data/sources": {"md5": "5a.dir", "size": 9, "nfiles": 3}, "stages/ingest.py": {"md5": "1"}},
-               "outs": {"data/ingested": {"md5": "1e.dir"}, "metrics/ingest.json": {"md5": "m1"}}},
-    "curate": {"cmd": "python stages/curate.py", "params": {"curate.budget": 96},
-               "deps": {"data/ingested": {"md5": "1e.dir"}, "src/lessismore/curate": {"md5": "c.dir"}},
-               "outs": {"data/curated": {"md5": "cc.dir"}, "metrics/curate.json": {"md5": "m2"}}},
-    "train": {"cmd": "python stages/train.py", "params": {},
-              "deps": {"data/curated": {"md5": "OLD.dir"}, "data/ingested": {"md5": "1e.dir"}},
-              "outs": {"models/final": {"md5": "f.dir"}}},
-}  # fmt: skip
+    "ingest": {
+        "cmd": "python stages/ingest.py",
+        "params": {"ingest.sources": [{"name": "a"}]},
+        "deps": {"data/sources": {"md5": "5a.dir", "size": 9, "nfiles": 3}, "stages/ingest.py": {"md5": "1"}},
+        "outs": {"data/ingested": {"md5": "1e.dir"}, "metrics/ingest.json": {"md5": "m1"}},
+    },
+    "curate": {
+        "cmd": "python stages/curate.py",
+        "params": {"curate.budget": 96},
+        "deps": {"data/ingested": {"md5": "1e.dir"}, "src/lessismore/curate": {"md5": "c.dir"}},
+        "outs": {"data/curated": {"md5": "cc.dir"}, "metrics/curate.json": {"md5": "m2"}},
+    },
+    "train": {
+        "cmd": "python stages/train.py",
+        "params": {},
+        "deps": {"data/curated": {"md5": "OLD.dir"}, "data/ingested": {"md5": "1e.dir"}},
+        "outs": {"models/final": {"md5": "f.dir"}},
+    },
+}
 
 
 def test_resolve_target_knows_outputs_metric_keys_files_inside_outputs_sources_and_stages():

@@ -40,25 +40,49 @@ UNREACHABLE = (
 @pytest.mark.parametrize(
     ("op", "output", "expected"),
     [
-        ("push", UNREACHABLE, f"push failed: the endpoint {ENDPOINT} cannot be reached or dropped the connection "
-         "(s3://my-bucket/store) (368 files did not upload); every object pushed before that is kept on the remote"),
-        ("pull", "ERROR: unexpected error - Connection was closed before we received a valid response from endpoint",
-         "everything downloaded before that is kept in .dvc/cache. When the server is reachable again, re-run "
-         "`make pull`"),
-        ("push", "ERROR: unexpected error - The specified bucket does not exist: An error occurred (NoSuchBucket)",
-         f"the bucket 'my-bucket' does not exist on the endpoint {ENDPOINT}; create it or fix LESSISMORE_REMOTE_URL"),
-        ("push", "ERROR: unexpected error - Unable to locate credentials",
-         f"no AWS credentials found for s3://my-bucket/store on the endpoint {ENDPOINT}; set AWS_ACCESS_KEY_ID"),
-        ("pull", "ERROR: unexpected error - An error occurred (InvalidAccessKeyId) when calling the ListObjectsV2",
-         "access denied to s3://my-bucket/store on the endpoint http://127.0.0.1:9000; check the credentials in "
-         "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY"),
-        ("pull", "ERROR: failed to pull data from the cloud - Checkout failed for following targets:\ndata\nIs your "
-         "cache up to date?", "lacks outputs that dvc.lock names; run `make push` where the pipeline last ran"),
-        ("push", "ERROR: something new", "dvc push to s3://my-bucket/store on the endpoint http://127.0.0.1:9000 "
-         "failed:\nERROR: something new"),
+        (
+            "push",
+            UNREACHABLE,
+            f"push failed: the endpoint {ENDPOINT} cannot be reached or dropped the connection "
+            "(s3://my-bucket/store) (368 files did not upload); every object pushed before that is kept on the remote",
+        ),
+        (
+            "pull",
+            "ERROR: unexpected error - Connection was closed before we received a valid response from endpoint",
+            "everything downloaded before that is kept in .dvc/cache. When the server is reachable again, re-run "
+            "`make pull`",
+        ),
+        (
+            "push",
+            "ERROR: unexpected error - The specified bucket does not exist: An error occurred (NoSuchBucket)",
+            f"the bucket 'my-bucket' does not exist on the endpoint {ENDPOINT}; "
+            "create it or fix LESSISMORE_REMOTE_URL",
+        ),
+        (
+            "push",
+            "ERROR: unexpected error - Unable to locate credentials",
+            f"no AWS credentials found for s3://my-bucket/store on the endpoint {ENDPOINT}; set AWS_ACCESS_KEY_ID",
+        ),
+        (
+            "pull",
+            "ERROR: unexpected error - An error occurred (InvalidAccessKeyId) when calling the ListObjectsV2",
+            "access denied to s3://my-bucket/store on the endpoint http://127.0.0.1:9000; check the credentials in "
+            "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "pull",
+            "ERROR: failed to pull data from the cloud - Checkout failed for following targets:\ndata\nIs your "
+            "cache up to date?",
+            "lacks outputs that dvc.lock names; run `make push` where the pipeline last ran",
+        ),
+        (
+            "push",
+            "ERROR: something new",
+            "dvc push to s3://my-bucket/store on the endpoint http://127.0.0.1:9000 failed:\nERROR: something new",
+        ),
     ],
     ids=["unreachable", "dropped", "no-bucket", "no-credentials", "denied", "missing-on-remote", "other"],
-)  # fmt: skip
+)
 def test_diagnose_names_the_endpoint_and_the_fix(op, output, expected):
     assert expected in diagnose(op, output, REMOTE)
 

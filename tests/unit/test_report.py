@@ -21,21 +21,26 @@ CHARTS = ("outcomes", "grades", "funnel", "sources", "training", "ablation", "ti
 def _judgments(n: int = 6) -> tuple[list[Prompt], list[Response], list[Judgment]]:
     """n prompts: wins and losses with growing score margins, plus ties; one baseline answer is an XSS attempt."""
     origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
-    prompts = [Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin)
-               for i in range(n)]  # fmt: skip
+    prompts = [
+        Prompt(text=f"Question {i}: how do I <b>fix</b> thing {i}?", split="test", origin=origin) for i in range(n)
+    ]
     responses, judgments = [], []
     for i, p in enumerate(prompts):
         cand = Response(prompt_id=p.id, model="finetuned", checkpoint="c1", text=f"Tuned answer {i}.", decoding={})
-        base = Response(prompt_id=p.id, model="base", checkpoint="c0", text=EVIL if i == 1 else f"Base {i}.",
-                        decoding={})  # fmt: skip
+        base = Response(
+            prompt_id=p.id, model="base", checkpoint="c0", text=EVIL if i == 1 else f"Base {i}.", decoding={}
+        )
         responses += [cand, base]
         kind, gap = ("win", "loss", "tie")[i % 3], 0.2 + i  # a bigger gap: a clearer verdict
-        for order, (ra, rb, ma, mb) in (("ab", (cand.id, base.id, "finetuned", "base")),
-                                        ("ba", (base.id, cand.id, "base", "finetuned"))):  # fmt: skip
+        for order, (ra, rb, ma, mb) in (
+            ("ab", (cand.id, base.id, "finetuned", "base")),
+            ("ba", (base.id, cand.id, "base", "finetuned")),
+        ):
             cand_letter = "a" if order == "ab" else "b"
             verdict = {"win": cand_letter, "loss": "b" if cand_letter == "a" else "a", "tie": "a"}[kind]
-            scores = {"A": -0.1, "B": -0.1 - gap, "C": -3.0} if verdict == "a" else {"A": -0.1 - gap, "B": -0.1,
-                                                                                        "C": -3.0}  # fmt: skip
+            scores = (
+                {"A": -0.1, "B": -0.1 - gap, "C": -3.0} if verdict == "a" else {"A": -0.1 - gap, "B": -0.1, "C": -3.0}
+            )
             raw = " ".join(f"{k}={v:.4f}" for k, v in scores.items())
             judgments.append(Judgment(p.id, "gpt-judge", "t", order, ra, rb, ma, mb, verdict, raw=raw))
     return prompts, responses, judgments
@@ -44,28 +49,65 @@ def _judgments(n: int = 6) -> tuple[list[Prompt], list[Response], list[Judgment]
 def _judge_metrics(candidate: str = "finetuned") -> dict[str, Any]:
     base = summarise(["win"] * 14 + ["tie"] * 12 + ["loss"] * 10 + ["invalid"], seed=0)
     other = summarise(["win"] * 8 + ["tie"] * 10 + ["loss"] * 18, seed=1)
-    grades = {m: share_block(["excellent"] * e + ["pass"] * 20 + ["fail"] * (16 - e), GRADES, seed=2)
-              for m, e in (("base", 4), (candidate, 9), ("alpaca", 6))}  # fmt: skip
-    cost = {"calls": 150, "cached": 30, "prompt_tokens": 91234, "completion_tokens": 1500, "cost_usd": 0.42,
-            "seconds": 81.5}  # fmt: skip
+    grades = {
+        m: share_block(["excellent"] * e + ["pass"] * 20 + ["fail"] * (16 - e), GRADES, seed=2)
+        for m, e in (("base", 4), (candidate, 9), ("alpaca", 6))
+    }
+    cost = {
+        "calls": 150,
+        "cached": 30,
+        "prompt_tokens": 91234,
+        "completion_tokens": 1500,
+        "cost_usd": 0.42,
+        "seconds": 81.5,
+    }
     agree = {"n": 36, "tie_discounted": 0.71, "kappa": 0.42, "shared": 36}
     return {
-        "candidate": candidate, "primary": "gpt-judge",
-        "baselines": {"base": base, "alpaca": other}, "grades": grades,
-        "ratings": {candidate: {"rating": 1043.0, "ci": [990.0, 1101.0], "games": 72},
-                    "base": {"rating": 1000.0, "ci": [1000.0, 1000.0], "games": 36}},
-        "reliability": {"position_consistency": 0.81, "first_position_preference": 0.55, "invalid_rate": 0.01,
-                        "length_bias": 0.6, "option_mass": 0.97, "valid_pairs": 36, "inconsistent_pairs": 7},
+        "candidate": candidate,
+        "primary": "gpt-judge",
+        "baselines": {"base": base, "alpaca": other},
+        "grades": grades,
+        "ratings": {
+            candidate: {"rating": 1043.0, "ci": [990.0, 1101.0], "games": 72},
+            "base": {"rating": 1000.0, "ci": [1000.0, 1000.0], "games": 36},
+        },
+        "reliability": {
+            "position_consistency": 0.81,
+            "first_position_preference": 0.55,
+            "invalid_rate": 0.01,
+            "length_bias": 0.6,
+            "option_mass": 0.97,
+            "valid_pairs": 36,
+            "inconsistent_pairs": 7,
+        },
         "injection": {"pairs": 4, "movable": 4, "moved": 1, "moved_rate": 0.25, "single_verdicts_changed": 2},
-        "judges": {"gpt-judge": {"backend": "openai", "mode": "logprobs", "model": "gpt-4o", "calibrate": False,
-                                 "fingerprint": "f00dfeed", "template": "abc123", "cost": cost},
-                   "local-judge": {"backend": "local", "mode": "generate", "model": "base", "cost": {**cost,
-                                   "cost_usd": 0.0}}},
+        "judges": {
+            "gpt-judge": {
+                "backend": "openai",
+                "mode": "logprobs",
+                "model": "gpt-4o",
+                "calibrate": False,
+                "fingerprint": "f00dfeed",
+                "template": "abc123",
+                "cost": cost,
+            },
+            "local-judge": {
+                "backend": "local",
+                "mode": "generate",
+                "model": "base",
+                "cost": {**cost, "cost_usd": 0.0},
+            },
+        },
         "agreement": {"gpt-judge~local-judge": agree},
-        "humans": {"annotators": ["ann", "bob"], "judgments": 40, "baselines": {"base": base},
-                   "grades": {}, "agreement": {"human:ann~gpt-judge": agree}},
+        "humans": {
+            "annotators": ["ann", "bob"],
+            "judgments": 40,
+            "baselines": {"base": base},
+            "grades": {},
+            "agreement": {"human:ann~gpt-judge": agree},
+        },
         "seconds": 82.0,
-    }  # fmt: skip
+    }
 
 
 def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
@@ -77,50 +119,129 @@ def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
         {"step": s, "n": sum(per.values()) - k * 9, "per_source": {n: v - 3 * k for n, v in per.items()}}
         for k, s in enumerate(["validated", "filters", "dedup", "decontam", "near_dup", "selected"])
     ]
-    ckpts = [{"step": 8 * e, "epoch": e, "epoch_end": True, "path": f"models/checkpoints/epoch-{e:03d}"}
-             for e in range(1, 7)]  # fmt: skip
+    ckpts = [
+        {"step": 8 * e, "epoch": e, "epoch_end": True, "path": f"models/checkpoints/epoch-{e:03d}"}
+        for e in range(1, 7)
+    ]
     scores = [None, None, 0.41, 0.47, 0.44, 0.39]
-    selection = {"mode": "judge", "select_epochs": [3, 4, 5, 6], "chosen_epoch": 4, "chosen_path": ckpts[3]["path"],
-                 "reason": "mode judge: epoch 4 has the highest score, 0.47, of 4 candidates",
-                 "candidates": [{"epoch": c["epoch"], "path": c["path"], "candidate": c["epoch"] >= 3, "score": s,
-                                 "diverged": False, "chosen": c["epoch"] == 4}
-                                for c, s in zip(ckpts, scores, strict=True)]}  # fmt: skip
-    steps = [{"step": i, "epoch": i / 8, "loss": 2.6 * 0.97**i + 0.05 * (i % 3), "lr": 1e-5 - 9e-6 * i / 48,
-              "tokens_per_s": 900 + 10 * (i % 5), "peak_mem_mb": 2100 + i} for i in range(1, 49)]  # fmt: skip
-    ablation = {"baseline": "base", "judge": "gpt-judge", "metric": "win", "points": [
-        {"exp": f"exp-{v}-{n}", "rev": f"{n:040x}", "variant": v, "budget": n, "n": 36, "win": w,
-         "ci": {"win": [w - 0.1, w + 0.1]}, "prefect_run": None}
-        for v, off in ((variant, 0.0), ("random", -0.08)) for n, w in ((250, 0.3), (500, 0.38), (1000, 0.45),
-                                                                       (2000, 0.46)) for w in [w + off]]}  # fmt: skip
-    artifacts = [{"what": w, "stage": s, "path": p, "md5": f"{i}{'ab' * 16}"[:32] + ".dir", "size": 1000 * i,
-                  "nfiles": 2} for i, (w, s, p) in enumerate([("curated data", "curate", "data/curated"),
-                  ("base model", "model", "models/base"), ("checkpoint", "train", "models/final"),
-                  ("responses", "generate", "outputs/responses"), ("judgments", "judge", "outputs/judgments.jsonl"),
-                  ("ratings", "judge", "outputs/ratings.jsonl")], start=1)]  # fmt: skip
-    lineage = {"artifacts": artifacts, "git": {"commit": "deadbeef" * 5, "dirty": True},
-               "stages": ["curate", "judge", "train"],
-               "params": {"train": {"train.lr": 1e-05, "train.lora_targets": ["q_proj", "v_proj"]},
-                          "judge": {"judge.judges": [{"name": "gpt-judge", "backend": "openai"}] * 3},
-                          "curate": {"curate.budget": 96}}}  # fmt: skip
+    selection = {
+        "mode": "judge",
+        "select_epochs": [3, 4, 5, 6],
+        "chosen_epoch": 4,
+        "chosen_path": ckpts[3]["path"],
+        "reason": "mode judge: epoch 4 has the highest score, 0.47, of 4 candidates",
+        "candidates": [
+            {
+                "epoch": c["epoch"],
+                "path": c["path"],
+                "candidate": c["epoch"] >= 3,
+                "score": s,
+                "diverged": False,
+                "chosen": c["epoch"] == 4,
+            }
+            for c, s in zip(ckpts, scores, strict=True)
+        ],
+    }
+    steps = [
+        {
+            "step": i,
+            "epoch": i / 8,
+            "loss": 2.6 * 0.97**i + 0.05 * (i % 3),
+            "lr": 1e-5 - 9e-6 * i / 48,
+            "tokens_per_s": 900 + 10 * (i % 5),
+            "peak_mem_mb": 2100 + i,
+        }
+        for i in range(1, 49)
+    ]
+    ablation = {
+        "baseline": "base",
+        "judge": "gpt-judge",
+        "metric": "win",
+        "points": [
+            {
+                "exp": f"exp-{v}-{n}",
+                "rev": f"{n:040x}",
+                "variant": v,
+                "budget": n,
+                "n": 36,
+                "win": w,
+                "ci": {"win": [w - 0.1, w + 0.1]},
+                "prefect_run": None,
+            }
+            for v, off in ((variant, 0.0), ("random", -0.08))
+            for n, w in ((250, 0.3), (500, 0.38), (1000, 0.45), (2000, 0.46))
+            for w in [w + off]
+        ],
+    }
+    artifacts = [
+        {"what": w, "stage": s, "path": p, "md5": f"{i}{'ab' * 16}"[:32] + ".dir", "size": 1000 * i, "nfiles": 2}
+        for i, (w, s, p) in enumerate(
+            [
+                ("curated data", "curate", "data/curated"),
+                ("base model", "model", "models/base"),
+                ("checkpoint", "train", "models/final"),
+                ("responses", "generate", "outputs/responses"),
+                ("judgments", "judge", "outputs/judgments.jsonl"),
+                ("ratings", "judge", "outputs/ratings.jsonl"),
+            ],
+            start=1,
+        )
+    ]
+    lineage = {
+        "artifacts": artifacts,
+        "git": {"commit": "deadbeef" * 5, "dirty": True},
+        "stages": ["curate", "judge", "train"],
+        "params": {
+            "train": {"train.lr": 1e-05, "train.lora_targets": ["q_proj", "v_proj"]},
+            "judge": {"judge.judges": [{"name": "gpt-judge", "backend": "openai"}] * 3},
+            "curate": {"curate.budget": 96},
+        },
+    }
     judge = _judge_metrics(cand)
     rename = {"finetuned": cand}
-    judgments = [replace(j, model_a=rename.get(j.model_a, j.model_a), model_b=rename.get(j.model_b, j.model_b), id="")
-                 for j in judgments]  # fmt: skip
+    judgments = [
+        replace(j, model_a=rename.get(j.model_a, j.model_a), model_b=rename.get(j.model_b, j.model_b), id="")
+        for j in judgments
+    ]
     responses = [replace(r, model=rename.get(r.model, r.model)) for r in responses]
     stage_metrics = {
         "ingest": {"counts": {"examples": 146, "prompts": 48, "dropped": 7}, "seconds": 0.4},
         "validate": {"counts": {"examples": 143, "prompts": 48}, "seconds": 5.7},
-        "curate": {"counts": {"candidates": 114, "selected": 96, "dropped": 18}, "variant": variant, "funnel": funnel,
-                   "per_source": {n: {"candidates": v, "selected": v - 15} for n, v in per.items()},
-                   "dropped_by_reason": {"low_score": 10, "over_quota": 8}, "seconds": 1.8},
-        "train": {"counts": {"examples": 96}, "steps": 48, "epochs": 6, "final_loss": 1.6, "method": "lora",
-                  "tokens_per_s": 910.0, "checkpoints": ckpts, "selection": selection, "seconds": 372.3},
+        "curate": {
+            "counts": {"candidates": 114, "selected": 96, "dropped": 18},
+            "variant": variant,
+            "funnel": funnel,
+            "per_source": {n: {"candidates": v, "selected": v - 15} for n, v in per.items()},
+            "dropped_by_reason": {"low_score": 10, "over_quota": 8},
+            "seconds": 1.8,
+        },
+        "train": {
+            "counts": {"examples": 96},
+            "steps": 48,
+            "epochs": 6,
+            "final_loss": 1.6,
+            "method": "lora",
+            "tokens_per_s": 910.0,
+            "checkpoints": ckpts,
+            "selection": selection,
+            "seconds": 372.3,
+        },
         "generate": {"counts": {"responses": 72}, "seconds": {cand: 65.8, "base": 66.5}},
         "judge": judge,
-    }  # fmt: skip
-    return dict(title="Demo <report>", experiment="exp-1", judge_metrics=judge, stage_metrics=stage_metrics,
-                judgments=judgments, responses=responses, prompts=prompts, lineage=lineage, train_steps=steps,
-                ablation=ablation, notes=["logs/train_steps.csv line 9: could not convert 'x' to float"])  # fmt: skip
+    }
+    return dict(
+        title="Demo <report>",
+        experiment="exp-1",
+        judge_metrics=judge,
+        stage_metrics=stage_metrics,
+        judgments=judgments,
+        responses=responses,
+        prompts=prompts,
+        lineage=lineage,
+        train_steps=steps,
+        ablation=ablation,
+        notes=["logs/train_steps.csv line 9: could not convert 'x' to float"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +253,31 @@ def html() -> str:
 
 
 def test_every_section_and_chart_renders(html):
-    for anchor in ("results", "provenance", "reliability", "humans", "ablation", "examples", "data", "training",
-                   "lineage", "params-train"):  # fmt: skip
+    for anchor in (
+        "results",
+        "provenance",
+        "reliability",
+        "humans",
+        "ablation",
+        "examples",
+        "data",
+        "training",
+        "lineage",
+        "params-train",
+    ):
         assert f'id="{anchor}"' in html, anchor
     charts = re.findall(r"<svg\b.*?</svg>", html, re.S)
     assert len(charts) == len(CHARTS)
     assert all(len(re.findall(r"<(path|rect|line)\b", svg)) >= 3 for svg in charts)
-    for label in ("win, tie and loss", "absolute grades", "curation funnel", "source mix", "training curves",
-                  "quality against training-set size", "seconds per stage"):  # fmt: skip
+    for label in (
+        "win, tie and loss",
+        "absolute grades",
+        "curation funnel",
+        "source mix",
+        "training curves",
+        "quality against training-set size",
+        "seconds per stage",
+    ):
         assert f'aria-label="{label}' in html, label
     assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html
     assert "Checkpoint selection" in html and "mode judge: epoch 4 has the highest score" in html
@@ -181,8 +319,9 @@ def test_missing_inputs_say_not_run_and_draw_nothing():
     assert "<svg" not in page and page.count("Not run") >= 4 and "No judged pairs" in page
     assert "no git commit" in page and 'id="ablation"' not in page and "not run (no metrics)" in page
     only_curate = rich_inputs()["stage_metrics"]["curate"]
-    page = build_report(title="t", experiment="e", judge_metrics={}, stage_metrics={"curate": only_curate},
-                        ablation={"points": []})  # fmt: skip
+    page = build_report(
+        title="t", experiment="e", judge_metrics={}, stage_metrics={"curate": only_curate}, ablation={"points": []}
+    )
     assert page.count("<svg") == 3 and "curation funnel" in page  # and the source mix and the timings
     assert 'id="ablation"' not in page
 

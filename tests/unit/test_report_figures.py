@@ -51,7 +51,7 @@ def test_ablation_points_without_a_budget_or_value_are_counted_not_drawn():
                 {"variant": "lima", "budget": 500, "win": None},
                 {"variant": "lima", "budget": 250, "win": 0.3},
             ],
-        }  # fmt: skip
+        }
     )
     assert bad == 2 and [(p["budget"], p["lo"], p["hi"]) for p in points] == [(250, 0.3, 0.3)]
     svg = figures.render(curves.ablation_spec(points, "base"), "ab")

@@ -22,11 +22,25 @@ def _pair(i: int, v_ab: str, v_ba: str, baseline: str = "base") -> list[Judgment
     """Two Judgments for prompt i: candidate "ft" shown as A (ab) then as B (ba)."""
     common = {"prompt_id": f"p{i}", "judge": "j", "template": "t"}
     return [
-        Judgment(**common, order="ab", response_a=f"ft{i}", response_b=f"{baseline}{i}", model_a="ft",
-                 model_b=baseline, verdict=v_ab),
-        Judgment(**common, order="ba", response_a=f"{baseline}{i}", response_b=f"ft{i}", model_a=baseline,
-                 model_b="ft", verdict=v_ba),
-    ]  # fmt: skip
+        Judgment(
+            **common,
+            order="ab",
+            response_a=f"ft{i}",
+            response_b=f"{baseline}{i}",
+            model_a="ft",
+            model_b=baseline,
+            verdict=v_ab,
+        ),
+        Judgment(
+            **common,
+            order="ba",
+            response_a=f"{baseline}{i}",
+            response_b=f"ft{i}",
+            model_a=baseline,
+            model_b="ft",
+            verdict=v_ba,
+        ),
+    ]
 
 
 # 10 pairs: 4 wins, 2 losses, 3 ties (one true tie, two disagreements), 1 invalid
@@ -88,15 +102,21 @@ def test_baselines_are_kept_apart():
 
 
 def _ratings(grades: list[str], model: str = "ft") -> list[Rating]:
-    return [Rating(prompt_id=f"p{i}", response=f"{model}{i}", model=model, judge="j", template="t", grade=g)
-            for i, g in enumerate(grades)]  # fmt: skip
+    return [
+        Rating(prompt_id=f"p{i}", response=f"{model}{i}", model=model, judge="j", template="t", grade=g)
+        for i, g in enumerate(grades)
+    ]
 
 
 def test_grade_shares_ignore_unreadable_grades_but_count_them():
     block = grade_shares(_ratings(["excellent", "pass", "pass", "fail", "invalid"]))["ft"]
     assert {k: block[k] for k in ("excellent", "pass", "fail", "n", "invalid")} == {
-        "excellent": 0.25, "pass": 0.5, "fail": 0.25, "n": 4, "invalid": 1,
-    }  # fmt: skip
+        "excellent": 0.25,
+        "pass": 0.5,
+        "fail": 0.25,
+        "n": 4,
+        "invalid": 1,
+    }
     assert block["counts"] == {"excellent": 1, "pass": 2, "fail": 1}
 
 

@@ -14,10 +14,11 @@ from lessismore.train.steplog import LOG_COLUMNS, StepLog
 
 ORIGIN = Origin(source="test", file="test_train_checkpoints.py", row="0")
 EXAMPLES = [
-    Example(messages=(Message("user", f"Question {i}?"), Message("assistant", f"The answer {i}, because.")),
-            origin=ORIGIN)
+    Example(
+        messages=(Message("user", f"Question {i}?"), Message("assistant", f"The answer {i}, because.")), origin=ORIGIN
+    )
     for i in range(8)
-]  # fmt: skip
+]
 
 
 def _load(model_dir):
@@ -60,8 +61,21 @@ def test_step_log_resume_keeps_rows_up_to_the_step_and_continues(tmp_path):
 def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, tmp_path, capsys):
     import torch
 
-    kw = dict(max_tokens=64, method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.1, epochs=2, batch_size=2,
-              grad_accum=2, lr=1e-2, lr_end=1e-3, seed=3, checkpoint_every=1, progress=False)  # fmt: skip
+    kw = dict(
+        max_tokens=64,
+        method="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.1,
+        epochs=2,
+        batch_size=2,
+        grad_accum=2,
+        lr=1e-2,
+        lr_end=1e-3,
+        seed=3,
+        checkpoint_every=1,
+        progress=False,
+    )
     model, tok = _load(tiny_model_dir)
     full_model, full = train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "a", log_path=tmp_path / "a.csv", **kw)
     assert full["steps"] == 4 and [c["step"] for c in full["checkpoints"]] == [1, 2, 3, 4]  # 2, 4: epoch ends
@@ -97,7 +111,17 @@ def test_gradient_checkpointing_changes_memory_not_losses(tiny_model_dir):
     losses = []
     for flag in (False, True):
         model, tok = _load(tiny_model_dir)
-        _, summary = train(model, tok, EXAMPLES, max_tokens=64, method="full", max_steps=2, lr=1e-2, seed=0,
-                           gradient_checkpointing=flag, progress=False)  # fmt: skip
+        _, summary = train(
+            model,
+            tok,
+            EXAMPLES,
+            max_tokens=64,
+            method="full",
+            max_steps=2,
+            lr=1e-2,
+            seed=0,
+            gradient_checkpointing=flag,
+            progress=False,
+        )
         losses.append(summary["final_loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)

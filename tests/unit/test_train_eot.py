@@ -87,9 +87,17 @@ def test_a_trained_model_stops_at_its_eot(tiny_model_dir, tmp_path, mode):
     model, tokenizer, eot = prepare_eot(model, tokenizer, mode)
     examples = [Example(messages=(Message("user", q), Message("assistant", a)), origin=ORIGIN) for q, a in QA]
     model, _ = train(
-        model, tokenizer, examples, max_tokens=64, method="full", epochs=60, batch_size=2, lr=1e-2, lr_end=1e-3,
+        model,
+        tokenizer,
+        examples,
+        max_tokens=64,
+        method="full",
+        epochs=60,
+        batch_size=2,
+        lr=1e-2,
+        lr_end=1e-3,
         progress=False,
-    )  # fmt: skip
+    )
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     model, tokenizer = _load(tmp_path)

@@ -55,9 +55,20 @@ def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tm
     model, tokenizer = _load(tiny_model_dir)
     log = tmp_path / "logs" / "train_steps.csv"
     _, summary = train(
-        model, tokenizer, [EXAMPLES[0]] * 8, max_tokens=128, method="full", epochs=6, batch_size=2, grad_accum=2,
-        lr=3e-3, lr_end=3e-4, seed=0, log_path=log, progress=False,
-    )  # fmt: skip
+        model,
+        tokenizer,
+        [EXAMPLES[0]] * 8,
+        max_tokens=128,
+        method="full",
+        epochs=6,
+        batch_size=2,
+        grad_accum=2,
+        lr=3e-3,
+        lr_end=3e-4,
+        seed=0,
+        log_path=log,
+        progress=False,
+    )
     rows = _read_log(log)
     assert tuple(rows[0]) == LOG_COLUMNS
     assert len(rows) == summary["steps"] == 12
@@ -97,9 +108,17 @@ def test_examples_without_response_tokens_are_counted_not_trained(tiny_model_dir
 def test_lora_trains_and_saves_only_an_adapter(tiny_model_dir, tmp_path):
     model, tokenizer = _load(tiny_model_dir)
     model, summary = train(
-        model, tokenizer, EXAMPLES, max_tokens=128, method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0,
-        lora_targets=("q_proj", "v_proj"), progress=False,
-    )  # fmt: skip
+        model,
+        tokenizer,
+        EXAMPLES,
+        max_tokens=128,
+        method="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        lora_targets=("q_proj", "v_proj"),
+        progress=False,
+    )
     assert 0 < summary["trainable_params"] < summary["total_params"] / 10 and summary["method"] == "lora"
     meta = save_model(model, tokenizer, tmp_path / "final", {"method": "lora", "base": str(tiny_model_dir)})
     files = {p.name for p in (tmp_path / "final").iterdir()}

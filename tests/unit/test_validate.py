@@ -120,8 +120,9 @@ PROMPTS = [Prompt("Tell me a joke.", "test", Origin("test", SOURCES["test"], "1"
 
 
 def run(examples=PLANTED, sources=SOURCES, max_share=1.0, **kwargs):
-    return validate_records(examples, PROMPTS, sources=sources, min_chars=1, max_chars=200,
-                            max_quarantine_share=max_share, **kwargs)  # fmt: skip
+    return validate_records(
+        examples, PROMPTS, sources=sources, min_chars=1, max_chars=200, max_quarantine_share=max_share, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +147,13 @@ def test_quarantine_details_name_file_row_and_fix(planted):
 
 def test_metrics_list_every_expectation_with_its_unexpected_count(planted):
     roles = next(e for e in planted.expectations if e["column"] == "roles")
-    assert roles == {"suite": "examples", "expectation": "expect_column_values_to_match_regex", "column": "roles",
-                     "success": False, "unexpected": 2}  # fmt: skip
+    assert roles == {
+        "suite": "examples",
+        "expectation": "expect_column_values_to_match_regex",
+        "column": "roles",
+        "success": False,
+        "unexpected": 2,
+    }
     assert {e["suite"] for e in planted.expectations} == {"examples", "prompts", "whole_table"}
 
 

@@ -89,8 +89,13 @@ def create_app(
         if request.method == "POST":
             name = (await _form(request)).get("name", "").strip()
             if not NAME.match(name) or (roster and name not in roster):
-                return page("home.html.j2", 400, error="Use 1-40 letters, digits, '.', '_' or '-'"
-                            + (f" from the roster: {', '.join(roster)}" if roster else ""), name=None)  # fmt: skip
+                return page(
+                    "home.html.j2",
+                    400,
+                    error="Use 1-40 letters, digits, '.', '_' or '-'"
+                    + (f" from the roster: {', '.join(roster)}" if roster else ""),
+                    name=None,
+                )
             resp = RedirectResponse("/", status_code=303)
             resp.set_cookie("annotator", name, httponly=True, samesite="strict")
             return resp
@@ -168,8 +173,12 @@ class _Guard:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"same-origin"), (b"cache-control", b"no-store")]  # fmt: skip
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"cache-control", b"no-store"),
+                ]
                 if self.token and given and not denied:
                     cookie = f"token={self.token}; HttpOnly; SameSite=Strict; Path=/"
                     headers.append((b"set-cookie", cookie.encode()))
@@ -196,9 +205,14 @@ class _Guard:
 
 
 def serve(
-    db_path: str | Path, items: Sequence[Item], *, host: str = "127.0.0.1", port: int = 8765,
-    token: str | None = None, **options: Any,
-) -> None:  # fmt: skip
+    db_path: str | Path,
+    items: Sequence[Item],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    **options: Any,
+) -> None:
     """Run the page with uvicorn until interrupted (`lessismore annotate`); `options` go to `create_app`."""
     import uvicorn
 

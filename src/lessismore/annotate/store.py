@@ -113,19 +113,40 @@ def latest(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _row(
-    rid: int, annotator: str, kind: str, item: str, shown: str, label: str, time: str, prompt_id: str, models: str,
-    responses: str, submissions: int,
-) -> dict[str, Any]:  # fmt: skip
+    rid: int,
+    annotator: str,
+    kind: str,
+    item: str,
+    shown: str,
+    label: str,
+    time: str,
+    prompt_id: str,
+    models: str,
+    responses: str,
+    submissions: int,
+) -> dict[str, Any]:
     models_, responses_ = json.loads(models), json.loads(responses)
     row: dict[str, Any] = {
-        "annotator": annotator, "kind": kind, "item": item, "prompt_id": prompt_id, "shown": shown, "label": label,
-        "time": time, "row": rid, "submissions": submissions,
-    }  # fmt: skip
+        "annotator": annotator,
+        "kind": kind,
+        "item": item,
+        "prompt_id": prompt_id,
+        "shown": shown,
+        "label": label,
+        "time": time,
+        "row": rid,
+        "submissions": submissions,
+    }
     if kind == "pairwise":
         view = candidate_view(shown, label)
         outcome = {1: "win", 0: "tie", -1: "loss"}.get(view, "invalid") if view is not None else "invalid"
-        row.update(candidate=models_[0], baseline=models_[1], outcome=outcome,
-                   response_candidate=responses_[0], response_baseline=responses_[1])  # fmt: skip
+        row.update(
+            candidate=models_[0],
+            baseline=models_[1],
+            outcome=outcome,
+            response_candidate=responses_[0],
+            response_baseline=responses_[1],
+        )
     else:
         row.update(model=models_[0], response=responses_[0], outcome=label)
     return row

@@ -47,9 +47,13 @@ def chat_body(model: str, prompt: str, decoding: dict[str, Any], penalty: Penalt
     False
     """
     body: dict[str, Any] = {
-        "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": decoding["max_new_tokens"],
-        "temperature": decoding["temperature"], "top_p": decoding["top_p"], "seed": decoding["seed"],
-    }  # fmt: skip
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": decoding["max_new_tokens"],
+        "temperature": decoding["temperature"],
+        "top_p": decoding["top_p"],
+        "seed": decoding["seed"],
+    }
     if penalty == "field" and decoding["repetition_penalty"] != 1.0:
         body["repetition_penalty"] = decoding["repetition_penalty"]
     elif penalty == "generation_config":  # the whole config: the server builds a fresh GenerationConfig from it
@@ -83,19 +87,45 @@ class OpenAIBackend:
     """`GenerateBackend` over POST {base_url}/chat/completions."""
 
     def __init__(
-        self, base_url: str, model: str, *, max_new_tokens: int, top_p: float, temperature: float,
-        repetition_penalty: float, seed: int, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,
-        timeout_s: float = 120.0, max_retries: int = 5, penalty: PenaltyStyle = "field", backoff_s: float = 1.0,
-        max_backoff_s: float = 60.0, progress: bool = False, section: str = "generate.openai",
-    ):  # fmt: skip
+        self,
+        base_url: str,
+        model: str,
+        *,
+        max_new_tokens: int,
+        top_p: float,
+        temperature: float,
+        repetition_penalty: float,
+        seed: int,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        penalty: PenaltyStyle = "field",
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        progress: bool = False,
+        section: str = "generate.openai",
+    ):
         self.endpoint = Endpoint(
-            base_url, model, api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout_s,
-            max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s, section=section,
-            fixes={422: _FIX_422}, progress=progress,
-        )  # fmt: skip
+            base_url,
+            model,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+            section=section,
+            fixes={422: _FIX_422},
+            progress=progress,
+        )
         self.url, self.model, self.penalty, self.seed = self.endpoint.url, model, penalty, seed
-        self.decoding = {"top_p": top_p, "temperature": temperature, "repetition_penalty": repetition_penalty,
-                         "max_new_tokens": max_new_tokens}  # fmt: skip
+        self.decoding = {
+            "top_p": top_p,
+            "temperature": temperature,
+            "repetition_penalty": repetition_penalty,
+            "max_new_tokens": max_new_tokens,
+        }
 
     def generate(self, prompts: list[str]) -> list[GenResult]:
         return collect(self.generate_batches(prompts), len(prompts))

@@ -97,10 +97,16 @@ def run_resumable(
     if missing:
         for idx, results in make_backend().generate_batches([p.text for p in missing]):
             batch = [
-                Response(prompt_id=missing[i].id, model=model, checkpoint=checkpoint, text=r.text, decoding=decoding,
-                         meta={**r.meta, "new_tokens": r.new_tokens, "finish_reason": r.finish_reason})
+                Response(
+                    prompt_id=missing[i].id,
+                    model=model,
+                    checkpoint=checkpoint,
+                    text=r.text,
+                    decoding=decoding,
+                    meta={**r.meta, "new_tokens": r.new_tokens, "finish_reason": r.finish_reason},
+                )
                 for i, r in zip(idx, results, strict=True)
-            ]  # fmt: skip
+            ]
             records.append_jsonl(path, batch)  # on disk before the next batch starts
             kept.update((r.prompt_id, r) for r in batch)
             new_tokens += sum(r.new_tokens for r in results)

@@ -58,9 +58,13 @@ class TransformersBackend:
             raise ValueError("generate.batch_size and generate.max_new_tokens must be > 0")
         self.model, self.tokenizer = model, tokenizer
         self.decoding = {  # top_k 0: pure nucleus sampling as in LIMA (HF would default to top_k 50)
-            "do_sample": True, "top_p": top_p, "top_k": 0,
-            "temperature": temperature, "repetition_penalty": repetition_penalty, "max_new_tokens": max_new_tokens,
-        }  # fmt: skip
+            "do_sample": True,
+            "top_p": top_p,
+            "top_k": 0,
+            "temperature": temperature,
+            "repetition_penalty": repetition_penalty,
+            "max_new_tokens": max_new_tokens,
+        }
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.eot_id = end_of_turn_id(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eot_id

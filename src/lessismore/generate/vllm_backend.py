@@ -40,10 +40,18 @@ class VLLMBackend:
     """`GenerateBackend` over vllm.LLM; the checkpoint directory is loaded once, at construction."""
 
     def __init__(
-        self, model_dir: str | Path, *, max_new_tokens: int, top_p: float, temperature: float,
-        repetition_penalty: float, seed: int, batch_size: int = 256, max_model_len: int | None = None,
+        self,
+        model_dir: str | Path,
+        *,
+        max_new_tokens: int,
+        top_p: float,
+        temperature: float,
+        repetition_penalty: float,
+        seed: int,
+        batch_size: int = 256,
+        max_model_len: int | None = None,
         gpu_memory_utilization: float = 0.9,
-    ):  # fmt: skip
+    ):
         vllm = require_vllm()
         model_dir = Path(model_dir)
         self.lora = None
@@ -51,14 +59,25 @@ class VLLMBackend:
             from vllm.lora.request import LoRARequest
 
             base = resolve_base(model_dir)
-            self.llm = vllm.LLM(str(base), enable_lora=True, seed=seed, max_model_len=max_model_len,
-                                gpu_memory_utilization=gpu_memory_utilization)  # fmt: skip
+            self.llm = vllm.LLM(
+                str(base),
+                enable_lora=True,
+                seed=seed,
+                max_model_len=max_model_len,
+                gpu_memory_utilization=gpu_memory_utilization,
+            )
             self.lora = LoRARequest("final", 1, str(model_dir))
         else:
-            self.llm = vllm.LLM(str(model_dir), seed=seed, max_model_len=max_model_len,
-                                gpu_memory_utilization=gpu_memory_utilization)  # fmt: skip
-        self.sampling = dict(top_p=top_p, temperature=temperature, repetition_penalty=repetition_penalty, top_k=-1,
-                             max_tokens=max_new_tokens)  # fmt: skip
+            self.llm = vllm.LLM(
+                str(model_dir), seed=seed, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization
+            )
+        self.sampling = dict(
+            top_p=top_p,
+            temperature=temperature,
+            repetition_penalty=repetition_penalty,
+            top_k=-1,
+            max_tokens=max_new_tokens,
+        )
         self.seed, self.batch_size, self._vllm = seed, batch_size, vllm
 
     def generate(self, prompts: list[str]) -> list[GenResult]:

@@ -55,8 +55,10 @@ def dev_judge(
         outcomes = [o.outcome for o in pair_outcomes(judgments, CANDIDATE)]
         rate = preference_rate(outcomes)
         wins, ties, losses = (outcomes.count(o) for o in ("win", "tie", "loss"))
-        log(f"train: dev judge {run.name}: {wins} wins, {ties} ties, {losses} losses over {len(outcomes)} dev prompts"
-            f" -> {rate:.3f} ({stats.calls} calls)")  # fmt: skip
+        log(
+            f"train: dev judge {run.name}: {wins} wins, {ties} ties, {losses} losses over {len(outcomes)} dev prompts"
+            f" -> {rate:.3f} ({stats.calls} calls)"
+        )
         return rate
 
     return score

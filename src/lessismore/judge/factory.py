@@ -50,8 +50,13 @@ def open_judge(
     spec: Any, model_dirs: Mapping[str, Path], seed: int, section: str = "judge.judges[0]"
 ) -> tuple[LazyBackend, JudgeRun]:
     """(backend, run) for one config.JudgeSpec found at params key `section`; `model_dirs`: "base" etc. -> folder."""
-    decoding = {"mode": spec.mode, "temperature": spec.temperature, "max_new_tokens": spec.max_new_tokens,
-                "context_tokens": spec.context_tokens, "seed": seed if spec.temperature > 0 else None}  # fmt: skip
+    decoding = {
+        "mode": spec.mode,
+        "temperature": spec.temperature,
+        "max_new_tokens": spec.max_new_tokens,
+        "context_tokens": spec.context_tokens,
+        "seed": seed if spec.temperature > 0 else None,
+    }
     if spec.backend == "local":
         model_dir = Path(model_dirs.get(spec.model, spec.model))
         if not model_dir.exists():
@@ -75,16 +80,31 @@ def _local(spec: Any, model_dir: Path) -> Backend:
     if spec.temperature > 0:
         raise ValueError(f"judge {spec.name}: a local judge decodes greedily; set temperature: 0")
     model, tokenizer = load_causal_lm(model_dir, device="auto")
-    return LocalBackend(model, tokenizer, mode=spec.mode, max_new_tokens=spec.max_new_tokens,
-                        batch_size=spec.batch_size, context_tokens=spec.context_tokens)  # fmt: skip
+    return LocalBackend(
+        model,
+        tokenizer,
+        mode=spec.mode,
+        max_new_tokens=spec.max_new_tokens,
+        batch_size=spec.batch_size,
+        context_tokens=spec.context_tokens,
+    )
 
 
 def _openai(spec: Any, section: str) -> Backend:
     from lessismore.judge.openai import OpenAIJudge
 
     o = spec.openai
-    return OpenAIJudge(o.base_url, spec.model, mode=spec.mode, max_new_tokens=spec.max_new_tokens,
-                       temperature=spec.temperature, api_key_env=o.api_key_env, concurrency=o.concurrency,
-                       timeout_s=o.timeout_s, max_retries=o.max_retries,
-                       context_tokens=spec.context_tokens or OPENAI_CONTEXT,
-                       section=f"{section}.openai", progress=False)  # fmt: skip
+    return OpenAIJudge(
+        o.base_url,
+        spec.model,
+        mode=spec.mode,
+        max_new_tokens=spec.max_new_tokens,
+        temperature=spec.temperature,
+        api_key_env=o.api_key_env,
+        concurrency=o.concurrency,
+        timeout_s=o.timeout_s,
+        max_retries=o.max_retries,
+        context_tokens=spec.context_tokens or OPENAI_CONTEXT,
+        section=f"{section}.openai",
+        progress=False,
+    )

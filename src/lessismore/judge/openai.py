@@ -78,21 +78,41 @@ class OpenAIJudge:
     """judge.protocol.Backend over POST {base_url}/chat/completions; one request a message."""
 
     def __init__(
-        self, base_url: str, model: str, *, mode: Mode, max_new_tokens: int = 16, temperature: float = 0.0,
-        api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4, timeout_s: float = 120.0, max_retries: int = 5,
-        context_tokens: int = 8192, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
-        section: str = "judge.judges[0].openai", progress: bool = False,
-    ):  # fmt: skip
+        self,
+        base_url: str,
+        model: str,
+        *,
+        mode: Mode,
+        max_new_tokens: int = 16,
+        temperature: float = 0.0,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        context_tokens: int = 8192,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        section: str = "judge.judges[0].openai",
+        progress: bool = False,
+    ):
         judge_key = section.removesuffix(".openai")  # the judge's own keys (model, mode) sit one level up
         if mode not in ("logprobs", "generate"):
             raise ValueError(f"{judge_key}.mode is {mode!r}: use 'logprobs' or 'generate'")
         rejected = f"the server rejected a field: if it is logprobs or top_logprobs, set {judge_key}.mode: generate"
         self.endpoint = Endpoint(
-            base_url, model, api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout_s,
-            max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s, section=section,
-            model_key=f"{judge_key}.model", fixes={400: rejected, 422: rejected} if mode == "logprobs" else None,
+            base_url,
+            model,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+            section=section,
+            model_key=f"{judge_key}.model",
+            fixes={400: rejected, 422: rejected} if mode == "logprobs" else None,
             progress=progress,
-        )  # fmt: skip
+        )
         self.model, self.mode, self.judge_key = model, mode, judge_key
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         room = 1 if mode == "logprobs" else max_new_tokens  # the reply shares the context with the message
@@ -112,8 +132,11 @@ class OpenAIJudge:
             yield [i], [reply]
 
     def _body(self, message: str, seed: int) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": message}],
-                                "temperature": self.temperature}  # fmt: skip
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": message}],
+            "temperature": self.temperature,
+        }
         if self.temperature > 0:  # greedy needs no seed; some servers reject one
             body["seed"] = seed
         if self.mode == "logprobs":

@@ -152,8 +152,14 @@ def _run(
                 verdict, raw, meta = _verdict(
                     reply, options, partial(parser, echo_of=tuple(job.fields.values())), prior
                 )
-                rows.append({"key": job.key, "verdict": verdict, "raw": raw,
-                             "meta": {"truncated": truncated, **meta, **_cost(reply.usage, run, stats)}})  # fmt: skip
+                rows.append(
+                    {
+                        "key": job.key,
+                        "verdict": verdict,
+                        "raw": raw,
+                        "meta": {"truncated": truncated, **meta, **_cost(reply.usage, run, stats)},
+                    }
+                )
             cache.put(rows)
             stats.calls += len(rows)
             bar.update(len(rows))
@@ -171,9 +177,13 @@ def _cost(usage: Mapping[str, int], run: JudgeRun, stats: RunStats) -> dict[str,
 
 
 def _prior(
-    backend: Backend, template: Template, options: Mapping[str, str], run: JudgeRun, cache: VerdictCache,
+    backend: Backend,
+    template: Template,
+    options: Mapping[str, str],
+    run: JudgeRun,
+    cache: VerdictCache,
     stats: RunStats,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """The letters' mean log-probability over the content-free inputs (cached like any other call)."""
     keys = [verdict_key(run.fingerprint, template.sha, "prior", text, text, text) for text in CONTENT_FREE]
     todo = [i for i, k in enumerate(keys) if k not in cache]
@@ -183,8 +193,16 @@ def _prior(
             for i, reply in zip(idx, replies, strict=True):
                 if reply.scores is None:
                     raise ValueError(f"judge {run.name}: calibrate needs mode logprobs (the backend returned text)")
-                cache.put([{"key": keys[todo[i]], "verdict": "prior", "raw": format_scores(reply.scores),
-                            "meta": {"scores": reply.scores}}])  # fmt: skip
+                cache.put(
+                    [
+                        {
+                            "key": keys[todo[i]],
+                            "verdict": "prior",
+                            "raw": format_scores(reply.scores),
+                            "meta": {"scores": reply.scores},
+                        }
+                    ]
+                )
                 stats.calls += 1
     rows = [cache.get(k)["meta"]["scores"] for k in keys]  # type: ignore[index]
     return {letter: sum(r[letter] for r in rows) / len(rows) for letter in options}
@@ -213,11 +231,20 @@ def judge_pairs(
         assert row is not None, "every job was judged or cached"
         out.append(
             Judgment(
-                prompt_id=pair.prompt.id, judge=run.name, template=template.sha, order=order,
-                response_a=first.id, response_b=second.id, model_a=first.model, model_b=second.model,
-                verdict=row["verdict"], raw=row["raw"], meta=row["meta"], id=job.key,
+                prompt_id=pair.prompt.id,
+                judge=run.name,
+                template=template.sha,
+                order=order,
+                response_a=first.id,
+                response_b=second.id,
+                model_a=first.model,
+                model_b=second.model,
+                verdict=row["verdict"],
+                raw=row["raw"],
+                meta=row["meta"],
+                id=job.key,
             )
-        )  # fmt: skip
+        )
     return out, stats
 
 
@@ -242,8 +269,15 @@ def rate_responses(
         assert row is not None, "every job was judged or cached"
         out.append(
             Rating(
-                prompt_id=prompt.id, response=response.id, model=response.model, judge=run.name,
-                template=template.sha, grade=row["verdict"], raw=row["raw"], meta=row["meta"], id=job.key,
+                prompt_id=prompt.id,
+                response=response.id,
+                model=response.model,
+                judge=run.name,
+                template=template.sha,
+                grade=row["verdict"],
+                raw=row["raw"],
+                meta=row["meta"],
+                id=job.key,
             )
-        )  # fmt: skip
+        )
     return out, stats

@@ -21,9 +21,18 @@ from lessismore.records import Judgment, Rating, content_id
 SHARES = ("win", "tie", "loss")
 GRADES = ("excellent", "pass", "fail")
 __all__ = [
-    "GRADES", "SHARES", "bootstrap_ci", "bootstrap_shares", "content_seed", "grade_shares", "per_baseline",
-    "reliability", "share_block", "summarise", "tie_discounted_agreement",
-]  # fmt: skip
+    "GRADES",
+    "SHARES",
+    "bootstrap_ci",
+    "bootstrap_shares",
+    "content_seed",
+    "grade_shares",
+    "per_baseline",
+    "reliability",
+    "share_block",
+    "summarise",
+    "tie_discounted_agreement",
+]
 
 
 def _share(num: int, den: int) -> float | None:

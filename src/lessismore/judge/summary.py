@@ -103,12 +103,20 @@ def human_summary(
 
 
 def _blocks(
-    rows: Sequence[Mapping[str, Any]], by: str, groups: Sequence[str], categories: Sequence[str], n_resamples: int,
+    rows: Sequence[Mapping[str, Any]],
+    by: str,
+    groups: Sequence[str],
+    categories: Sequence[str],
+    n_resamples: int,
     base_seed: int,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, dict[str, Any]]:
     """Human outcomes grouped by `by` (baseline or model): a share block with CIs per group, seeded by content."""
     return {
-        g: share_block([r["outcome"] for r in rows if r[by] == g], categories, n_resamples,
-                       content_seed(base_seed, "human", by, g))
+        g: share_block(
+            [r["outcome"] for r in rows if r[by] == g],
+            categories,
+            n_resamples,
+            content_seed(base_seed, "human", by, g),
+        )
         for g in groups
-    }  # fmt: skip
+    }

@@ -68,26 +68,38 @@ def short(digest: str | None) -> str:
 
 
 def charts(
-    judge: Mapping[str, Any], curate: Mapping[str, Any], train: Mapping[str, Any],
-    steps: Sequence[Mapping[str, float]], ablation: Mapping[str, Any], points: Sequence[Mapping[str, Any]],
+    judge: Mapping[str, Any],
+    curate: Mapping[str, Any],
+    train: Mapping[str, Any],
+    steps: Sequence[Mapping[str, float]],
+    ablation: Mapping[str, Any],
+    points: Sequence[Mapping[str, Any]],
     timings: Sequence[Mapping[str, Any]],
-) -> dict[str, str | None]:  # fmt: skip
+) -> dict[str, str | None]:
     """Every chart whose data exists, as inline SVG (None where there is nothing to draw)."""
     candidate = judge.get("candidate", "candidate")
     steps_funnel, sources = sections.funnel(curate)
     mix = sections.source_mix(curate)
     todo = {
-        "outcomes": (specs.outcome_spec(judge["baselines"], candidate) if judge.get("baselines") else None,
-                     "win, tie and loss against each baseline"),
+        "outcomes": (
+            specs.outcome_spec(judge["baselines"], candidate) if judge.get("baselines") else None,
+            "win, tie and loss against each baseline",
+        ),
         "grades": (specs.grade_spec(judge["grades"]) if judge.get("grades") else None, "absolute grades per model"),
         "funnel": (specs.funnel_spec(steps_funnel, sources) if steps_funnel else None, "curation funnel"),
         "sources": (specs.source_mix_spec(mix, sources) if mix else None, "source mix of the selected set"),
-        "training": (curves.training_spec(steps, sections.checkpoint_marks(train)) if steps else None,
-                     "training curves"),
-        "ablation": (curves.ablation_spec(points, ablation.get("baseline", "?"), ablation.get("metric", "win"))
-                     if points else None, "quality against training-set size"),
+        "training": (
+            curves.training_spec(steps, sections.checkpoint_marks(train)) if steps else None,
+            "training curves",
+        ),
+        "ablation": (
+            curves.ablation_spec(points, ablation.get("baseline", "?"), ablation.get("metric", "win"))
+            if points
+            else None,
+            "quality against training-set size",
+        ),
         "timings": (curves.timing_spec(timings) if timings else None, "seconds per stage"),
-    }  # fmt: skip
+    }
     return {name: figures.render(spec, f"fig-{name}", label) if spec else None for name, (spec, label) in todo.items()}
 
 
@@ -121,29 +133,53 @@ def build_report(
     lineage = lineage or NO_LINEAGE
     judges = judge.get("judges") or {}
     # an older judge.json had one judge, described at the top level
-    primary = {"name": judge.get("primary") or judge.get("judge", "?"), "backend": "?", "mode": judge.get("mode", "?"),
-               "model": judge.get("judge_model", "?"), "calibrate": False, "fingerprint": "?",
-               "template": judge.get("template", "?")}  # fmt: skip
+    primary = {
+        "name": judge.get("primary") or judge.get("judge", "?"),
+        "backend": "?",
+        "mode": judge.get("mode", "?"),
+        "model": judge.get("judge_model", "?"),
+        "calibrate": False,
+        "fingerprint": "?",
+        "template": judge.get("template", "?"),
+    }
     primary.update(judges.get(primary["name"], {}))
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
     env.filters.update(pct=figures.pct, short=short, param=param_text)
     return env.get_template("index.html.j2").render(
-        title=title, experiment=experiment, judge=judge, judges=judges, primary=primary,
-        candidate=judge.get("candidate", "candidate"), baselines=judge.get("baselines") or {},
-        ratings=judge.get("ratings") or {}, injection=judge.get("injection") or {},
-        agreement=judge.get("agreement") or {}, humans=judge.get("humans"),
+        title=title,
+        experiment=experiment,
+        judge=judge,
+        judges=judges,
+        primary=primary,
+        candidate=judge.get("candidate", "candidate"),
+        baselines=judge.get("baselines") or {},
+        ratings=judge.get("ratings") or {},
+        injection=judge.get("injection") or {},
+        agreement=judge.get("agreement") or {},
+        humans=judge.get("humans"),
         reliability=reliability_rows(judge.get("reliability") or {}),
         trust=trust_sentence(judge.get("reliability") or {}),
         fig={name: Markup(svg) if svg else None for name, svg in svgs.items()},  # built here, escaped by vega
-        ran={stage: bool(stage_metrics.get(stage)) for stage in STAGES}, counts=count_rows(stage_metrics),
-        curate=curate, sources=sections.source_mix(curate), funnel=sections.funnel(curate)[0],
-        train=train, train_summary=sections.train_summary(train), selection=sections.selection(train),
+        ran={stage: bool(stage_metrics.get(stage)) for stage in STAGES},
+        counts=count_rows(stage_metrics),
+        curate=curate,
+        sources=sections.source_mix(curate),
+        funnel=sections.funnel(curate)[0],
+        train=train,
+        train_summary=sections.train_summary(train),
+        selection=sections.selection(train),
         n_steps=len(train_steps),
-        ablation=ablation, points=points, bad_points=bad_points,
+        ablation=ablation,
+        points=points,
+        bad_points=bad_points,
         examples=pick_examples(judgments, responses, prompts, judge.get("candidate", "candidate"), examples),
-        lineage=lineage, prov_columns=PROV_COLUMNS,
-        depends=[{"number": number, "stages": stages,
-                  "cells": {a["what"]: a for a in sections.provenance(lineage, *whats)}}
-                 for number, (whats, stages) in DEPENDS.items()],
-        timings=timings, costs=sections.judge_costs(judges), notes=list(notes),
-    )  # fmt: skip
+        lineage=lineage,
+        prov_columns=PROV_COLUMNS,
+        depends=[
+            {"number": number, "stages": stages, "cells": {a["what"]: a for a in sections.provenance(lineage, *whats)}}
+            for number, (whats, stages) in DEPENDS.items()
+        ],
+        timings=timings,
+        costs=sections.judge_costs(judges),
+        notes=list(notes),
+    )

@@ -66,11 +66,18 @@ def pick_examples(
         js = {by_judgment[i].order: by_judgment[i] for i in o.ids}
         one = js.get("ab") or js["ba"]
         cand_id, base_id = (one.response_a, one.response_b) if one.order == "ab" else (one.response_b, one.response_a)
-        out.append({
-            "prompt": texts[o.prompt_id], "baseline": o.baseline, "outcome": o.outcome, "margin": score,
-            "candidate_text": by_id[cand_id].text if cand_id in by_id else "(response not found)",
-            "baseline_text": by_id[base_id].text if base_id in by_id else "(response not found)",
-            "verdicts": [{"order": j.order, "chose": chosen(j), "raw": j.raw, "margin": margin(j)}
-                         for _, j in sorted(js.items())],
-        })  # fmt: skip
+        out.append(
+            {
+                "prompt": texts[o.prompt_id],
+                "baseline": o.baseline,
+                "outcome": o.outcome,
+                "margin": score,
+                "candidate_text": by_id[cand_id].text if cand_id in by_id else "(response not found)",
+                "baseline_text": by_id[base_id].text if base_id in by_id else "(response not found)",
+                "verdicts": [
+                    {"order": j.order, "chose": chosen(j), "raw": j.raw, "margin": margin(j)}
+                    for _, j in sorted(js.items())
+                ],
+            }
+        )
     return out

@@ -43,15 +43,23 @@ def trust_sentence(rel: dict[str, Any]) -> str:
 def reliability_rows(rel: dict[str, Any]) -> list[dict[str, str]]:
     """The reliability table: (measure, value, what it is, what a trustworthy judge shows)."""
     rows = [
-        ("position consistency", "position_consistency", "share of pairs whose two orders agree",
-         "high; random ≈ 33%"),
-        ("first-position preference", "first_position_preference", "decisive verdicts for the answer shown first",
-         "≈ 50%"),
+        (
+            "position consistency",
+            "position_consistency",
+            "share of pairs whose two orders agree",
+            "high; random ≈ 33%",
+        ),
+        (
+            "first-position preference",
+            "first_position_preference",
+            "decisive verdicts for the answer shown first",
+            "≈ 50%",
+        ),
         ("invalid rate", "invalid_rate", "verdicts that could not be read", "0%"),
         ("length bias", "length_bias", "decisive pairs won by the longer answer", "≈ 50% unless longer is better"),
         ("option mass", "option_mass", "probability on the allowed letters (logprobs mode)", "near 100%"),
         ("inconsistent pairs", "inconsistent_pairs", "pairs whose two orders disagree (counted as ties)", "few"),
-    ]  # fmt: skip
+    ]
     return [{"name": a, "value": _value(rel.get(k)), "meaning": m, "ideal": i} for a, k, m, i in rows]
 
 

@@ -35,8 +35,10 @@ def source_mix(curate: Mapping[str, Any]) -> list[dict[str, Any]]:
     {'source': 'a', 'candidates': 4, 'selected': 1, 'share': 0.25}
     """
     per = {k: v for k, v in (curate.get("per_source") or {}).items() if isinstance(v, Mapping)}
-    rows = [{"source": s, "candidates": _count(v.get("candidates")), "selected": _count(v.get("selected"))}
-            for s, v in per.items()]  # fmt: skip
+    rows = [
+        {"source": s, "candidates": _count(v.get("candidates")), "selected": _count(v.get("selected"))}
+        for s, v in per.items()
+    ]
     total = sum(r["selected"] for r in rows) or 1
     return [{**r, "share": r["selected"] / total} for r in rows]
 
@@ -93,11 +95,16 @@ def train_summary(train: Mapping[str, Any]) -> str:
     'lora on 96 examples: 12 optimizer steps, final loss 2.9, 372 s'
     """
     counts = train.get("counts") or {}
-    facts = [(train.get("steps", counts.get("steps")), "{} optimizer steps"), (train.get("epochs"), "{} epochs"),
-             (train.get("final_loss"), "final loss {}"), (train.get("tokens_per_s"), "{:,} tokens/s"),
-             (train.get("seconds"), "{:,.0f} s"), (train.get("precision"), "{}"),
-             (train.get("world_size") if (train.get("world_size") or 1) > 1 else None, "on {} processes"),
-             (train.get("resumed_from_step") or None, "resumed from step {}")]  # fmt: skip
+    facts = [
+        (train.get("steps", counts.get("steps")), "{} optimizer steps"),
+        (train.get("epochs"), "{} epochs"),
+        (train.get("final_loss"), "final loss {}"),
+        (train.get("tokens_per_s"), "{:,} tokens/s"),
+        (train.get("seconds"), "{:,.0f} s"),
+        (train.get("precision"), "{}"),
+        (train.get("world_size") if (train.get("world_size") or 1) > 1 else None, "on {} processes"),
+        (train.get("resumed_from_step") or None, "resumed from step {}"),
+    ]
     head = f"{train.get('method', 'training')} on {counts.get('examples', '?')} examples"
     return head + ": " + ", ".join(fmt.format(v) for v, fmt in facts if v is not None)
 
@@ -109,8 +116,13 @@ def selection(train: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     steps = {c.get("path"): c.get("step") for c in train.get("checkpoints") or []}
     rows = [{**c, "step": steps.get(c.get("path"))} for c in sel.get("candidates") or []]
-    return {"mode": sel.get("mode", "?"), "reason": sel.get("reason", ""), "epochs": sel.get("select_epochs") or [],
-            "score_name": SCORES.get(sel.get("mode", ""), "not scored"), "rows": rows}  # fmt: skip
+    return {
+        "mode": sel.get("mode", "?"),
+        "reason": sel.get("reason", ""),
+        "epochs": sel.get("select_epochs") or [],
+        "score_name": SCORES.get(sel.get("mode", ""), "not scored"),
+        "rows": rows,
+    }
 
 
 def stage_timings(stage_metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -143,8 +155,15 @@ def provenance(lineage: Mapping[str, Any], *whats: str) -> list[dict[str, Any]]:
     'ab.dir'
     """
     by_what = {a["what"]: a for a in lineage.get("artifacts") or []}
-    return [{"what": w, "path": by_what.get(w, {}).get("path", "?"), "stage": by_what.get(w, {}).get("stage", "?"),
-             "md5": by_what.get(w, {}).get("md5") or None} for w in whats]  # fmt: skip
+    return [
+        {
+            "what": w,
+            "path": by_what.get(w, {}).get("path", "?"),
+            "stage": by_what.get(w, {}).get("stage", "?"),
+            "md5": by_what.get(w, {}).get("md5") or None,
+        }
+        for w in whats
+    ]
 
 
 def ablation_points(ablation: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
@@ -162,6 +181,16 @@ def ablation_points(ablation: Mapping[str, Any]) -> tuple[list[dict[str, Any]], 
             bad += 1
             continue
         lo, hi = (ci[0], ci[1]) if None not in ci else (value, value)
-        rows.append({"variant": str(p.get("variant", "?")), "budget": p["budget"], "value": value, "lo": lo, "hi": hi,
-                     "n": p.get("n", 0), "exp": p.get("exp") or "", "rev": p.get("rev") or ""})  # fmt: skip
+        rows.append(
+            {
+                "variant": str(p.get("variant", "?")),
+                "budget": p["budget"],
+                "value": value,
+                "lo": lo,
+                "hi": hi,
+                "n": p.get("n", 0),
+                "exp": p.get("exp") or "",
+                "rev": p.get("rev") or "",
+            }
+        )
     return sorted(rows, key=lambda r: (r["variant"], r["budget"])), bad

@@ -59,8 +59,14 @@ def share_bars(
             v = float(shares[s])
             bars.append({"row": r["label"], "segment": names[s], "x": x, "x2": x + v, "share": _pct(v)})
             if v >= 0.07:  # room for a label inside the segment
-                texts.append({"row": r["label"], "mid": x + v / 2, "text": _pct(v),
-                              "ink": "#fff" if colours[s] in DARK else "#222"})  # fmt: skip
+                texts.append(
+                    {
+                        "row": r["label"],
+                        "mid": x + v / 2,
+                        "text": _pct(v),
+                        "ink": "#fff" if colours[s] in DARK else "#222",
+                    }
+                )
             x += v
         ci = r.get("ci") or {}
         for seg in (segs[0], segs[-1]):
@@ -70,51 +76,97 @@ def share_bars(
     order = [r["label"] for r in rows]
     y = {"field": "row", "type": "nominal", "sort": order, "title": None}
     x_axis = {"type": "quantitative", "scale": {"domain": [0, 1]}, "axis": {"format": "%", "title": None}}
-    colour = {"field": "segment", "type": "nominal", "title": None, "legend": {"orient": "top"},
-              "scale": {"domain": [names[s] for s in segs], "range": [colours[s] for s in segs]}}  # fmt: skip
-    return chart({
-        "title": title, "width": 560, "height": {"step": 58},
-        "layer": [
-            {"data": {"values": bars}, "mark": {"type": "bar", "size": 26},
-             "encoding": {"y": y, "x": {"field": "x", **x_axis}, "x2": {"field": "x2"}, "color": colour,
-                          "tooltip": [{"field": "segment"}, {"field": "share"}]}},
-            {"data": {"values": texts}, "mark": {"type": "text", "fontWeight": "bold"},
-             "encoding": {"y": y, "x": {"field": "mid", **x_axis}, "text": {"field": "text"},
-                          "color": {"field": "ink", "type": "nominal", "scale": None}}},
-            *[layer for first, off in ((True, 19), (False, 25)) for layer in _brackets(
-                [r for r in rules if r["first"] == first], y, x_axis, off)],
-            {"data": {"values": empty}, "mark": {"type": "bar", "size": 26, "color": "#eee"},
-             "encoding": {"y": y, "x": {"field": "x", **x_axis}, "x2": {"field": "x2"}}},
-            {"data": {"values": empty}, "mark": {"type": "text", "color": "#666"},
-             "encoding": {"y": y, "x": {"field": "mid", **x_axis}, "text": {"field": "text"}}},
-        ],
-    })  # fmt: skip
+    colour = {
+        "field": "segment",
+        "type": "nominal",
+        "title": None,
+        "legend": {"orient": "top"},
+        "scale": {"domain": [names[s] for s in segs], "range": [colours[s] for s in segs]},
+    }
+    return chart(
+        {
+            "title": title,
+            "width": 560,
+            "height": {"step": 58},
+            "layer": [
+                {
+                    "data": {"values": bars},
+                    "mark": {"type": "bar", "size": 26},
+                    "encoding": {
+                        "y": y,
+                        "x": {"field": "x", **x_axis},
+                        "x2": {"field": "x2"},
+                        "color": colour,
+                        "tooltip": [{"field": "segment"}, {"field": "share"}],
+                    },
+                },
+                {
+                    "data": {"values": texts},
+                    "mark": {"type": "text", "fontWeight": "bold"},
+                    "encoding": {
+                        "y": y,
+                        "x": {"field": "mid", **x_axis},
+                        "text": {"field": "text"},
+                        "color": {"field": "ink", "type": "nominal", "scale": None},
+                    },
+                },
+                *[
+                    layer
+                    for first, off in ((True, 19), (False, 25))
+                    for layer in _brackets([r for r in rules if r["first"] == first], y, x_axis, off)
+                ],
+                {
+                    "data": {"values": empty},
+                    "mark": {"type": "bar", "size": 26, "color": "#eee"},
+                    "encoding": {"y": y, "x": {"field": "x", **x_axis}, "x2": {"field": "x2"}},
+                },
+                {
+                    "data": {"values": empty},
+                    "mark": {"type": "text", "color": "#666"},
+                    "encoding": {"y": y, "x": {"field": "mid", **x_axis}, "text": {"field": "text"}},
+                },
+            ],
+        }
+    )
 
 
 def _brackets(rules: list[dict[str, Any]], y: Spec, x_axis: Spec, offset: int) -> list[Spec]:
     """CI brackets `offset` pixels below the bars' centre line: a rule from lo to hi and a tick at each end."""
     ink = {"field": "ink", "type": "nominal", "scale": None}
     return [
-        {"data": {"values": rules}, "mark": {"type": "rule", "strokeWidth": 1.6, "yOffset": offset},
-         "encoding": {"y": y, "x": {"field": "lo", **x_axis}, "x2": {"field": "hi"}, "color": ink}},
-        {"data": {"values": [{**r, "at": r[k]} for r in rules for k in ("lo", "hi")]},
-         "mark": {"type": "tick", "orient": "vertical", "size": 7, "thickness": 1.6, "yOffset": offset},
-         "encoding": {"y": y, "x": {"field": "at", **x_axis}, "color": ink}},
-    ]  # fmt: skip
+        {
+            "data": {"values": rules},
+            "mark": {"type": "rule", "strokeWidth": 1.6, "yOffset": offset},
+            "encoding": {"y": y, "x": {"field": "lo", **x_axis}, "x2": {"field": "hi"}, "color": ink},
+        },
+        {
+            "data": {"values": [{**r, "at": r[k]} for r in rules for k in ("lo", "hi")]},
+            "mark": {"type": "tick", "orient": "vertical", "size": 7, "thickness": 1.6, "yOffset": offset},
+            "encoding": {"y": y, "x": {"field": "at", **x_axis}, "color": ink},
+        },
+    ]
 
 
 def outcome_spec(baselines: Mapping[str, Mapping[str, Any]], candidate: str) -> Spec:
     """LIMA Figure 1: candidate vs each baseline, win / tie / loss with the 95% CIs of win and loss."""
-    rows = [{"label": f"vs {b} (n={m.get('n', 0)})", "shares": {k: m.get(k) for k in OUTCOME_COLOURS},
-             "ci": m.get("ci") or {}} for b, m in baselines.items()]  # fmt: skip
+    rows = [
+        {
+            "label": f"vs {b} (n={m.get('n', 0)})",
+            "shares": {k: m.get(k) for k in OUTCOME_COLOURS},
+            "ci": m.get("ci") or {},
+        }
+        for b, m in baselines.items()
+    ]
     names = {"win": f"{candidate} wins", "tie": "tie", "loss": "baseline wins"}
     return share_bars(rows, OUTCOME_COLOURS, names, f"{candidate} against each baseline")
 
 
 def grade_spec(grades: Mapping[str, Mapping[str, Any]]) -> Spec:
     """LIMA Figure 3: the share of excellent / pass / fail answers per model."""
-    rows = [{"label": f"{m} (n={g.get('n', 0)})", "shares": {k: g.get(k) for k in GRADE_COLOURS}}
-            for m, g in grades.items()]  # fmt: skip
+    rows = [
+        {"label": f"{m} (n={g.get('n', 0)})", "shares": {k: g.get(k) for k in GRADE_COLOURS}}
+        for m, g in grades.items()
+    ]
     return share_bars(rows, GRADE_COLOURS, {k: k for k in GRADE_COLOURS}, "absolute grade of each answer")
 
 
@@ -128,18 +180,35 @@ def funnel_spec(funnel: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> 
     ]
     totals = [{"step": s["step"], "n": s["n"], "text": f"{s['n']:,}"} for s in funnel]
     y = {"field": "step", "type": "nominal", "sort": [s["step"] for s in funnel], "title": None}
-    return chart({
-        "title": "examples left after each curation step", "width": 520, "height": {"step": 28},
-        "layer": [
-            {"data": {"values": parts}, "mark": "bar",
-             "encoding": {"y": y, "x": {"aggregate": "sum", "field": "n", "type": "quantitative", "title": "examples"},
-                          "color": {"field": "source", "type": "nominal", "title": "source",
-                                    "scale": {"domain": list(sources), "scheme": SOURCES}},
-                          "tooltip": [{"field": "source"}, {"field": "n", "aggregate": "sum", "title": "examples"}]}},
-            {"data": {"values": totals}, "mark": {"type": "text", "align": "left", "dx": 4},
-             "encoding": {"y": y, "x": {"field": "n", "type": "quantitative"}, "text": {"field": "text"}}},
-        ],
-    })  # fmt: skip
+    return chart(
+        {
+            "title": "examples left after each curation step",
+            "width": 520,
+            "height": {"step": 28},
+            "layer": [
+                {
+                    "data": {"values": parts},
+                    "mark": "bar",
+                    "encoding": {
+                        "y": y,
+                        "x": {"aggregate": "sum", "field": "n", "type": "quantitative", "title": "examples"},
+                        "color": {
+                            "field": "source",
+                            "type": "nominal",
+                            "title": "source",
+                            "scale": {"domain": list(sources), "scheme": SOURCES},
+                        },
+                        "tooltip": [{"field": "source"}, {"field": "n", "aggregate": "sum", "title": "examples"}],
+                    },
+                },
+                {
+                    "data": {"values": totals},
+                    "mark": {"type": "text", "align": "left", "dx": 4},
+                    "encoding": {"y": y, "x": {"field": "n", "type": "quantitative"}, "text": {"field": "text"}},
+                },
+            ],
+        }
+    )
 
 
 def source_mix_spec(rows: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> Spec:
@@ -147,14 +216,31 @@ def source_mix_spec(rows: Sequence[Mapping[str, Any]], sources: Sequence[str]) -
     y = {"field": "source", "type": "nominal", "sort": [r["source"] for r in rows], "title": None}
     x = {"type": "quantitative", "title": "examples"}
     values = [{**r, "text": f"{r['selected']} of {r['candidates']} kept · {r['share']:.0%} of the set"} for r in rows]
-    return chart({
-        "title": "source mix of the selected set", "width": 420, "height": {"step": 28}, "data": {"values": values},
-        "layer": [
-            {"mark": {"type": "bar", "color": "#e3e3e3"}, "encoding": {"y": y, "x": {"field": "candidates", **x}}},
-            {"mark": "bar", "encoding": {"y": y, "x": {"field": "selected", **x},
-                                         "color": {"field": "source", "type": "nominal", "legend": None,
-                                                   "scale": {"domain": list(sources), "scheme": SOURCES}}}},
-            {"mark": {"type": "text", "align": "left", "dx": 4},
-             "encoding": {"y": y, "x": {"field": "candidates", **x}, "text": {"field": "text"}}},
-        ],
-    })  # fmt: skip
+    return chart(
+        {
+            "title": "source mix of the selected set",
+            "width": 420,
+            "height": {"step": 28},
+            "data": {"values": values},
+            "layer": [
+                {"mark": {"type": "bar", "color": "#e3e3e3"}, "encoding": {"y": y, "x": {"field": "candidates", **x}}},
+                {
+                    "mark": "bar",
+                    "encoding": {
+                        "y": y,
+                        "x": {"field": "selected", **x},
+                        "color": {
+                            "field": "source",
+                            "type": "nominal",
+                            "legend": None,
+                            "scale": {"domain": list(sources), "scheme": SOURCES},
+                        },
+                    },
+                },
+                {
+                    "mark": {"type": "text", "align": "left", "dx": 4},
+                    "encoding": {"y": y, "x": {"field": "candidates", **x}, "text": {"field": "text"}},
+                },
+            ],
+        }
+    )

@@ -12,6 +12,14 @@ from lessismore.train.collate import IGNORE_INDEX, Collator, collate, encode_exa
 from lessismore.train.loop import LOG_COLUMNS, linear_lr, plan_steps, save_model, train
 
 __all__ = [
-    "IGNORE_INDEX", "LOG_COLUMNS", "Collator", "collate", "encode_example", "end_of_turn_id", "linear_lr",
-    "plan_steps", "save_model", "train",
-]  # fmt: skip
+    "IGNORE_INDEX",
+    "LOG_COLUMNS",
+    "Collator",
+    "collate",
+    "encode_example",
+    "end_of_turn_id",
+    "linear_lr",
+    "plan_steps",
+    "save_model",
+    "train",
+]

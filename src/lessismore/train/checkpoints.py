@@ -177,8 +177,10 @@ def load_optimizer(model: Any, optimizer: Any, ckpt: str | Path) -> None:
 
     d = Path(ckpt) / OPTIMIZER_DIR
     if not d.is_dir():
-        raise FileNotFoundError(f"{ckpt}: no {OPTIMIZER_DIR}/ (a checkpoint of an older version?); delete "
-                                f"{Path(ckpt).parent} to start the run over")  # fmt: skip
+        raise FileNotFoundError(
+            f"{ckpt}: no {OPTIMIZER_DIR}/ (a checkpoint of an older version?); delete "
+            f"{Path(ckpt).parent} to start the run over"
+        )
     state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
     with _single_process_is_fine():
         dcp.load(state, checkpoint_id=d)

@@ -151,10 +151,22 @@ def train(
     world, rank = accelerator.num_processes, accelerator.process_index
     plan = plan_steps([len(e["input_ids"]) for e in usable], batch_size, grad_accum, epochs, max_steps, seed, world)
     settings = dict(
-        method=method, epochs=epochs, max_steps=max_steps, lr=lr, lr_end=lr_end, batch_size=batch_size,
-        grad_accum=grad_accum, weight_decay=weight_decay, betas=list(betas), lora=[lora_r, lora_alpha, lora_dropout,
-        list(lora_targets)], seed=seed, bf16=bf16, world_size=world, extra=identity or {}, checkpoint_format=2,
-    )  # fmt: skip
+        method=method,
+        epochs=epochs,
+        max_steps=max_steps,
+        lr=lr,
+        lr_end=lr_end,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        weight_decay=weight_decay,
+        betas=list(betas),
+        lora=[lora_r, lora_alpha, lora_dropout, list(lora_targets)],
+        seed=seed,
+        bf16=bf16,
+        world_size=world,
+        extra=identity or {},
+        checkpoint_format=2,
+    )
     data = [[e["input_ids"], e["labels"]] for e in usable]
     settings["data"] = run_identity(data, {})  # kept in state.json, so a restart can say what changed
     run_id = run_identity(data, settings)
@@ -163,8 +175,10 @@ def train(
         ckpt, stale = latest_matching(checkpoint_dir, run_id)
         if stale and accelerator.is_main_process:
             changed = "; ".join(run_changes(stale[-1].get("settings"), settings))
-            print(f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (changed: {changed}): "
-                  f"removed{'; starting over' if ckpt is None else ''}")  # fmt: skip
+            print(
+                f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (changed: {changed}): "
+                f"removed{'; starting over' if ckpt is None else ''}"
+            )
             remove(stale)
         accelerator.wait_for_everyone()
     if ckpt is not None:
@@ -185,17 +199,35 @@ def train(
         torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     runner = Runner(
-        accelerator, model, optimizer, tokenizer, usable, plan, pad_id, (lr, lr_end), batch_size, (run_id, settings),
-        checkpoint_dir, checkpoint_every, keep_last, meta or {}, on_checkpoint,
-    )  # fmt: skip
+        accelerator,
+        model,
+        optimizer,
+        tokenizer,
+        usable,
+        plan,
+        pad_id,
+        (lr, lr_end),
+        batch_size,
+        (run_id, settings),
+        checkpoint_dir,
+        checkpoint_every,
+        keep_last,
+        meta or {},
+        on_checkpoint,
+    )
     summary = runner.run(resumed, log_path, progress and accelerator.is_main_process, f"train ({method})")
     model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     summary.update(
-        method=method, precision="bf16" if bf16 else "fp32", examples=len(examples), world_size=world,
-        skipped_no_response_tokens=len(examples) - len(usable), trainable_params=sum(p.numel() for p in params),
-        total_params=sum(p.numel() for p in model.parameters()), resumed_from_step=ckpt["step"] if ckpt else 0,
+        method=method,
+        precision="bf16" if bf16 else "fp32",
+        examples=len(examples),
+        world_size=world,
+        skipped_no_response_tokens=len(examples) - len(usable),
+        trainable_params=sum(p.numel() for p in params),
+        total_params=sum(p.numel() for p in model.parameters()),
+        resumed_from_step=ckpt["step"] if ckpt else 0,
         run_identity=run_id,
-    )  # fmt: skip
+    )
     return model, summary
 
 

@@ -22,11 +22,23 @@ from lessismore.train.steplog import StepLog
 
 class Runner:
     def __init__(
-        self, accelerator: Any, model: Any, optimizer: Any, tokenizer: Any, usable: list[dict[str, list[int]]],
-        plan: list[tuple[float, list[list[int]]]], pad_id: int, lrs: tuple[float, float], batch_size: int,
-        run: tuple[str, dict[str, Any]], checkpoint_dir: str | Path | None, checkpoint_every: int, keep_last: int,
-        meta: dict[str, Any], on_checkpoint: Callable[[dict[str, Any]], None] | None,
-    ) -> None:  # fmt: skip
+        self,
+        accelerator: Any,
+        model: Any,
+        optimizer: Any,
+        tokenizer: Any,
+        usable: list[dict[str, list[int]]],
+        plan: list[tuple[float, list[list[int]]]],
+        pad_id: int,
+        lrs: tuple[float, float],
+        batch_size: int,
+        run: tuple[str, dict[str, Any]],
+        checkpoint_dir: str | Path | None,
+        checkpoint_every: int,
+        keep_last: int,
+        meta: dict[str, Any],
+        on_checkpoint: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
         self.acc, self.model, self.optimizer, self.tokenizer = accelerator, model, optimizer, tokenizer
         self.usable, self.plan, self.pad_id, self.lrs, self.batch_size = usable, plan, pad_id, lrs, batch_size
         (self.run_id, self.settings), self.dir = run, checkpoint_dir
@@ -64,11 +76,16 @@ class Runner:
         self.model.eval()
         seconds = time.perf_counter() - start
         return {
-            "steps": len(self.plan), "epochs": self.plan[-1][0], "tokens": self.tokens, "response_tokens": self.labels,
-            "final_loss": self.losses[-1], "mean_loss_last_10": sum(self.losses[-10:]) / len(self.losses[-10:]),
-            "tokens_per_s": self.tokens / seconds, "seconds": seconds,
+            "steps": len(self.plan),
+            "epochs": self.plan[-1][0],
+            "tokens": self.tokens,
+            "response_tokens": self.labels,
+            "final_loss": self.losses[-1],
+            "mean_loss_last_10": sum(self.losses[-10:]) / len(self.losses[-10:]),
+            "tokens_per_s": self.tokens / seconds,
+            "seconds": seconds,
             "checkpoints": list_checkpoints(self.dir) if self.dir is not None else [],
-        }  # fmt: skip
+        }
 
     def _set_lr(self, step: int) -> float:
         from lessismore.train.loop import linear_lr
@@ -96,9 +113,11 @@ class Runner:
             with self.acc.no_sync(self.model) if not last else contextlib.nullcontext():
                 out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
                 loss = F.cross_entropy(  # token t predicts token t+1; summed, then divided by the step's count
-                    out.logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(),
-                    ignore_index=IGNORE_INDEX, reduction="sum",
-                )  # fmt: skip
+                    out.logits[:, :-1].flatten(0, 1).float(),
+                    batch["labels"][:, 1:].flatten(),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="sum",
+                )
                 scaled = loss / n_labels
                 if self.world > 1:
                     scaled = scaled * self.world  # DDP averages gradients over ranks; we want their sum
@@ -115,8 +134,9 @@ class Runner:
     def _empty(self) -> dict[str, Any]:
         """A rank with no example in a short last step still joins the all-reduce: one row, no label, zero loss."""
         row = self.usable[0]
-        return collate([{"input_ids": row["input_ids"][:8], "labels": [IGNORE_INDEX] * len(row["input_ids"][:8])}],
-                       self.pad_id)  # fmt: skip
+        return collate(
+            [{"input_ids": row["input_ids"][:8], "labels": [IGNORE_INDEX] * len(row["input_ids"][:8])}], self.pad_id
+        )
 
     def _checkpoint_due(self, step: int, epoch: float) -> bool:
         return epoch == int(epoch) or step == len(self.plan) or (self.every > 0 and step % self.every == 0)
@@ -128,16 +148,32 @@ class Runner:
         sharded = acc.distributed_type.value == "FSDP"  # a sharded model's weights must be gathered, on every rank
         state_dict = acc.get_state_dict(self.model) if sharded else None
         unwrapped = acc.unwrap_model(self.model)
-        state = {"step": step, "epoch": int(epoch) if epoch == int(epoch) else epoch, "epoch_end": epoch == int(epoch),
-                 "identity": self.run_id, "loss": self.losses[-1], "steps": len(self.plan),
-                 "settings": self.settings}  # fmt: skip
-        trainer = {"step": step, "losses": self.losses, "tokens": self.tokens, "labels": self.labels,
-                   "seconds": seconds}  # fmt: skip
+        state = {
+            "step": step,
+            "epoch": int(epoch) if epoch == int(epoch) else epoch,
+            "epoch_end": epoch == int(epoch),
+            "identity": self.run_id,
+            "loss": self.losses[-1],
+            "steps": len(self.plan),
+            "settings": self.settings,
+        }
+        trainer = {
+            "step": step,
+            "losses": self.losses,
+            "tokens": self.tokens,
+            "labels": self.labels,
+            "seconds": seconds,
+        }
         path = save_checkpoint(
-            self.dir, state, trainer, lambda d: save_model(unwrapped, self.tokenizer, d, self.meta, state_dict),
+            self.dir,
+            state,
+            trainer,
+            lambda d: save_model(unwrapped, self.tokenizer, d, self.meta, state_dict),
             lambda d: save_optimizer(self.model, self.optimizer.optimizer, d),  # accelerate's wrapper -> torch's
-            rank=self.rank, main=main, barrier=acc.wait_for_everyone,
-        )  # fmt: skip
+            rank=self.rank,
+            main=main,
+            barrier=acc.wait_for_everyone,
+        )
         if main:
             prune(self.dir, self.keep_last)
             if self.on_checkpoint is not None:

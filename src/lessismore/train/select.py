@@ -143,13 +143,22 @@ def select_checkpoint(
         reason = f"mode {mode}: epoch {chosen['epoch']} has the {'lowest' if sign > 0 else 'highest'} score, "
         reason += f"{scores[id(chosen)]:.6g}, of {len(pool)} candidates"
     rows = [
-        {"epoch": c["epoch"], "path": str(c["path"]), "candidate": any(c is p for p in pool),
-         "score": _json_score(scores.get(id(c))), "diverged": id(c) in scores and not math.isfinite(scores[id(c)]),
-         "chosen": c is chosen}
+        {
+            "epoch": c["epoch"],
+            "path": str(c["path"]),
+            "candidate": any(c is p for p in pool),
+            "score": _json_score(scores.get(id(c))),
+            "diverged": id(c) in scores and not math.isfinite(scores[id(c)]),
+            "chosen": c is chosen,
+        }
         for c in candidates
-    ]  # fmt: skip
+    ]
     table = {
-        "mode": mode, "select_epochs": list(epochs), "chosen_epoch": chosen["epoch"],
-        "chosen_path": str(chosen["path"]), "reason": reason + note, "candidates": rows,
-    }  # fmt: skip
+        "mode": mode,
+        "select_epochs": list(epochs),
+        "chosen_epoch": chosen["epoch"],
+        "chosen_path": str(chosen["path"]),
+        "reason": reason + note,
+        "candidates": rows,
+    }
     return chosen, table
