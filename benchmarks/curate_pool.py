@@ -13,6 +13,7 @@ Last line: `curate_pool: N records in S s (R rec/s)`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -50,6 +51,7 @@ def main() -> None:
     if not pool.is_dir():
         sys.exit(f"curate_pool: {pool} not found; pass --pool <dir> (the shared public data pool)")
     t = time.perf_counter()  # the imports (pandas, GX, datasketch, scipy) are part of what a user waits for
+    from lessismore.config import Source, load_params
     from lessismore.curate import curate
     from lessismore.curate.embed import load_embedder
     from lessismore.curate.neardup import near_dup_quality
@@ -67,7 +69,8 @@ def main() -> None:
     for i, (name, fmt, rel, part, _quota) in enumerate(POOL):
         path = str(pool / rel) if "{" not in rel else _expand(pool, rel)
         for paths in path.split("|"):
-            for rec in ingest_source(name, fmt, paths, part, "see pool SOURCES.md", index=i):
+            spec = Source(name, fmt, paths, part, "see pool SOURCES.md", quota=_quota if part == "train" else None)
+            for rec in ingest_source(spec, index=i):
                 (examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped).append(rec)
     split["ingest"] = time.perf_counter() - t
     n_records = len(examples) + len(prompts) + len(dropped)
@@ -102,18 +105,10 @@ def main() -> None:
         return out
 
     t = time.perf_counter()
-    result = curate(
-        report.examples,
-        report.prompts,
-        variant="lima",
-        budget=args.budget,
-        quotas={name: quota for name, _, _, _, quota in POOL if quota},
-        min_response_chars=args.min_chars,
-        max_response_chars=4096,
-        se_min_score=10,
-        seed=1234,
-        embed=timed_embed,
-    )
+    demo = load_params("params.yaml").curate  # the demo's curation, on the pool's sizes
+    spec = dataclasses.replace(demo, variant="lima", budget=args.budget, min_response_chars=args.min_chars)
+    quotas = {name: quota for name, _, _, _, quota in POOL if quota}
+    result = curate(report.examples, report.prompts, spec, quotas=quotas, seed=1234, embed=timed_embed)
     split["curate (without embeddings)"] = time.perf_counter() - t - embed_s[0]
     split["embeddings (incl. model load)"] = load_s + embed_s[0]
     total = sum(split.values())

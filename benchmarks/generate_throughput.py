@@ -27,17 +27,17 @@ def main() -> None:
     parser.add_argument("--model", default="models/base")
     args = parser.parse_args()
 
-    from lessismore.generate.loading import load_causal_lm
+    from lessismore.config import load_params
     from lessismore.generate.transformers_backend import TransformersBackend
+    from lessismore.models import load_causal_lm
     from lessismore.records import Prompt
     from lessismore.sources import ingest_source
 
-    recs = ingest_source("test", "prompts_jsonl", "data/sources/prompts/test.jsonl", "test")
+    recs = ingest_source(next(s for s in load_params().ingest.sources if s.split == "test"))
     prompts = [r.text for r in recs if isinstance(r, Prompt)][: args.prompts]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if not (Path(model_dir) / "config.json").exists():
-            from lessismore.config import load_params
             from lessismore.train.base_model import from_gguf_package
 
             m = load_params().model

@@ -111,10 +111,11 @@ def main() -> None:
 
     # ---------------------------------------------------------------- transformers serve, bound by 2 CPU cores
     if not args.skip_serve:
+        from lessismore.config import load_params
         from lessismore.train.base_model import build_tiny_random
 
         with tempfile.TemporaryDirectory() as tmp:
-            model_dir = build_tiny_random(Path(tmp) / "tiny", seed=0)
+            model_dir = build_tiny_random(Path(tmp) / "tiny", load_params(profile="profiles/tiny.yaml").model.tiny, 0)
             print(
                 f"transformers serve on a tiny random Llama ({model_dir}, {args.serve_threads} torch thread(s)); "
                 f"{args.serve_pairs} pairs x 2 orders"

@@ -109,14 +109,17 @@ def load_examples() -> list:
     curated = Path("data/curated/train.jsonl")
     if curated.exists():
         return read_jsonl(curated, Example)
-    recs = ingest_source("handwritten", "lima_jsonl", "data/sources/handwritten/train.jsonl", "train")
+    from lessismore.config import load_params
+
+    spec = next(s for s in load_params().ingest.sources if s.name == "handwritten")
+    recs = ingest_source(spec)
     return [r for r in recs if isinstance(r, Example) and r.response.strip()]
 
 
 def load_model(model_dir: str, arch: str):
     """(model, tokenizer): the base checkpoint, or a random-init `arch` with the base's tokenizer (same seed in
     both runners, so both train the same weights)."""
-    from lessismore.generate.loading import load_causal_lm
+    from lessismore.models import load_causal_lm
 
     if arch == "base":
         return load_causal_lm(model_dir)
@@ -145,10 +148,13 @@ def run_ours(model_dir: str, steps: int) -> dict:
     model, tokenizer = load_model(model_dir, s["arch"])
     examples = load_examples()
     lengths = [len(encode_example(ex.messages, tokenizer, s["max_tokens"])["input_ids"]) for ex in examples]
-    _, summary = train(
-        model,
-        tokenizer,
-        examples,
+    import dataclasses
+
+    from lessismore.config import load_params
+    from lessismore.train.loop import TrainRun
+
+    spec = dataclasses.replace(  # the demo's train section, with the benchmark's settings on top
+        load_params().train,
         max_tokens=s["max_tokens"],
         method=s["method"],
         max_steps=steps,
@@ -157,15 +163,16 @@ def run_ours(model_dir: str, steps: int) -> dict:
         batch_size=s["batch_size"],
         grad_accum=s["grad_accum"],
         weight_decay=0.1,
-        betas=(0.9, 0.95),
+        adam_beta1=0.9,
+        adam_beta2=0.95,
         lora_r=s["lora_r"],
         lora_alpha=s["lora_alpha"],
         lora_dropout=s["lora_dropout"],
-        lora_targets=s["targets"],
-        seed=s["seed"],
+        lora_targets=tuple(s["targets"]),
         precision=s["precision"],
-        progress=False,
+        gradient_checkpointing=False,
     )
+    _, summary = train(model, tokenizer, examples, spec, seed=s["seed"], run=TrainRun(progress=False))
     return {
         "tokens": summary["tokens"],
         "seconds": summary["seconds"],

@@ -26,10 +26,11 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from lessismore.contract import ABLATION
 from lessismore.orchestration import ablation_point, curve, exp_revs, load_sibling  # noqa: F401
 
 _pipeline = load_sibling(__file__, "pipeline.py")  # its tasks and flow, reused as a subflow
-OUT = Path("metrics/ablation.json")
+OUT = ABLATION
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks

@@ -34,6 +34,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
+from lessismore import contract as c
 from lessismore.orchestration import (  # noqa: F401  (names the tests reach through this module)
     RETRIES,
     awaiting_worker,
@@ -151,18 +152,18 @@ def publish(root: str, stages: list[str]) -> dict:
     from lessismore.lineage import git_commit, lineage_table, read_lock, stage_lineage
 
     rootp, out = Path(root).resolve(), {}
-    if "curate" in stages and (rootp / "metrics/curate.json").exists():
-        curate = json.loads((rootp / "metrics/curate.json").read_text())
+    if "curate" in stages and (rootp / c.metrics("curate")).exists():
+        curate = json.loads((rootp / c.metrics("curate")).read_text())
         create_table_artifact(funnel_rows(curate), key="curation-funnel", description="records left after each step")
     if "judge" in stages:
-        judge = json.loads((rootp / "metrics/judge.json").read_text())
+        judge = json.loads((rootp / c.metrics("judge")).read_text())
         out["win_tie_loss"] = win_rows(judge)
         create_table_artifact(out["win_tie_loss"], key="win-tie-loss", description=f"judge: {judge.get('primary')}")
     if "report" in stages:
-        table = lineage_table(stage_lineage(read_lock(rootp / "dvc.lock")), git_commit(rootp))
+        table = lineage_table(stage_lineage(read_lock(rootp / c.LOCK)), git_commit(rootp))
         create_markdown_artifact(lineage_markdown(table), key="lineage", description="dvc.lock hashes, params, git")
-        out["report"] = str(rootp / "reports/index.html")
-        create_link_artifact(Path(out["report"]).as_uri(), link_text="report (reports/index.html)", key="report")
+        out["report"] = str(rootp / c.REPORT)
+        create_link_artifact(Path(out["report"]).as_uri(), link_text=f"report ({c.REPORT})", key="report")
     return out
 
 

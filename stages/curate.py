@@ -1,40 +1,39 @@
-"""DVC stage `curate`: data/validated/*.parquet -> data/curated/train.jsonl (the training set).
+"""DVC stage `curate`: data/validated/*.parquet -> data/curated/train.jsonl (the training set) and its dataset card.
 
 Runs lessismore.curate: rewrites, quality filters, dedup, decontamination against the dev and test prompts,
 near-duplicates, then a diverse selection under the budget and per-source quotas (or a variant's ablation).
 train.jsonl holds one records.Example a line (chat messages + origin), the format the trainer reads; every
 example not selected goes to data/quarantine/curate.jsonl with its reason; metrics/curate.json has the funnel
-(per step and per source) and the diversity of the selection against a random set of the same size.
+(per step and per source) and the diversity of the selection against a random set of the same size;
+data/curated/README.md is the Hugging Face dataset card (sources and licenses, the funnel, how to reproduce).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
+from lessismore import contract as c
 from lessismore import records
+from lessismore.cards import dataset_card
 from lessismore.config import load_params
-from lessismore.curate import curate
+from lessismore.curate import curate, curate_metrics
+from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl
-
-VALIDATED = Path("data/validated")
-TRAIN = Path("data/curated/train.jsonl")
-QUARANTINE = Path("data/quarantine/curate.jsonl")
-METRICS = Path("metrics/curate.json")
 
 
 def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
     # params and inputs
-    params = load_params()
+    params = load_params(stage="curate")
     cfg = params.curate
-    for name in ("examples.parquet", "prompts.parquet"):
-        if not (VALIDATED / name).exists():
-            sys.exit(f"curate: {VALIDATED / name} not found; run the validate stage first (`dvc repro validate`)")
-    examples = read_parquet(VALIDATED / "examples.parquet", Example)
-    prompts = read_parquet(VALIDATED / "prompts.parquet", Prompt)  # dev + test: kept out of the training set
-    quotas = {s.name: s.quota for s in params.ingest.sources if s.split == "train" and s.quota > 0}
+    for name in (c.EXAMPLES, c.PROMPTS):
+        if not (c.VALIDATED / name).exists():
+            raise NotFound(f"{c.VALIDATED / name} not found; run the validate stage first (`dvc repro validate`)")
+    examples = read_parquet(c.VALIDATED / c.EXAMPLES, Example)
+    prompts = read_parquet(c.VALIDATED / c.PROMPTS, Prompt)  # dev + test: kept out of the training set
+    sources = params.ingest.sources
+    quotas = {s.name: s.quota for s in sources if s.split == "train" and s.quota}
     embed = None
     if cfg.diversity == "kcenter":
         from lessismore.curate.embed import load_embedder  # torch and the model load only when used
@@ -44,49 +43,21 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
     # the funnel (the embedding step shows its own progress bar)
     start = time.perf_counter()
-    result = curate(
-        examples,
-        prompts,
-        variant=cfg.variant,
-        budget=cfg.budget,
-        quotas=quotas,
-        min_response_chars=cfg.min_response_chars,
-        max_response_chars=cfg.max_response_chars,
-        se_min_score=cfg.se_min_score,
-        seed=params.base.seed,
-        se_prompt=cfg.se_prompt,
-        site_temperature=cfg.site_temperature,
-        single_source=cfg.single_source,
-        near_dup_threshold=cfg.near_dup.threshold,
-        shingle=cfg.near_dup.shingle,
-        num_perm=cfg.near_dup.num_perm,
-        ngram=cfg.decontam.ngram,
-        min_words=cfg.decontam.min_words,
-        embed=embed,
-    )
+    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed)
 
     # ------------------------------------------------------------------------------------------------------------
-    # outputs: the training set, the quarantine (written even when empty), the metrics
-    write_jsonl(TRAIN, result.selected)
-    write_jsonl(QUARANTINE, result.dropped)
-    metrics = {
-        "counts": {"candidates": len(examples), "selected": len(result.selected), "dropped": len(result.dropped)},
-        "variant": cfg.variant,
-        "funnel": result.funnel,
-        "per_source": result.per_source(),
-        "dropped_by_reason": result.dropped_by_reason(),
-        "rewritten": result.rewritten,
-        "decontam": result.decontam,
-        "diversity": result.diversity,
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    records.write_json(METRICS, metrics)
+    # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card
+    write_jsonl(c.TRAIN_SET, result.selected)
+    write_jsonl(c.quarantine("curate"), result.dropped)
+    metrics = curate_metrics(result, cfg.variant, candidates=len(examples), seconds=time.perf_counter() - start)
+    records.write_json(c.metrics("curate"), metrics)
+    c.DATASET_CARD.write_text(dataset_card(metrics, sources, cfg, seed=params.base.seed), encoding="utf-8")
     funnel = " -> ".join(f"{s['step']} {s['n']}" for s in result.funnel)
-    print(f"curate ({cfg.variant}): {funnel}; {TRAIN}, quarantine {QUARANTINE}", file=sys.stderr)
+    print(f"curate ({cfg.variant}): {funnel}; {c.TRAIN_SET}, quarantine {c.quarantine('curate')}", file=sys.stderr)
     if not result.selected:  # training on nothing would fail later with a far less useful message
         reasons = ", ".join(f"{r} {n}" for r, n in metrics["dropped_by_reason"].items())
-        sys.exit(f"curate: no example selected ({reasons}); loosen the curate.* filters in params.yaml")
+        raise BadValue(f"no example selected ({reasons}); loosen the curate.* filters in params.yaml")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("curate", main)

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from lessismore import contract as c
 from lessismore.config import Source, load_params
+from lessismore.errors import run_stage
 from lessismore.records import Dropped, Example, Prompt, write_json, write_jsonl, write_parquet
 from lessismore.sources import ingest_source
-
-EXAMPLES = Path("data/ingested/examples.parquet")
-PROMPTS = Path("data/ingested/prompts.parquet")
-QUARANTINE = Path("data/quarantine/ingest.jsonl")
-METRICS = Path("metrics/ingest.json")
 
 
 def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
-    # params
-    sources = load_params().ingest.sources
+    # params (every source path is checked here, all at once, before anything is read)
+    sources = load_params(stage="ingest").ingest.sources
     console = Console(stderr=True)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -37,17 +33,17 @@ def main() -> None:
 
     # ------------------------------------------------------------------------------------------------------------
     # outputs: the two tables, the quarantine (written even when empty) and the metrics
-    write_parquet(EXAMPLES, examples)
-    write_parquet(PROMPTS, prompts)
-    write_jsonl(QUARANTINE, dropped)
+    write_parquet(c.INGESTED / c.EXAMPLES, examples)
+    write_parquet(c.INGESTED / c.PROMPTS, prompts)
+    write_jsonl(c.quarantine("ingest"), dropped)
     metrics = {
         "counts": {"examples": len(examples), "prompts": len(prompts), "dropped": len(dropped)},
         "per_source": per_source,
         "dropped_by_reason": dict(sorted(Counter(d.reason for d in dropped).items())),
         "seconds": round(time.perf_counter() - start, 2),  # wall clock of reading every source (the report's timings)
     }
-    write_json(METRICS, metrics)
-    console.print(f"ingest: {metrics['counts']} -> {EXAMPLES.parent}/, quarantine {QUARANTINE}")
+    write_json(c.metrics("ingest"), metrics)
+    console.print(f"ingest: {metrics['counts']} -> {c.INGESTED}/, quarantine {c.quarantine('ingest')}")
 
 
 def read_sources(
@@ -63,9 +59,7 @@ def read_sources(
         for i, spec in enumerate(sources):
             task = bar.add_task(f"ingest {spec.name}", total=None)
             start, counts = time.perf_counter(), Counter()
-            where = {"index": i, "hf_split": spec.hf_split, "hf_config": spec.hf_config}
-            records = ingest_source(spec.name, spec.format, spec.path, spec.split, spec.license, **where)
-            for rec in records:
+            for rec in ingest_source(spec, index=i):
                 bucket = examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped
                 bucket.append(rec)
                 counts[type(rec).__name__] += 1
@@ -79,4 +73,4 @@ def read_sources(
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("ingest", main)

@@ -8,47 +8,28 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict
-from pathlib import Path
 
+from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
-from lessismore.generate.loading import META_FILE, checkpoint_hash
-from lessismore.train import base_model
-
-OUT = Path("models/base")
+from lessismore.errors import run_stage
+from lessismore.models import META_FILE, checkpoint_hash
+from lessismore.train.base_model import materialise
 
 
 def main() -> None:
-    # ---------------------------------------------------------------- params
-    params = load_params()
+    params = load_params(stage="model")
     m = params.model
-
-    # ---------------------------------------------------------------- build
-    shutil.rmtree(OUT, ignore_errors=True)  # a stale file from another source would change the checkpoint hash
+    shutil.rmtree(c.BASE_MODEL, ignore_errors=True)  # a stale file from another source would change the hash
     start = time.perf_counter()
-    if m.source == "gguf_package":
-        base_model.from_gguf_package(m.package, m.gguf_file, OUT)
-    elif m.source == "local":
-        base_model.from_local(m.path, OUT)
-    else:
-        base_model.build_tiny_random(OUT, seed=params.base.seed, **asdict(m.tiny))
-
-    # ---------------------------------------------------------------- record
-    info = {
-        "method": "base",
-        "name": m.name,
-        "source": m.source,
-        "package": m.package,
-        "gguf_file": m.gguf_file,
-        "path": m.path,
-        "checkpoint": checkpoint_hash(OUT),
-    }
-    records.write_json(OUT / META_FILE, info)
-    print(
-        f"model: {m.name} ({m.source}) -> {OUT} checkpoint {info['checkpoint']} in {time.perf_counter() - start:.1f} s"
-    )
+    materialise(m, c.BASE_MODEL, params.base.seed)
+    source = {"package": m.package, "gguf_file": m.gguf_file, "path": m.path}
+    info = {"method": "base", "name": m.name, "source": m.source, **{k: v for k, v in source.items() if v}}
+    info["checkpoint"] = checkpoint_hash(c.BASE_MODEL)
+    records.write_json(c.BASE_MODEL / META_FILE, info)
+    took = time.perf_counter() - start
+    print(f"model: {m.name} ({m.source}) -> {c.BASE_MODEL} checkpoint {info['checkpoint']} in {took:.1f} s")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("model", main)

@@ -1,9 +1,12 @@
-"""DVC stage `report`: metrics/*.json, logs/train_steps.csv, outputs/*, test prompts, dvc.lock -> reports/index.html.
+"""DVC stage `report`: metrics/*.json, the training log, outputs/*, test prompts, dvc.lock -> reports/index.html and
+reports/model_card.md.
 
 One self-contained page (no script, no URL; charts drawn to inline SVG here): the headline win / tie / loss with
 what each number depends on, LIMA-style charts, how reliable the judge measured itself to be, the ablation curve,
 the clearest answers side by side, the curation funnel, the training curves and checkpoint choice, and the lineage,
 stage timings and judge cost. Every input but params is optional: a missing one makes its section say "not run".
+reports/model_card.md is models/final/README.md (the train stage's card) with the test results as a model-index:
+the README to upload with models/final.
 """
 
 from __future__ import annotations
@@ -12,20 +15,14 @@ import json
 import time
 from pathlib import Path
 
+from lessismore import contract as c
 from lessismore import records
+from lessismore.cards import with_eval
 from lessismore.config import load_params
+from lessismore.errors import run_stage
 from lessismore.lineage import git_commit, lineage_table, stage_lineage
 from lessismore.report.build import STAGES, build_report
-from lessismore.report.sections import read_step_log
-
-METRICS = Path("metrics")
-ABLATION = METRICS / "ablation.json"
-STEP_LOG = Path("logs/train_steps.csv")
-JUDGMENTS = Path("outputs/judgments.jsonl")
-RESPONSES = Path("outputs/responses")
-PROMPTS = Path("data/validated/prompts.parquet")
-LOCK = Path("dvc.lock")
-OUT = Path("reports/index.html")
+from lessismore.train.steplog import read_steps
 
 
 def read_json(path: Path, notes: list[str]) -> dict:
@@ -46,18 +43,18 @@ def read_json(path: Path, notes: list[str]) -> dict:
 def main() -> None:
     # ---------------------------------------------------------------- params and inputs (each one optional)
     started = time.perf_counter()
-    params = load_params()
+    params = load_params(stage="report")
     notes: list[str] = []
-    stage_metrics = {stage: read_json(METRICS / f"{stage}.json", notes) for stage in STAGES}
+    stage_metrics = {stage: read_json(c.metrics(stage), notes) for stage in STAGES}
     judge = stage_metrics["judge"]
     primary = judge.get("primary") or judge.get("judge")  # the side-by-side answers show the headline judge's verdicts
-    judgments = [j for j in records.read_jsonl(JUDGMENTS, records.Judgment) if j.judge == primary] if judge else []
-    responses = [r for path in sorted(RESPONSES.glob("*.jsonl")) for r in records.read_jsonl(path, records.Response)]
-    prompts = (
-        [p for p in records.read_parquet(PROMPTS, records.Prompt) if p.split == "test"] if PROMPTS.exists() else []
-    )
-    steps, step_problems = read_step_log(STEP_LOG)
-    lineage = lineage_table(stage_lineage(LOCK), git_commit("."))
+    judgments = [j for j in records.read_jsonl(c.JUDGMENTS, records.Judgment) if j.judge == primary] if judge else []
+    responses = [r for p in sorted(c.RESPONSES.glob("*.jsonl")) for r in records.read_jsonl(p, records.Response)]
+    prompts_file = c.VALIDATED / c.PROMPTS
+    tests = records.read_parquet(prompts_file, records.Prompt) if prompts_file.exists() else []
+    prompts = [p for p in tests if p.split == "test"]
+    steps, step_problems = read_steps(c.TRAIN_LOG)
+    lineage = lineage_table(stage_lineage(c.LOCK), git_commit("."))
 
     # ---------------------------------------------------------------- build and write
     html = build_report(
@@ -70,17 +67,17 @@ def main() -> None:
         prompts=prompts,
         lineage=lineage,
         train_steps=steps,
-        ablation=read_json(ABLATION, notes),
+        ablation=read_json(c.ABLATION, notes),
         notes=notes + step_problems,
     )
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(html, encoding="utf-8")
+    c.REPORT.parent.mkdir(parents=True, exist_ok=True)
+    c.REPORT.write_text(html, encoding="utf-8")
+    if c.MODEL_CARD.exists():
+        c.PUBLISHED_CARD.write_text(with_eval(c.MODEL_CARD.read_text(encoding="utf-8"), judge), encoding="utf-8")
     missing = [stage for stage in STAGES if not stage_metrics[stage]]
-    print(
-        f"report: {len(html) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s -> {OUT}"
-        + (f" (not run: {', '.join(missing)})" if missing else "")
-    )
+    not_run = f" (not run: {', '.join(missing)})" if missing else ""
+    print(f"report: {len(html) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s -> {c.REPORT}{not_run}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("report", main)

@@ -7,37 +7,33 @@ metrics/validate.json. The stage exits non-zero only when a whole-table expectat
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from rich.console import Console
 
+from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
+from lessismore.errors import NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl, write_parquet
 from lessismore.validate import TableCheckError, validate_records
 
-INGESTED = Path("data/ingested")
-VALIDATED = Path("data/validated")
-QUARANTINE = Path("data/quarantine/validate.jsonl")
-DOCS = Path("reports/data_docs")
-METRICS = Path("metrics/validate.json")
+DOCS = c.DATA_DOCS
 
 
 def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
     # params and inputs
-    params = load_params()
+    params = load_params(stage="validate")
     cfg = params.validate
     sources = {s.name: s.path for s in params.ingest.sources}
     console = Console(stderr=True)
-    for name in ("examples.parquet", "prompts.parquet"):
-        if not (INGESTED / name).exists():
-            sys.exit(f"validate: {INGESTED / name} not found; run the ingest stage first (`dvc repro ingest`)")
-    examples = read_parquet(INGESTED / "examples.parquet", Example)
-    prompts = read_parquet(INGESTED / "prompts.parquet", Prompt)
+    for name in (c.EXAMPLES, c.PROMPTS):
+        if not (c.INGESTED / name).exists():
+            raise NotFound(f"{c.INGESTED / name} not found; run the ingest stage first (`dvc repro ingest`)")
+    examples = read_parquet(c.INGESTED / c.EXAMPLES, Example)
+    prompts = read_parquet(c.INGESTED / c.PROMPTS, Prompt)
 
     # ------------------------------------------------------------------------------------------------------------
     # run the suites (GX: a few seconds, most of it the import)
@@ -56,9 +52,9 @@ def main() -> None:
 
     # ------------------------------------------------------------------------------------------------------------
     # outputs: validated tables, quarantine (written even when empty), metrics
-    write_parquet(VALIDATED / "examples.parquet", report.examples)
-    write_parquet(VALIDATED / "prompts.parquet", report.prompts)
-    write_jsonl(QUARANTINE, report.dropped)
+    write_parquet(c.VALIDATED / c.EXAMPLES, report.examples)
+    write_parquet(c.VALIDATED / c.PROMPTS, report.prompts)
+    write_jsonl(c.quarantine("validate"), report.dropped)
     read = Counter(r.origin.source for r in [*examples, *prompts])
     valid = Counter(r.origin.source for r in [*report.examples, *report.prompts])
     metrics = {
@@ -73,19 +69,19 @@ def main() -> None:
         "success": report.success,
         "seconds": round(seconds, 2),
     }
-    records.write_json(METRICS, metrics)
+    records.write_json(c.metrics("validate"), metrics)
     console.print(
-        f"validate: {metrics['counts']} in {seconds:.1f} s -> {VALIDATED}/, quarantine {QUARANTINE}, "
+        f"validate: {metrics['counts']} in {seconds:.1f} s -> {c.VALIDATED}/, quarantine {c.quarantine('validate')}, "
         f"Data Docs {DOCS / 'index.html'}"
     )
 
     # ------------------------------------------------------------------------------------------------------------
-    # verdict: only a whole-table expectation stops the pipeline
+    # verdict: only a whole-table expectation stops the pipeline (exit status 2, everything above already written)
     try:
         report.raise_for_failures()
     except TableCheckError as err:
-        sys.exit(f"validate: FAILED a whole-table expectation (details in {DOCS / 'index.html'}):\n{err}")
+        raise TableCheckError(f"FAILED a whole-table expectation (details in {DOCS / 'index.html'}):\n{err}") from None
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("validate", main)

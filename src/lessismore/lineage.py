@@ -11,14 +11,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from lessismore import contract as c
+
 # What the report names, in its order: (label, stage, path) as written in dvc.yaml.
-ARTIFACTS = (
-    ("curated data", "curate", "data/curated"),
-    ("base model", "model", "models/base"),
-    ("checkpoint", "train", "models/final"),
-    ("responses", "generate", "outputs/responses"),
-    ("judgments", "judge", "outputs/judgments.jsonl"),
-    ("ratings", "judge", "outputs/ratings.jsonl"),
+ARTIFACTS = tuple(
+    (label, stage, str(path))
+    for label, stage, path in (
+        ("curated data", "curate", c.CURATED),
+        ("base model", "model", c.BASE_MODEL),
+        ("checkpoint", "train", c.FINAL_MODEL),
+        ("responses", "generate", c.RESPONSES),
+        ("judgments", "judge", c.JUDGMENTS),
+        ("ratings", "judge", c.RATINGS),
+    )
 )
 
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from lessismore.errors import BadValue
+
 Role = Literal["system", "user", "assistant"]
 Split = Literal["train", "dev", "test"]
 Verdict = Literal["a", "b", "tie", "invalid"]
@@ -254,7 +256,7 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError as err:
             if i == len(lines):  # torn tail from an interrupted append: the record is simply not there yet
                 return
-            raise ValueError(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+            raise BadValue(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
 
 
 def read_jsonl(path: str | Path, cls: type) -> list[Any]:

@@ -3,6 +3,9 @@
 The generic machinery under config.py (which holds lessismore's own params schema and its semantic checks): a
 dataclass type is walked field by field, so a wrong key, a missing one or a wrong type each add one line naming the
 dotted key and the fix, and all of them are raised together in one ConfigError.
+The build always completes: a value that is wrong or missing becomes INVALID, so the semantic checks still run on
+everything else (a negative budget is reported next to a type error, not after it is fixed). A check that touches
+INVALID stops with `Unchecked` and is skipped: its input already has its own error line.
 """
 
 from __future__ import annotations
@@ -14,13 +17,41 @@ from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lessismore.errors import BadValue
 
-class ConfigError(ValueError):
+
+class ConfigError(BadValue):
     """Every problem in a params file at once, one per line, each naming the key and the fix."""
 
     def __init__(self, path: str, problems: list[str]):
         self.problems = problems
         super().__init__(f"{path}: {len(problems)} problem(s)\n  - " + "\n  - ".join(problems))
+
+
+class Unchecked(Exception):
+    """A semantic check touched a value that failed to build; that value is already reported, so skip the check."""
+
+
+class _Invalid:
+    """Stands in for a value that failed to build: any use of it (compare, iterate, read a field) raises Unchecked."""
+
+    def _stop(self, *args: Any, **kwargs: Any) -> Any:
+        raise Unchecked
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _stop
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (doctest, copy, pickle) asks for dunders: not a check
+            raise AttributeError(name)
+        raise Unchecked
+
+    __bool__ = __iter__ = __len__ = __contains__ = __getitem__ = __add__ = __sub__ = __mul__ = __neg__ = _stop
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+INVALID: Any = _Invalid()
 
 
 # the builder: walks the dataclass types, collects every error
@@ -38,6 +69,7 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
     if origin is Literal:
         if value not in args:
             errs.append(f"{key}: {value!r} is not one of {list(args)}")
+            return INVALID
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -46,12 +78,12 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
     if origin is tuple:
         if not isinstance(value, list | tuple):
             errs.append(f"{key}: expected a list, got {type(value).__name__} {value!r}")
-            return ()
+            return INVALID
         return tuple(_coerce(args[0], v, f"{key}[{i}]", errs) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             errs.append(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
-            return {}
+            return INVALID
         return {str(k): _coerce(args[1], v, f"{key}.{k}", errs) for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -59,13 +91,18 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
         return value
     hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if tp is float and isinstance(value, str) else ""
     errs.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}{hint}")
-    return value
+    return INVALID
 
 
 def build(cls: type, data: Any, prefix: str, errs: list[str]) -> Any:
+    """`data` as a `cls` instance; every problem appended to `errs`, and INVALID put where a value could not be made.
+
+    A field whose default is None is a key that only applies when another key selects it (model.path for
+    model.source local, ...): it may be left out. Every other field is required: params.yaml shows every value.
+    """
     if not isinstance(data, dict):
         errs.append(f"{prefix.rstrip('.') or 'params'}: expected a mapping, got {type(data).__name__}")
-        return None
+        return INVALID
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
     for key in data:
@@ -79,12 +116,8 @@ def build(cls: type, data: Any, prefix: str, errs: list[str]) -> Any:
             kwargs[name] = _coerce(hints[name], data[name], f"{prefix}{name}", errs)
         elif f.default is MISSING and f.default_factory is MISSING:
             errs.append(f"{prefix}{name}: missing; add it (type {_type_name(hints[name])})")
-    if any(e.startswith(prefix) for e in errs) and prefix:
-        return None
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
+            kwargs[name] = INVALID
+    return cls(**kwargs)
 
 
 def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

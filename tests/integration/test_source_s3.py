@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lessismore.records import Dropped, Example, Prompt
-from lessismore.sources import ingest_source
+from tests.specs import read_source
 
 pytestmark = pytest.mark.slow
 
@@ -94,8 +94,8 @@ def _view(records: list, root: str) -> list[tuple]:
 
 @pytest.mark.parametrize(("fmt", "path", "split"), SOURCES, ids=[s[0] for s in SOURCES])
 def test_s3_read_equals_local_read(s3, fmt, path, split):
-    local = list(ingest_source("src", fmt, str(s3 / path), split, "CC", index=0))
-    remote = list(ingest_source("src", fmt, f"s3://{BUCKET}/{path}", split, "CC", index=0))
+    local = list(read_source("src", fmt, str(s3 / path), split, "CC", index=0))
+    remote = list(read_source("src", fmt, f"s3://{BUCKET}/{path}", split, "CC", index=0))
     assert any(isinstance(r, Example | Prompt) for r in local)
     assert _view(remote, f"s3://{BUCKET}/") == _view(local, f"{s3}/")
     assert all(r.origin.file.startswith(f"s3://{BUCKET}/") for r in remote)
@@ -103,7 +103,7 @@ def test_s3_read_equals_local_read(s3, fmt, path, split):
 
 
 def test_s3_glob_reads_each_site_as_its_own_file(s3):
-    examples = list(ingest_source("se", "stackexchange_xml", f"s3://{BUCKET}/se/*/Posts.xml", "train", index=0))
+    examples = list(read_source("se", "stackexchange_xml", f"s3://{BUCKET}/se/*/Posts.xml", "train", index=0))
     assert [(e.origin.file, e.meta["site"], e.prompt) for e in examples] == [
         (f"s3://{BUCKET}/se/cooking/Posts.xml", "cooking", "Why rest meat?\n\nWhy?"),
         (f"s3://{BUCKET}/se/stem/Posts.xml", "stem", "Why is ice slippery?\n\nWhy?"),
@@ -112,11 +112,11 @@ def test_s3_glob_reads_each_site_as_its_own_file(s3):
 
 def test_s3_missing_key_and_empty_glob_name_the_params_key(s3):
     with pytest.raises(FileNotFoundError, match=r"ingest\.sources\[3\]\.path: s3://.*/nope\.jsonl does not exist"):
-        ingest_source("x", "lima_jsonl", f"s3://{BUCKET}/nope.jsonl", "train", index=3)
+        read_source("x", "lima_jsonl", f"s3://{BUCKET}/nope.jsonl", "train", index=3)
     with pytest.raises(FileNotFoundError, match=r"ingest\.sources\[0\]\.path: the glob .* matches no file"):
-        ingest_source("x", "stackexchange_xml", f"s3://{BUCKET}/se/*/Comments.xml", "train", index=0)
+        read_source("x", "stackexchange_xml", f"s3://{BUCKET}/se/*/Comments.xml", "train", index=0)
     with pytest.raises(FileNotFoundError, match=r"does not exist.*AWS_ENDPOINT_URL"):
-        ingest_source("x", "lima_jsonl", "s3://no-such-bucket/a.jsonl", "train", index=0)
+        read_source("x", "lima_jsonl", "s3://no-such-bucket/a.jsonl", "train", index=0)
 
 
 def test_s3_without_credentials_says_which_variables_to_set(s3, monkeypatch, tmp_path):
@@ -126,5 +126,5 @@ def test_s3_without_credentials_says_which_variables_to_set(s3, monkeypatch, tmp
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(PermissionError, match=r"ingest\.sources\[1\]\.path: no credentials.*AWS_ACCESS_KEY_ID") as err:
-        ingest_source("x", "alpaca_json", f"s3://{BUCKET}/alpaca.json", "train", index=1)
+        read_source("x", "alpaca_json", f"s3://{BUCKET}/alpaca.json", "train", index=1)
     assert SECRET not in str(err.value)

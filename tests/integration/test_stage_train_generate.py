@@ -13,7 +13,7 @@ import yaml
 
 from lessismore import records
 from lessismore.config import merge, read_yaml
-from lessismore.generate.loading import checkpoint_hash
+from lessismore.models import checkpoint_hash
 from tests.conftest import toy_examples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_train_stage_with_lima_knobs_new_eot_dropout_and_dev_loss_selection(tmp_
     final = tmp_path / "models" / "final"
     assert "<|eot|>" in (final / "tokenizer_config.json").read_text() + (final / "tokenizer.json").read_text()
     assert not list(final.glob("*.pt")) and json.loads((final / "lessismore.json").read_text())["checkpoint"]
-    from lessismore.generate.loading import load_causal_lm
+    from lessismore.models import load_causal_lm
 
     monkeypatch.chdir(tmp_path)  # the adapter names its base as models/base, relative to the project
     model, tokenizer = load_causal_lm(final)  # the adapter's extra token row loads onto the resized base

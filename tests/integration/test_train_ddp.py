@@ -48,7 +48,7 @@ def test_two_process_cpu_ddp_trains_and_saves(tiny_model_dir, tmp_path, monkeypa
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
     assert all(float(r["peak_mem_mb"]) > 0 for r in rows)
 
-    from lessismore.generate.loading import load_causal_lm
+    from lessismore.models import load_causal_lm
 
     monkeypatch.chdir(cwd)  # the adapter names its base relative to the repo root, as the stage recorded it
     model, tokenizer = load_causal_lm(Path("models/final"))  # the adapter merged into its base

@@ -6,7 +6,6 @@ finite and falling, and log GPU memory (allocated tensors, not the process RSS).
 
 from __future__ import annotations
 
-import csv
 import math
 
 import pytest
@@ -19,11 +18,11 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_bf16_training_on_a_gpu(tiny_model_dir, tmp_path, method):
-    from lessismore.train.loop import train
+    from tests.specs import run_train
 
     model, tokenizer = _load(tiny_model_dir)
-    log = tmp_path / "train_steps.csv"
-    trained, summary = train(
+    log = tmp_path / "train"
+    trained, summary = run_train(
         model,
         tokenizer,
         EXAMPLES * 4,
@@ -37,15 +36,15 @@ def test_bf16_training_on_a_gpu(tiny_model_dir, tmp_path, method):
         seed=0,
         precision="bf16",
         gradient_checkpointing=True,
-        log_path=log,
-        progress=False,
+        log_dir=log,
     )
     assert summary["precision"] == "bf16"
     assert all(p.device.type == "cuda" for p in trained.parameters())
     assert all(p.dtype == torch.float32 for p in trained.parameters() if p.requires_grad)  # fp32 master weights
-    with log.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    losses = [float(r["loss"]) for r in rows]
+    from lessismore.train.steplog import read_steps
+
+    rows, _ = read_steps(log)
+    losses = [r["loss"] for r in rows]
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
     total_mib = torch.cuda.get_device_properties(0).total_memory / 2**20
     assert all(0 < float(r["peak_mem_mb"]) < total_mib for r in rows)  # GPU MiB, not the host's RSS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_semantic_checks_name_key_and_fix():
     data["ingest"]["sources"][test_source]["quota"] = 3
     data["ingest"]["sources"][0]["quota"] = -1
     data["curate"] |= {"variant": "single_source", "single_source": "nope", "site_temperature": 0}
-    data["curate"]["near_dup"] = {"threshold": 1.5}
+    data["curate"]["near_dup"]["threshold"] = 1.5
     data["generate"]["top_p"] = 1.5
     with pytest.raises(ConfigError) as err:
         parse_params(data)
@@ -111,7 +112,7 @@ def test_judge_entries_are_checked_by_name_and_key():
     data["judge"]["judges"] = [
         first,
         {**first, "calibrate": True, "mode": "generate"},
-        {"name": "remote", "backend": "openai", "model": ""},
+        {**first, "name": "remote", "backend": "openai", "model": "", "calibrate": False},
     ]
     data["judge"] |= {"primary": "nobody", "bootstrap": 200}
     data["train"] |= {"select": "judge"}
@@ -121,3 +122,98 @@ def test_judge_entries_are_checked_by_name_and_key():
     assert f"two judges are named {first['name']!r}" in text and "judge.primary: 'nobody' is not a judge" in text
     assert "judge.bootstrap: use at least 1000" in text and "judge.judges[1].calibrate: only applies" in text
     assert "judge.judges[2].model: backend openai needs" in text and "train.select_judge: select judge needs" in text
+    assert "judge.judges[2].openai: backend openai needs it" in text
+
+
+def test_five_broken_edits_give_five_messages_at_once(tmp_path, monkeypatch):
+    """A type error does not hide a range error, and missing files are named with the rest, before any work."""
+    monkeypatch.chdir(REPO)  # source paths are relative to the repository root
+    data = _base()
+    data["train"]["lr"] = "2e-4x"  # a type error
+    data["curate"]["budget"] = -5  # a range error, next to the type error
+    data["generate"]["top_p"] = 1.9
+    data["ingest"]["sources"][0]["path"] = "data/sources/nowhere/Posts.xml"  # a missing file
+    data["ingest"]["sources"][1]["path"] = "data/sources/nosuch/*/Posts.xml"  # a glob that matches nothing
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert len(err.value.problems) == 5, err.value
+    text = str(err.value)
+    assert "train.lr: expected float, got str '2e-4x'" in text and "curate.budget: must be > 0" in text
+    assert "generate.top_p: must be in (0, 1]" in text
+    assert "ingest.sources[0].path: data/sources/nowhere/Posts.xml does not exist" in text
+    assert "ingest.sources[1].path: the glob data/sources/nosuch/*/Posts.xml matches no file" in text
+
+
+def test_a_stage_checks_only_the_files_it_reads(tmp_path, monkeypatch):
+    """The judge stage on a GPU worker must not fail because an ingest source lives on another machine."""
+    monkeypatch.chdir(REPO)
+    data = _base()
+    data["ingest"]["sources"][0]["path"] = "dumps/elsewhere/Posts.xml"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_params(path, stage="judge").judge.primary
+    with pytest.raises(ConfigError, match="dumps/elsewhere/Posts.xml does not exist"):
+        load_params(path, stage="ingest")
+
+
+def test_config_has_no_defaults_but_none_for_keys_that_apply_only_sometimes():
+    """params.yaml shows every value: a field's only allowed default is None (a key another key selects, e.g.
+    model.path for model.source local), and configcheck requires it where it applies."""
+    import dataclasses
+
+    from lessismore import config
+
+    seen, found = set(), []
+
+    def walk(cls):
+        if cls in seen:
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.default_factory is not dataclasses.MISSING or f.default not in (dataclasses.MISSING, None):
+                found.append(f"{cls.__name__}.{f.name}")
+            for arg in (hints[f.name], *typing.get_args(hints[f.name])):
+                if dataclasses.is_dataclass(arg):
+                    walk(arg)
+
+    walk(config.Params)
+    assert len(seen) > 15 and found == []
+
+
+def test_a_key_that_applies_is_required_and_one_that_does_not_is_refused():
+    data = _base()
+    data["model"] |= {"source": "local"}  # needs model.path; package and gguf_file no longer apply
+    data["train"] |= {
+        "select_decoding": {
+            "max_new_tokens": 8,
+            "top_p": 0.9,
+            "temperature": 0.7,
+            "repetition_penalty": 1.2,
+            "batch_size": 2,
+        }
+    }
+    data["ingest"]["sources"][0]["hf_split"] = "train"  # not an hf:// source
+    del data["ingest"]["sources"][1]["quota"]  # a train source must say its quota
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    text = str(err.value)
+    assert "model.path: model.source local needs it" in text
+    assert "model.package: only model.source gguf_package reads it; remove it (source is local)" in text
+    assert "train.select_decoding: only train.select judge reads it" in text
+    assert "ingest.sources[0].hf_split: only hf:// sources read it" in text
+    assert "ingest.sources[1].quota: missing" in text
+
+
+def test_a_stage_that_reads_an_undeclared_key_fails():
+    """dvc.yaml's params lists stay exact: reading a key outside the stage's contract is a bug caught at once."""
+    from lessismore.config import UndeclaredParam
+
+    params = load_params(REPO / "params.yaml", stage="curate")
+    assert params.curate.budget > 0 and params.base.seed == 1234 and params.ingest.sources
+    with pytest.raises(UndeclaredParam, match=r"stage 'curate' read params base.experiment.*dvc.yaml"):
+        _ = params.base.experiment
+    with pytest.raises(UndeclaredParam, match="train.lr"):
+        _ = params.train.lr

@@ -7,6 +7,7 @@ import numpy as np
 from lessismore.curate import curate
 from lessismore.curate.transforms import rewrite, rewrite_this_article
 from lessismore.records import Example, Message, Origin, Prompt
+from tests.specs import curate_spec
 
 IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
 ANSWERS = {  # distinct answers, so that near-duplicate removal leaves them alone
@@ -27,19 +28,9 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
     )
 
 
-def run(examples, prompts=(), variant="lima", budget=3, quotas=None, **kw):
-    return curate(
-        examples,
-        list(prompts),
-        variant=variant,
-        budget=budget,
-        quotas={"se": 2} if quotas is None else quotas,
-        min_response_chars=10,
-        max_response_chars=400,
-        se_min_score=10,
-        seed=0,
-        **kw,
-    )
+def run(examples, prompts=(), variant="lima", budget=3, quotas=None, embed=None, **kw):
+    spec = curate_spec(variant=variant, budget=budget, min_response_chars=10, max_response_chars=400, **kw)
+    return curate(examples, list(prompts), spec, quotas={"se": 2} if quotas is None else quotas, seed=0, embed=embed)
 
 
 def test_funnel_drops_with_reasons_and_loses_nothing():
@@ -89,7 +80,7 @@ def test_near_duplicates_are_dropped_after_exact_dedup():
     result = run(
         [ex(text, source="hand", row=1, prompt="p1"), ex(near, source="hand", row=2, prompt="p2")],
         quotas={},
-        near_dup_threshold=0.8,
+        near_dup={"threshold": 0.8},
     )
     assert [d.reason.split(":")[0] for d in result.dropped] == ["near_duplicate"]
 

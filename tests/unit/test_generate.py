@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 
+from lessismore.errors import UserError
 from lessismore.generate import GenResult
-from lessismore.generate.loading import checkpoint_hash, load_causal_lm
 from lessismore.generate.transformers_backend import TransformersBackend
+from lessismore.models import checkpoint_hash, load_causal_lm, save_model
 from lessismore.records import Example, Message, Origin
-from lessismore.train.loop import save_model, train
+from tests.specs import run_train
 
 # a tiny model is fine-tuned to give each of these prompts its own short answer, then close its turn
 ANSWERS = {"Hi": "hello", "Why?": "because", "What is first?": "first second third", "Give me a list.": "quick fox"}
@@ -37,8 +38,8 @@ def tiny(tiny_model_dir):
 def trained(tiny_model_dir):
     """The tiny model fine-tuned (full, 120 steps, < 1 s) on ANSWERS: distinct answers, each closed by EOT."""
     model, tokenizer = load_causal_lm(tiny_model_dir)
-    kw = dict(max_tokens=64, method="full", epochs=60, batch_size=4, lr=5e-3, lr_end=5e-4, seed=0, progress=False)
-    model, _ = train(model, tokenizer, _short_answer_examples() * 2, **kw)
+    kw = dict(max_tokens=64, method="full", epochs=60, batch_size=4, grad_accum=1, lr=5e-3, lr_end=5e-4, seed=0)
+    model, _ = run_train(model, tokenizer, _short_answer_examples() * 2, **kw)
     return model, tokenizer
 
 
@@ -114,7 +115,7 @@ def test_a_lora_adapter_is_loaded_merged_onto_its_base(tiny_model_dir, tmp_path)
         AutoTokenizer.from_pretrained(tiny_model_dir),
     )
     kw = dict(max_tokens=64, method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, lr=5e-2, lr_end=5e-2)
-    peft_model, _ = train(base, tokenizer, _short_answer_examples(), epochs=2, progress=False, **kw)
+    peft_model, _ = run_train(base, tokenizer, _short_answer_examples(), epochs=2, batch_size=4, grad_accum=1, **kw)
     info = {"method": "lora", "base": str(tiny_model_dir), "base_checkpoint": checkpoint_hash(tiny_model_dir)}
     meta = save_model(peft_model, tokenizer, tmp_path / "final", info)
     assert checkpoint_hash(tmp_path / "final") == meta["checkpoint"] != info["base_checkpoint"]
@@ -149,7 +150,7 @@ def test_the_vllm_backend_without_vllm_or_a_gpu_says_how_to_get_them(tiny_model_
 
     if importlib.util.find_spec("vllm") and torch.cuda.is_available():
         pytest.skip("vllm and a GPU are here: see test_vllm_backend_on_a_gpu")
-    with pytest.raises(RuntimeError, match=r"lessismore\[vllm\]|CUDA GPU"):
+    with pytest.raises(UserError, match=r"lessismore\[vllm\]|CUDA GPU"):
         VLLMBackend(tiny_model_dir, max_new_tokens=4, top_p=0.9, temperature=0.7, repetition_penalty=1.2, seed=1)
 
 

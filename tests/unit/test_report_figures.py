@@ -7,6 +7,7 @@ import re
 
 from lessismore.report import curves, figures, sections, specs
 from lessismore.report.plots import write_offline_template
+from lessismore.train.steplog import metric_files, read_steps
 
 
 def test_two_rendered_charts_share_no_id_and_carry_no_url():
@@ -34,12 +35,16 @@ def test_a_row_without_shares_is_drawn_as_no_valid_data():
 
 
 def test_step_log_keeps_good_rows_and_names_bad_ones(tmp_path):
-    log = tmp_path / "train_steps.csv"
-    log.write_text("step,loss,lr\n1,2.0,1e-4\nx,1.9,1e-4\n3,,1e-4\n4,1.7,nan\n")
-    rows, problems = sections.read_step_log(log)
-    assert [r["step"] for r in rows] == [1.0, 3.0, 4.0] and "loss" not in rows[1]
-    assert problems == [f"{log} line 3: could not convert string to float: 'x'; the row is left out of the curves"]
-    assert sections.read_step_log(tmp_path / "missing.csv") == ([], [])
+    files = metric_files(tmp_path)
+    for name in ("loss", "lr"):
+        files[name].parent.mkdir(parents=True, exist_ok=True)
+    files["loss"].write_text("step\tloss\n1\t2.0\nx\t1.9\n3\t\n4\t1.7\n")
+    files["lr"].write_text("step\tlr\n1\t1e-4\n3\t1e-4\n4\tnan\n")
+    rows, problems = read_steps(tmp_path)
+    assert [r["step"] for r in rows] == [1.0, 3.0, 4.0] and "loss" not in rows[1] and rows[1]["lr"] == 1e-4
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{files['loss']} line 3", f"{files['loss']} line 4"]
+    assert all(p.endswith("; the row is left out of the curves") for p in problems)
+    assert read_steps(tmp_path / "missing") == ([], [])
 
 
 def test_ablation_points_without_a_budget_or_value_are_counted_not_drawn():

@@ -9,10 +9,11 @@ import pytest
 
 from lessismore.config import SOURCE_FORMATS
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
-from lessismore.sources import READERS, ingest_source
+from lessismore.sources import READERS
 from lessismore.sources.lima import read_lima_jsonl
 from lessismore.sources.prompts import read_prompts_jsonl
 from lessismore.sources.wikihow import read_wikihow_csv
+from tests.specs import read_source
 
 
 def _split(records):
@@ -161,14 +162,14 @@ def test_missing_file_names_the_params_key_and_the_fix(tmp_path):
     with pytest.raises(
         FileNotFoundError, match=r"ingest\.sources\[2\]\.path: .*nope\.jsonl does not exist.*fix the path"
     ):
-        ingest_source("dev", "prompts_jsonl", str(tmp_path / "nope.jsonl"), "dev", index=2)
+        read_source("dev", "prompts_jsonl", str(tmp_path / "nope.jsonl"), "dev", index=2)
     with pytest.raises(ValueError, match=r"ingest\.sources\[name=x\]\.format: 'csv' is not a known source format"):
-        ingest_source("x", "csv", str(tmp_path), "train")
+        read_source("x", "csv", str(tmp_path), "train")
 
 
 def test_ingest_source_dispatches(tmp_path):
     path = _jsonl(tmp_path / "p.jsonl", [{"prompt": "Hi"}])
-    (record,) = ingest_source("p", "prompts_jsonl", str(path), "dev", "L", index=0)
+    (record,) = read_source("p", "prompts_jsonl", str(path), "dev", "L", index=0)
     assert isinstance(record, Prompt) and record.origin == Origin("p", str(path), "1", "L")
     assert not isinstance(record, Example)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
-from lessismore.sources import ingest_source
+from tests.specs import read_source
 
 
 def _split(records):
@@ -44,7 +44,7 @@ WP_CSV = r"""row_id,prompt,story,completion
 def test_writingprompts_tags_detokenising_and_drops(tmp_path):
     path = tmp_path / "wp.csv"
     path.write_text(WP_CSV, encoding="utf-8")
-    kept, drops = _split(ingest_source("wp", "writingprompts_csv", str(path), "train", "reddit", index=0))
+    kept, drops = _split(read_source("wp", "writingprompts_csv", str(path), "train", "reddit", index=0))
     assert [(e.origin.row, e.meta["tags"], e.prompt, e.response) for e in kept] == [
         (
             "11",
@@ -66,7 +66,7 @@ def test_writingprompts_test_split_bad_bytes_and_no_row_id(tmp_path):
     path = tmp_path / "wp.csv"
     data = 'prompt,story\n"[ WP ] Why , though ?",Because.\n[ WP ] caf\xe9 ?,x\n"[ IP ] A tower",\n'
     path.write_bytes(data.encode("utf-8").replace("caf\xe9".encode(), b"caf\xe9"))  # a latin-1 byte
-    kept, drops = _split(ingest_source("wp", "writingprompts_csv", str(path), "test", index=0))
+    kept, drops = _split(read_source("wp", "writingprompts_csv", str(path), "test", index=0))
     assert [(p.text, p.split, p.origin.row, p.meta["tags"]) for p in kept] == [
         ("Why, though?", "test", "2", ["WP"]),
         ("A tower", "test", "4", ["IP"]),
@@ -78,7 +78,7 @@ def test_writingprompts_header_without_story_column_is_an_error(tmp_path):
     path = tmp_path / "wp.csv"
     path.write_text("prompt,text\na,b\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"wp\.csv: no story column .*prompt,story"):
-        list(ingest_source("wp", "writingprompts_csv", str(path), "train"))
+        list(read_source("wp", "writingprompts_csv", str(path), "train"))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_alpaca_json_list(tmp_path):
     path = tmp_path / "alpaca.json"
     raw = json.dumps(items, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
     path.write_bytes(b"\xef\xbb\xbf" + raw)
-    kept, drops = _split(ingest_source("alpaca", "alpaca_json", str(path), "train", "CC BY-NC 4.0", index=0))
+    kept, drops = _split(read_source("alpaca", "alpaca_json", str(path), "train", "CC BY-NC 4.0", index=0))
     assert [(e.origin.row, e.messages) for e in kept] == [
         ("0", (Message("user", "Add the numbers.\n\n2, 3"), Message("assistant", "5"))),
         ("1", (Message("user", "Say hi."), Message("assistant", "Hi!"))),
@@ -113,14 +113,14 @@ def test_alpaca_json_list(tmp_path):
 def test_alpaca_jsonl_and_a_file_that_is_not_json(tmp_path):
     good = {"instruction": "Why?", "input": "", "output": "Because."}
     path = _lines(tmp_path / "alpaca.jsonl", [good, '{"instruction": "cut', {"instruction": ["x"], "output": "y"}])
-    kept, drops = _split(ingest_source("a", "alpaca_json", str(path), "train", index=0))
+    kept, drops = _split(read_source("a", "alpaca_json", str(path), "train", index=0))
     assert [e.prompt for e in kept] == ["Why?"] and _reasons(drops) == [("malformed_json", "2"), ("bad_type", "3")]
     broken = tmp_path / "broken.json"
     broken.write_text('[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c" "output": "d"}\n]\n')
-    (drop,) = ingest_source("a", "alpaca_json", str(broken), "train", index=0)
+    (drop,) = read_source("a", "alpaca_json", str(broken), "train", index=0)
     assert (drop.reason, drop.origin.row) == ("malformed_json", "3")
     assert drop.detail.startswith(f"{broken}:3:23: not valid JSON (Expecting ',' delimiter)")
-    held_out, _ = _split(ingest_source("a", "alpaca_json", str(path), "test", index=0))
+    held_out, _ = _split(read_source("a", "alpaca_json", str(path), "test", index=0))
     assert held_out == [Prompt("Why?", "test", Origin("a", str(path), "1"), {"has_input": False, **held_out[0].meta})]
 
 
@@ -144,7 +144,7 @@ def test_sharegpt_roles_multi_turn_and_drops(tmp_path):
         b'{"conversations": [{"from": "human", "value": "\xff"}]}',
     ]
     path = _lines(tmp_path / "sharegpt.jsonl", lines)
-    kept, drops = _split(ingest_source("sg", "sharegpt_jsonl", str(path), "train", index=0))
+    kept, drops = _split(read_source("sg", "sharegpt_jsonl", str(path), "train", index=0))
     roles = [[m.role for m in e.messages] for e in kept]
     assert roles == [["system", "user", "assistant"], ["user", "assistant", "user", "assistant"], ["user", "user"]]
     assert kept[0].meta == {"id": "a1", "n_turns": 3, "format": "sharegpt_jsonl", "split": "train"}
@@ -165,7 +165,7 @@ def test_sharegpt_test_split_prompt_is_the_first_user_turn(tmp_path):
         {"conversations": _turns(("system", "Only a system turn."))},
     ]
     path = _lines(tmp_path / "sharegpt.jsonl", lines)
-    kept, drops = _split(ingest_source("sg", "sharegpt_jsonl", str(path), "test", index=0))
+    kept, drops = _split(read_source("sg", "sharegpt_jsonl", str(path), "test", index=0))
     assert [(p.text, p.meta["system"]) for p in kept] == [("Why?", "Be kind.")]
     assert _reasons(drops) == [("no_prompt", "2")]
 
@@ -197,7 +197,7 @@ def test_openai_messages_text_parts_and_what_is_not_text(tmp_path):
         "not json",
     ]
     path = _lines(tmp_path / "openai.jsonl", lines)
-    kept, drops = _split(ingest_source("oa", "openai_jsonl", str(path), "train", index=0))
+    kept, drops = _split(read_source("oa", "openai_jsonl", str(path), "train", index=0))
     assert [e.messages for e in kept] == [
         (Message("system", "Terse."), Message("user", "2+2?"), Message("assistant", "4")),
         (Message("user", "Look at\nthis."), Message("assistant", "Seen.")),
@@ -222,7 +222,7 @@ def test_openai_messages_text_parts_and_what_is_not_text(tmp_path):
 def test_prompts_txt(tmp_path):
     path = tmp_path / "prompts.txt"
     path.write_bytes(b"\xef\xbb\xbfWhy is the sky blue?\r\n\n   \nName three rivers.  \ncaf\xe9?\n")
-    kept, drops = _split(ingest_source("t", "prompts_txt", str(path), "test", "CC0", index=0))
+    kept, drops = _split(read_source("t", "prompts_txt", str(path), "test", "CC0", index=0))
     assert kept == [
         Prompt(
             "Why is the sky blue?",
@@ -249,7 +249,7 @@ def test_glob_reads_each_file_in_sorted_order_with_its_own_origin(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "test.txt").write_text("\n".join(prompts) + "\n", encoding="utf-8")
     (tmp_path / "c").mkdir()  # a directory matching the pattern's first part, with no file: skipped
-    records = list(ingest_source("t", "prompts_txt", str(tmp_path / "*" / "test.txt"), "test", index=0))
+    records = list(read_source("t", "prompts_txt", str(tmp_path / "*" / "test.txt"), "test", index=0))
     assert [(p.text, p.origin.file, p.origin.row) for p in records] == [
         ("A1", str(tmp_path / "a" / "test.txt"), "1"),
         ("A2", str(tmp_path / "a" / "test.txt"), "2"),
@@ -259,11 +259,11 @@ def test_glob_reads_each_file_in_sorted_order_with_its_own_origin(tmp_path):
 
 def test_glob_without_match_and_a_directory_name_the_params_key(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"ingest\.sources\[4\]\.path: the glob .*\*\.xml matches no file"):
-        ingest_source("se", "stackexchange_xml", str(tmp_path / "*.xml"), "train", index=4)
+        read_source("se", "stackexchange_xml", str(tmp_path / "*.xml"), "train", index=4)
     with pytest.raises(IsADirectoryError, match=r"ingest\.sources\[0\]\.path: .* is a directory, not a file"):
-        ingest_source("se", "stackexchange_xml", str(tmp_path), "train", index=0)
+        read_source("se", "stackexchange_xml", str(tmp_path), "train", index=0)
     with pytest.raises(ValueError, match=r"'stackexchange_xml' cannot be read from a Hugging Face dataset"):
-        ingest_source("se", "stackexchange_xml", "hf://owner/name", "train", index=0)
+        read_source("se", "stackexchange_xml", "hf://owner/name", "train", index=0)
 
 
 def test_stackexchange_glob_site_is_each_files_directory(tmp_path):
@@ -272,9 +272,7 @@ def test_stackexchange_glob_site_is_each_files_directory(tmp_path):
         (tmp_path / "se" / site).mkdir(parents=True)
         rows = row.format(t=title)
         (tmp_path / "se" / site / "Posts.xml").write_text(f"<posts>\n{rows}\n</posts>\n", encoding="utf-8")
-    examples = list(
-        ingest_source("se", "stackexchange_xml", str(tmp_path / "se" / "*" / "Posts.xml"), "train", index=0)
-    )
+    examples = list(read_source("se", "stackexchange_xml", str(tmp_path / "se" / "*" / "Posts.xml"), "train", index=0))
     assert [(e.meta["site"], e.prompt, e.origin.file) for e in examples] == [
         ("cooking.stackexchange.com", "How?", str(tmp_path / "se" / "cooking.stackexchange.com" / "Posts.xml")),
         ("physics.stackexchange.com", "Why?", str(tmp_path / "se" / "physics.stackexchange.com" / "Posts.xml")),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
-from lessismore.sources import ingest_source
+from tests.specs import read_source
 
 ALPACA = {
     "instruction": ["Add the numbers.", "Say hi.", "Name a colour."],
@@ -52,7 +52,7 @@ def _split(records):
 
 def test_hub_id_from_the_hub_cache(hf_home):
     _hub_snapshot(hf_home, "owner/alpaca", {"data/train-00000-of-00001.parquet": ALPACA})
-    kept, drops = _split(ingest_source("alpaca", "alpaca_json", "hf://owner/alpaca", "train", "CC", index=0))
+    kept, drops = _split(read_source("alpaca", "alpaca_json", "hf://owner/alpaca", "train", "CC", index=0))
     assert [(e.origin, e.messages) for e in kept] == [
         (
             Origin("alpaca", "hf://owner/alpaca[train]", "0", "CC"),
@@ -74,7 +74,7 @@ def test_hub_id_splits_and_the_split_error(hf_home):
     train = {"prompt": ["Train me."], "category": ["x"]}  # the splits of one config share their columns
     files = {"data/train-00000-of-00001.parquet": train, "data/test-00000-of-00001.parquet": prompts}
     _hub_snapshot(hf_home, "owner/mixed", files)
-    held_out = list(ingest_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_split="test"))
+    held_out = list(read_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_split="test"))
     assert [(p.text, p.origin.file, p.meta) for p in held_out] == [
         ("Why?", "hf://owner/mixed[test]", {"category": "explain", "format": "prompts_jsonl", "split": "test"}),
         ("How?", "hf://owner/mixed[test]", {"format": "prompts_jsonl", "split": "test"}),
@@ -83,11 +83,11 @@ def test_hub_id_splits_and_the_split_error(hf_home):
     with pytest.raises(
         ValueError, match=r"ingest\.sources\[1\]\.hf_split: .* no split 'dev'; it has \['test', 'train'\]"
     ):
-        ingest_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_split="dev")
+        read_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_split="dev")
     with pytest.raises(
         ValueError, match=r"ingest\.sources\[1\]\.hf_config: cannot load hf://owner/mixed with config 'x'"
     ):
-        ingest_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_config="x")
+        read_source("p", "prompts_jsonl", "hf://owner/mixed", "test", index=1, hf_config="x")
 
 
 def test_hub_snapshot_with_a_corrupt_file_names_the_params_key(hf_home):
@@ -96,7 +96,7 @@ def test_hub_snapshot_with_a_corrupt_file_names_the_params_key(hf_home):
     with pytest.raises(
         ValueError, match=r"ingest\.sources\[0\]\.path: hf://owner/broken: its data files could not be read"
     ):
-        ingest_source("a", "alpaca_json", "hf://owner/broken", "train", index=0)
+        read_source("a", "alpaca_json", "hf://owner/broken", "train", index=0)
 
 
 def test_hub_id_from_the_datasets_arrow_cache(hf_home, tmp_path):
@@ -111,7 +111,7 @@ def test_hub_id_from_the_datasets_arrow_cache(hf_home, tmp_path):
     info = datasets.DatasetInfo(features=built.features, config_name="default", dataset_name="lima")
     info.splits = datasets.SplitDict({"train": datasets.SplitInfo("train", num_examples=2)})
     info.write_to_directory(cached)
-    kept, drops = _split(ingest_source("lima", "lima_jsonl", "hf://owner/lima", "train", index=0))
+    kept, drops = _split(read_source("lima", "lima_jsonl", "hf://owner/lima", "train", index=0))
     assert [(e.prompt, e.response, e.meta["source"], e.origin.row) for e in kept] == [("Hi?", "Hello.", "a", "0")]
     assert [(d.reason, d.origin.row) for d in drops] == [("odd_turns", "1")]
 
@@ -121,21 +121,21 @@ def test_local_directory_save_to_disk_and_data_files(tmp_path):
 
     rows = {"conversations": [[{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]], "id": ["c1"]}
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
-    (example,) = ingest_source("sg", "sharegpt_jsonl", f"hf://{tmp_path / 'saved'}", "train", index=0)
+    (example,) = read_source("sg", "sharegpt_jsonl", f"hf://{tmp_path / 'saved'}", "train", index=0)
     assert isinstance(example, Example) and [m.role for m in example.messages] == ["user", "assistant"]
     assert example.meta["id"] == "c1" and example.origin.file == f"hf://{tmp_path / 'saved'}[train]"
 
     (tmp_path / "files").mkdir()
     story = '{"prompt": "[ WP ] A dog can talk .", "story": "`` Hi , \'\' it said ."}\n'
     (tmp_path / "files" / "train.jsonl").write_text(story + '{"prompt": "[ OT ] Chat", "story": "no"}\n')
-    kept, drops = _split(ingest_source("wp", "writingprompts_csv", f"hf://{tmp_path / 'files'}", "train", index=0))
+    kept, drops = _split(read_source("wp", "writingprompts_csv", f"hf://{tmp_path / 'files'}", "train", index=0))
     assert [(e.prompt, e.response, e.meta["tags"]) for e in kept] == [("A dog can talk.", '"Hi," it said.', ["WP"])]
     assert [(d.reason, d.origin.row) for d in drops] == [("not_a_prompt", "1")]
 
 
 def test_not_available_offline_is_a_clear_error(hf_home, tmp_path):
     with pytest.raises(FileNotFoundError) as err:
-        ingest_source("lima", "lima_jsonl", "hf://GAIR/not-downloaded", "train", index=2)
+        read_source("lima", "lima_jsonl", "hf://GAIR/not-downloaded", "train", index=2)
     message = str(err.value)
     assert message.startswith("ingest.sources[2].path: hf://GAIR/not-downloaded is not available offline")
     assert "hf download --repo-type dataset GAIR/not-downloaded" in message and str(hf_home / "hub") in message
@@ -143,4 +143,4 @@ def test_not_available_offline_is_a_clear_error(hf_home, tmp_path):
     with pytest.raises(
         FileNotFoundError, match=r"ingest\.sources\[0\]\.path: hf://.*empty is a directory without a dataset"
     ):
-        ingest_source("x", "lima_jsonl", f"hf://{tmp_path / 'empty'}", "train", index=0)
+        read_source("x", "lima_jsonl", f"hf://{tmp_path / 'empty'}", "train", index=0)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 
 import pytest
 
 from lessismore.records import Example, Message, Origin
 from lessismore.train.checkpoints import TMP_PREFIX, list_checkpoints, prune, save_checkpoint
-from lessismore.train.loop import train
-from lessismore.train.steplog import LOG_COLUMNS, StepLog
+from lessismore.train.steplog import StepLog, metric_files, read_steps
+from tests.specs import run_train
 
 ORIGIN = Origin(source="test", file="test_train_checkpoints.py", row="0")
 EXAMPLES = [
@@ -44,18 +43,25 @@ def test_saves_are_atomic_and_pruning_keeps_epoch_ends_and_the_last_steps(tmp_pa
     assert (tmp_path / "step-000004" / "weights.txt").exists() and (tmp_path / "step-000004" / "rng-0.pt").exists()
 
 
+def _row(step: int, loss: float) -> dict[str, float]:
+    perf = {"perf/tokens_per_s": 100.0, "perf/seconds": float(step), "perf/peak_mem_mb": 400.0}
+    return {"loss": loss, "lr": 1e-3, "epoch": step / 5, "tokens": 10} | perf
+
+
 def test_step_log_resume_keeps_rows_up_to_the_step_and_continues(tmp_path):
-    path = tmp_path / "steps.csv"
-    log = StepLog(path)
+    log = StepLog(tmp_path)
     for step in range(1, 6):
-        log.write(step, step / 5, 1.0 / step, 1e-3, 10, 100.0, step, 400.0)
+        log.write(step, _row(step, 1.0 / step))
     log.close()
-    log = StepLog(path, resume_step=3)
-    log.write(4, 0.8, 0.125, 1e-3, 10, 100.0, 4, 400.0)
+    log = StepLog(tmp_path, resume_step=3)  # killed after step 5, resumed from the checkpoint at step 3
+    log.write(4, _row(4, 0.125))
     log.close()
-    rows = list(csv.reader(path.open(newline="")))
-    assert tuple(rows[0]) == LOG_COLUMNS and [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4]
-    assert rows[-1][2] == "0.125000"
+    rows, problems = read_steps(tmp_path)
+    assert problems == [] and [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # no duplicate, no gap
+    assert rows[-1]["loss"] == 0.125 and rows[2]["loss"] == pytest.approx(1 / 3)
+    header, *lines = metric_files(tmp_path)["loss"].read_text().splitlines()
+    assert header == "step\tloss" and len(lines) == 4  # DVCLive's own format, what `dvc plots` reads
+    assert StepLog(tmp_path)._live is not None and read_steps(tmp_path) == ([], [])  # a fresh run starts clean
 
 
 def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, tmp_path, capsys):
@@ -74,10 +80,9 @@ def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, t
         lr_end=1e-3,
         seed=3,
         checkpoint_every=1,
-        progress=False,
     )
     model, tok = _load(tiny_model_dir)
-    full_model, full = train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "a", log_path=tmp_path / "a.csv", **kw)
+    full_model, full = run_train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "a", log_dir=tmp_path / "log", **kw)
     assert full["steps"] == 4 and [c["step"] for c in full["checkpoints"]] == [1, 2, 3, 4]  # 2, 4: epoch ends
 
     # the same run interrupted after step 2: drop the later checkpoints and re-run from a fresh model
@@ -86,7 +91,7 @@ def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, t
         shutil.rmtree(tmp_path / "b" / f"step-00000{step}")
     seen = []
     model, tok = _load(tiny_model_dir)
-    resumed_model, resumed = train(
+    resumed_model, resumed = run_train(
         model, tok, EXAMPLES, checkpoint_dir=tmp_path / "b", on_checkpoint=seen.append, **kw
     )
     assert resumed["resumed_from_step"] == 2 and [c["step"] for c in seen] == [3, 4]
@@ -98,7 +103,7 @@ def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, t
     # another run (a different lr and cap) finds checkpoints of a different identity: says what changed, removes them,
     # starts over
     model, tok = _load(tiny_model_dir)
-    other = train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "b", **{**kw, "lr": 5e-3, "max_steps": 1})[1]
+    other = run_train(model, tok, EXAMPLES, checkpoint_dir=tmp_path / "b", **{**kw, "lr": 5e-3, "max_steps": 1})[1]
     out = capsys.readouterr().out
     assert (
         other["resumed_from_step"] == 0
@@ -111,17 +116,8 @@ def test_gradient_checkpointing_changes_memory_not_losses(tiny_model_dir):
     losses = []
     for flag in (False, True):
         model, tok = _load(tiny_model_dir)
-        _, summary = train(
-            model,
-            tok,
-            EXAMPLES,
-            max_tokens=64,
-            method="full",
-            max_steps=2,
-            lr=1e-2,
-            seed=0,
-            gradient_checkpointing=flag,
-            progress=False,
+        _, summary = run_train(
+            model, tok, EXAMPLES, max_tokens=64, method="full", max_steps=2, lr=1e-2, gradient_checkpointing=flag
         )
         losses.append(summary["final_loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)

@@ -81,12 +81,12 @@ def test_bad_modes_and_templates_are_refused(tiny_model_dir):
 def test_a_trained_model_stops_at_its_eot(tiny_model_dir, tmp_path, mode):
     """Overfit two answers, save, reload, generate far past their length: each answer ends at the EOT."""
     from lessismore.generate.transformers_backend import TransformersBackend
-    from lessismore.train.loop import train
+    from tests.specs import run_train
 
     model, tokenizer = _load(tiny_model_dir)
     model, tokenizer, eot = prepare_eot(model, tokenizer, mode)
     examples = [Example(messages=(Message("user", q), Message("assistant", a)), origin=ORIGIN) for q, a in QA]
-    model, _ = train(
+    model, _ = run_train(
         model,
         tokenizer,
         examples,
@@ -96,7 +96,7 @@ def test_a_trained_model_stops_at_its_eot(tiny_model_dir, tmp_path, mode):
         batch_size=2,
         lr=1e-2,
         lr_end=1e-3,
-        progress=False,
+        grad_accum=1,
     )
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)

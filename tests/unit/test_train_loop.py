@@ -1,14 +1,17 @@
-"""loop.py: the step plan, LIMA's linear no-warmup schedule, exact gradient accumulation, the CSV log, saving."""
+"""loop.py: the step plan, LIMA's linear no-warmup schedule, exact gradient accumulation, the DVCLive log, saving."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
 
+from lessismore.config import ConfigError, parse_params, read_yaml
+from lessismore.models import save_model
 from lessismore.records import Example, Message, Origin
-from lessismore.train.loop import LOG_COLUMNS, plan_steps, save_model, train
+from lessismore.train.loop import plan_steps
+from lessismore.train.steplog import read_steps
+from tests.specs import REPO, run_train
 
 ORIGIN = Origin(source="test", file="test_train_loop.py", row="0")
 
@@ -31,11 +34,6 @@ def _load(model_dir):
     return AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
 
 
-def _read_log(path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_plan_covers_every_example_once_per_epoch_and_caps_at_max_steps():
     lengths = [5, 50, 7, 30, 9, 11, 3]
     plan = plan_steps(lengths, batch_size=2, grad_accum=2, epochs=2, max_steps=0, seed=1)
@@ -53,8 +51,8 @@ def test_plan_covers_every_example_once_per_epoch_and_caps_at_max_steps():
 
 def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tmp_path):
     model, tokenizer = _load(tiny_model_dir)
-    log = tmp_path / "logs" / "train_steps.csv"
-    _, summary = train(
+    log = tmp_path / "logs" / "train"
+    _, summary = run_train(
         model,
         tokenizer,
         [EXAMPLES[0]] * 8,
@@ -65,12 +63,18 @@ def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tm
         grad_accum=2,
         lr=3e-3,
         lr_end=3e-4,
-        seed=0,
-        log_path=log,
-        progress=False,
+        log_dir=log,
     )
-    rows = _read_log(log)
-    assert tuple(rows[0]) == LOG_COLUMNS
+    rows, problems = read_steps(log)
+    assert problems == [] and set(rows[0]) == {
+        "step",
+        "loss",
+        "lr",
+        "epoch",
+        "tokens",
+        *("tokens_per_s", "seconds", "peak_mem_mb"),
+    }
+    assert json.loads((log / "metrics.json").read_text())["step"] == 12  # DVCLive's latest values, for dvc exp show
     assert len(rows) == summary["steps"] == 12
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
     lrs = [float(r["lr"]) for r in rows]
@@ -80,7 +84,7 @@ def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tm
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < 0.8 * losses[0] and losses[-1] < min(losses[:3])
     assert summary["final_loss"] == pytest.approx(losses[-1], rel=1e-5)
-    assert all(float(r["tokens"]) > 0 and float(r["tokens_per_s"]) > 0 and float(r["peak_mem_mb"]) > 0 for r in rows)
+    assert all(r["tokens"] > 0 and r["tokens_per_s"] > 0 and r["peak_mem_mb"] > 0 for r in rows)
 
 
 def test_gradient_accumulation_equals_the_big_batch(tiny_model_dir):
@@ -90,8 +94,8 @@ def test_gradient_accumulation_equals_the_big_batch(tiny_model_dir):
     weights = []
     for batch_size, grad_accum in ((4, 1), (2, 2), (1, 4)):
         model, tokenizer = _load(tiny_model_dir)
-        kw = dict(max_tokens=128, method="full", epochs=1, lr=1e-2, lr_end=1e-2, seed=0, progress=False)
-        model, _ = train(model, tokenizer, EXAMPLES, batch_size=batch_size, grad_accum=grad_accum, **kw)
+        kw = dict(max_tokens=128, method="full", epochs=1, lr=1e-2, lr_end=1e-2)
+        model, _ = run_train(model, tokenizer, EXAMPLES, batch_size=batch_size, grad_accum=grad_accum, **kw)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=1e-5) and torch.allclose(weights[0], weights[2], atol=1e-5)
 
@@ -99,15 +103,15 @@ def test_gradient_accumulation_equals_the_big_batch(tiny_model_dir):
 def test_examples_without_response_tokens_are_counted_not_trained(tiny_model_dir):
     model, tokenizer = _load(tiny_model_dir)
     long_prompt = _example("why " * 100, "because")
-    _, summary = train(model, tokenizer, [long_prompt, EXAMPLES[0]], max_tokens=64, epochs=1, progress=False)
+    _, summary = run_train(model, tokenizer, [long_prompt, EXAMPLES[0]], max_tokens=64, epochs=1)
     assert summary["examples"] == 2 and summary["skipped_no_response_tokens"] == 1
     with pytest.raises(ValueError, match="max_tokens"):
-        train(model, tokenizer, [long_prompt], max_tokens=64, progress=False)
+        run_train(model, tokenizer, [long_prompt], max_tokens=64)
 
 
 def test_lora_trains_and_saves_only_an_adapter(tiny_model_dir, tmp_path):
     model, tokenizer = _load(tiny_model_dir)
-    model, summary = train(
+    model, summary = run_train(
         model,
         tokenizer,
         EXAMPLES,
@@ -116,8 +120,7 @@ def test_lora_trains_and_saves_only_an_adapter(tiny_model_dir, tmp_path):
         lora_r=4,
         lora_alpha=8,
         lora_dropout=0.0,
-        lora_targets=("q_proj", "v_proj"),
-        progress=False,
+        lora_targets=("v_proj", "q_proj"),
     )
     assert 0 < summary["trainable_params"] < summary["total_params"] / 10 and summary["method"] == "lora"
     meta = save_model(model, tokenizer, tmp_path / "final", {"method": "lora", "base": str(tiny_model_dir)})
@@ -126,20 +129,25 @@ def test_lora_trains_and_saves_only_an_adapter(tiny_model_dir, tmp_path):
     assert not files & {"model.safetensors", "config.json"}  # no copy of the base weights
     assert json.loads((tmp_path / "final" / "lessismore.json").read_text()) == meta
     assert len(meta["checkpoint"]) == 16
+    # peft writes target_modules in set order, which changes between runs; the saved config is canonical
+    adapter = json.loads((tmp_path / "final" / "adapter_config.json").read_text())
+    assert adapter["target_modules"] == ["q_proj", "v_proj"]
 
 
 def test_full_fine_tune_saves_the_whole_model(tiny_model_dir, tmp_path):
     model, tokenizer = _load(tiny_model_dir)
-    model, summary = train(model, tokenizer, EXAMPLES, max_tokens=128, method="full", max_steps=1, progress=False)
+    model, summary = run_train(model, tokenizer, EXAMPLES, max_tokens=128, method="full", max_steps=1)
     assert summary["trainable_params"] == summary["total_params"] and summary["steps"] == 1
     save_model(model, tokenizer, tmp_path / "final", {"method": "full", "base": str(tiny_model_dir)})
     files = {p.name for p in (tmp_path / "final").iterdir()}
     assert {"model.safetensors", "config.json", "lessismore.json"} <= files and "adapter_config.json" not in files
 
 
-def test_unknown_method_and_precision_are_refused(tiny_model_dir):
-    model, tokenizer = _load(tiny_model_dir)
-    with pytest.raises(ValueError, match="lora"):
-        train(model, tokenizer, EXAMPLES, max_tokens=128, method="qlora", progress=False)
-    with pytest.raises(ValueError, match="precision"):
-        train(model, tokenizer, EXAMPLES, max_tokens=128, method="full", precision="fp8", progress=False)
+def test_unknown_method_and_precision_are_refused():
+    """params are typed: an unknown method or precision never reaches the loop."""
+    data = read_yaml(REPO / "params.yaml")
+    data["train"] |= {"method": "qlora", "precision": "fp8"}
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    assert "train.method: 'qlora' is not one of ['lora', 'full']" in str(err.value)
+    assert "train.precision: 'fp8' is not one of ['fp32', 'bf16', 'auto']" in str(err.value)

@@ -122,11 +122,12 @@ def test_dev_loss_is_token_weighted_and_leaves_the_mode_alone(tiny_model_dir):
 
 @pytest.mark.slow
 def test_dev_loss_selects_the_checkpoint_that_learned_the_dev_answers(tiny_model_dir, tmp_path):
-    from lessismore.generate.loading import load_causal_lm
-    from lessismore.train.loop import train
+    from lessismore.models import load_causal_lm
+    from tests.specs import run_train
 
     model, tokenizer = _load(tiny_model_dir)
-    model, _ = train(model, tokenizer, EXAMPLES, max_tokens=128, method="full", epochs=20, lr=5e-3, progress=False)
+    kw = dict(max_tokens=128, method="full", epochs=20, lr=5e-3, batch_size=4, grad_accum=1)
+    model, _ = run_train(model, tokenizer, EXAMPLES, **kw)
     model.save_pretrained(tmp_path / "epoch-2")
     tokenizer.save_pretrained(tmp_path / "epoch-2")
     candidates = [{"epoch": 1, "path": tiny_model_dir}, {"epoch": 2, "path": tmp_path / "epoch-2"}]

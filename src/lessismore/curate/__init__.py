@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -26,10 +26,13 @@ from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, apply_filters, lima_checks
 from lessismore.curate.neardup import near_duplicates
 from lessismore.curate.select import sample, select
-from lessismore.curate.transforms import SePrompt, rewrite
+from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
 
-__all__ = ["CurateResult", "curate", "drop"]
+if TYPE_CHECKING:
+    from lessismore.config import Curate
+
+__all__ = ["CurateResult", "curate", "curate_metrics", "drop"]
 
 Embed = Callable[[list[str]], np.ndarray]
 Variant = Literal["lima", "random", "unfiltered", "single_source"]
@@ -71,49 +74,39 @@ def _step(name: str, kept: list[Example]) -> dict[str, Any]:
 def curate(
     examples: list[Example],
     prompts: list[Prompt],
+    spec: Curate,
     *,
-    variant: Variant,
-    budget: int,
     quotas: dict[str, int],
-    min_response_chars: int,
-    max_response_chars: int,
-    se_min_score: int,
     seed: int,
-    se_prompt: SePrompt = "title_body",
-    site_temperature: float = 3.0,
-    single_source: str = "",
-    near_dup_threshold: float = 0.8,
-    shingle: int = 5,
-    num_perm: int = 128,
-    ngram: int = 13,
-    min_words: int = 8,
     embed: Embed | None = None,
 ) -> CurateResult:
     """Run the funnel over `examples` (the validated ones); `prompts` are the dev and test prompts to keep out.
 
+    `spec` is params' curate section; `quotas` the train sources' caps (source name -> examples, 0 or absent: none).
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
     diversity measure; without it the draw within each source and site is seeded random.
     """
+    variant, budget, nd, dc = spec.variant, spec.budget, spec.near_dup, spec.decontam
     rejected: list[tuple[Example, str]] = []
     funnel = [_step("validated", examples)]
     pool = examples
     if variant == "single_source":
-        pool = [ex for ex in examples if ex.origin.source == single_source]
-        rejected += [(ex, "other_source") for ex in examples if ex.origin.source != single_source]
+        pool = [ex for ex in examples if ex.origin.source == spec.single_source]
+        rejected += [(ex, "other_source") for ex in examples if ex.origin.source != spec.single_source]
         funnel.append(_step("single_source", pool))
-    pool = pool_in = [rewrite(ex, se_prompt=se_prompt) for ex in pool]
+    pool = pool_in = [rewrite(ex, se_prompt=spec.se_prompt) for ex in pool]
     rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
     if variant in ("lima", "single_source"):
-        checks = lima_checks(min_response_chars, max_response_chars, se_min_score)
+        checks = lima_checks(spec.min_response_chars, spec.max_response_chars, spec.se_min_score)
         verdicts = [(ex, *apply_filters(ex, checks)) for ex in pool]
         pool = [ex for ex, keep, _ in verdicts if keep]
         rejected += [(ex, reason) for ex, keep, reason in verdicts if not keep]
         funnel.append(_step("filters", pool))
-    index = build_index(prompts, ngram=ngram, min_words=min_words)
+    index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words)
     for name, run in (
         ("dedup", lambda p: dedup_prompts(p)),
         ("decontam", lambda p: remove_contaminated(p, index)),
-        ("near_dup", lambda p: near_duplicates(p, threshold=near_dup_threshold, shingle=shingle, num_perm=num_perm)),
+        ("near_dup", lambda p: near_duplicates(p, threshold=nd.threshold, shingle=nd.shingle, num_perm=nd.num_perm)),
     ):
         pool, out = run(pool)
         rejected += out
@@ -124,7 +117,7 @@ def curate(
         selected, left_out = sample(pool, budget, seed)
     else:
         selected, left_out = select(
-            pool, budget, quotas, site_temperature=site_temperature, vectors=vectors, seed=seed
+            pool, budget, quotas, site_temperature=spec.site_temperature, vectors=vectors, seed=seed
         )
     rejected += left_out
     funnel.append(_step("selected", selected))
@@ -145,3 +138,18 @@ def curate(
     dropped = [drop(ex, r, extra(ex, r)) for ex, r in rejected]
     assert len(selected) + len(dropped) == len(examples), "curate lost or duplicated an example"
     return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
+
+
+def curate_metrics(result: CurateResult, variant: str, *, candidates: int, seconds: float) -> dict[str, Any]:
+    """metrics/curate.json: the counts, the funnel per step and per source, the reasons, the selection's diversity."""
+    return {
+        "counts": {"candidates": candidates, "selected": len(result.selected), "dropped": len(result.dropped)},
+        "variant": variant,
+        "funnel": result.funnel,
+        "per_source": result.per_source(),
+        "dropped_by_reason": result.dropped_by_reason(),
+        "rewritten": result.rewritten,
+        "decontam": result.decontam,
+        "diversity": result.diversity,
+        "seconds": round(seconds, 2),
+    }

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from lessismore.errors import BadValue
 from lessismore.records import Example, Prompt
 
 _WORD = re.compile(r"\w+")
@@ -72,7 +73,7 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
     {'prompts': 1, 'indexed_ngrams': 1, 'indexed_whole': 0, 'too_short': 0, 'entries': 2}
     """
     if ngram < 1:
-        raise ValueError(f"curate.decontam.ngram must be >= 1 (lm-eval-harness uses 13), got {ngram}")
+        raise BadValue(f"curate.decontam.ngram must be >= 1 (lm-eval-harness uses 13), got {ngram}")
     key_len = max(1, min(ngram, min_words))
     entries: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {}
     seen: set[tuple[tuple[str, ...], str]] = set()

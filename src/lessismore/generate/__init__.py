@@ -4,7 +4,7 @@ A backend is anything that follows the `GenerateBackend` Protocol: `generate_bat
 as it finishes (so the stage can save it at once and a crash loses nothing already answered), and
 `generate(prompts)` returns every answer in input order. Backends: transformers (batched, transformers_backend.py),
 any OpenAI-compatible server (openai_backend.py) and vLLM (vllm_backend.py, an optional GPU extra).
-store.py makes generation resumable; baselines.py imports published answers; loading.py loads checkpoints.
+store.py makes generation resumable; baselines.py imports published answers; lessismore.models loads checkpoints.
 This module stays import-light: torch, transformers and vllm are imported inside the functions that use them.
 """
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lessismore.errors import BadValue, NotFound
 from lessismore.records import Dropped, Origin, Prompt, Response, normalise
 
 FORMATS = ("alpaca_eval", "just_eval", "mt_bench", "jsonl")
@@ -93,17 +94,17 @@ def read_answers(path: str | Path, fmt: str, name: str) -> tuple[list[Answer], l
     """Every answer in the file, and a Dropped for each row that is not one (bad JSON, no answer text)."""
     path = Path(path)
     if fmt not in FORMATS:
-        raise ValueError(f"generate.baselines {name!r}: format {fmt!r} is not one of {list(FORMATS)}")
+        raise BadValue(f"generate.baselines {name!r}: format {fmt!r} is not one of {list(FORMATS)}")
     if not path.exists():
-        raise FileNotFoundError(f"generate.baselines {name!r}: {path} does not exist; fix its path in params.yaml")
+        raise NotFound(f"generate.baselines {name!r}: {path} does not exist; fix its path in params.yaml")
     rows: list[tuple[str, Any]] = []
     if fmt in ("alpaca_eval", "just_eval"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"generate.baselines {name!r}: {path} is not JSON ({err}); expected a list") from err
+            raise BadValue(f"generate.baselines {name!r}: {path} is not JSON ({err}); expected a list") from err
         if not isinstance(data, list):
-            raise ValueError(f"generate.baselines {name!r}: {path} holds a {type(data).__name__}, not a list")
+            raise BadValue(f"generate.baselines {name!r}: {path} holds a {type(data).__name__}, not a list")
         rows = [(str(i), obj) for i, obj in enumerate(data)]
     else:
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

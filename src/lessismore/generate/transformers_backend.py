@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from lessismore.errors import BadValue
 from lessismore.generate import Batch, GenResult, collect
 from lessismore.records import content_id
 from lessismore.train.collate import end_of_turn_id
@@ -39,7 +40,7 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 class TransformersBackend:
-    """`GenerateBackend` over an in-memory causal LM (see loading.load_causal_lm)."""
+    """`GenerateBackend` over an in-memory causal LM (see models.load_causal_lm)."""
 
     def __init__(
         self,
@@ -55,7 +56,7 @@ class TransformersBackend:
         progress: bool = False,
     ):
         if batch_size <= 0 or max_new_tokens <= 0:
-            raise ValueError("generate.batch_size and generate.max_new_tokens must be > 0")
+            raise BadValue("generate.batch_size and generate.max_new_tokens must be > 0")
         self.model, self.tokenizer = model, tokenizer
         self.decoding = {  # top_k 0: pure nucleus sampling as in LIMA (HF would default to top_k 50)
             "do_sample": True,

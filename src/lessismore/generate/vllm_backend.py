@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lessismore.errors import BadValue
 from lessismore.generate import Batch, GenResult, collect
-from lessismore.generate.loading import is_adapter, resolve_base
 from lessismore.generate.openai_backend import prompt_seed
+from lessismore.models import is_adapter, resolve_base
 
 _FINISH = {"stop": "eot", "length": "length"}
 
@@ -25,14 +26,14 @@ def require_vllm() -> Any:
     try:
         import vllm
     except ImportError as err:
-        raise RuntimeError(
+        raise BadValue(
             "generate.backend: vllm needs the optional extra and a CUDA GPU: `pip install lessismore[vllm]` on a "
             "GPU machine, or set generate.backend: transformers (CPU/GPU) or openai (a served model)"
         ) from err
     import torch
 
     if not torch.cuda.is_available():
-        raise RuntimeError("generate.backend: vllm needs a CUDA GPU and none is visible; use transformers here")
+        raise BadValue("generate.backend: vllm needs a CUDA GPU and none is visible; use transformers here")
     return vllm
 
 

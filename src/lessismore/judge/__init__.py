@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lessismore.errors import BadValue, NotFound
+
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 
 # The template fences untrusted text between "[BEGIN X]" / "[END X]" lines. An answer that itself contains such a
@@ -72,7 +74,7 @@ def load_template(name: str, prompts_dir: str | Path = PROMPTS_DIR) -> Template:
     path = Path(prompts_dir) / f"{name}.txt"
     if not path.exists():
         known = sorted(p.stem for p in Path(prompts_dir).glob("*.txt"))
-        raise FileNotFoundError(f"judge template {path} not found; set params judge.template to one of {known}")
+        raise NotFound(f"judge template {path} not found; set params judge.template to one of {known}")
     return Template(name=name, text=path.read_text(encoding="utf-8"))
 
 
@@ -112,7 +114,7 @@ def render_fitted(
         message = template.render(**clipped)
         if count_tokens(message) <= limit:
             return message, True
-    raise ValueError(
+    raise BadValue(
         f"judge template {template.name!r} does not fit in {limit} tokens even with its fields clipped; "
         "use a judge model with a longer context or a shorter template"
     )

@@ -4,18 +4,24 @@ Used by the train stage with `train.select: judge`: each candidate epoch answers
 judge compares those answers with a fixed reference's (the base model's) in both orders, through the same
 protocol, cache and aggregation as the judge stage. The score is the candidate's preference rate, (wins + ties / 2)
 over readable pairs, so 0.5 means "no better than the reference"; train/select.py picks the highest.
+`epoch_scorer` is the train stage's one entry point: params in, a train.select CheckpointScore out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lessismore.judge import Template
 from lessismore.judge.cache import VerdictCache
 from lessismore.judge.outcome import pair_outcomes
 from lessismore.judge.protocol import Backend, JudgeRun, Pair, judge_pairs
 from lessismore.records import Origin, Prompt, Response
+
+if TYPE_CHECKING:
+    from lessismore.config import DevDecoding, JudgeSpec
 
 CANDIDATE, REFERENCE = "candidate", "reference"
 
@@ -62,3 +68,39 @@ def dev_judge(
         return rate
 
     return score
+
+
+def epoch_scorer(
+    spec: JudgeSpec,
+    decoding: DevDecoding,
+    prompts: Sequence[str],
+    *,
+    base_dir: Path,
+    cache_path: Path,
+    seed: int,
+) -> Callable[[Mapping[str, Any]], float]:
+    """train.select judge: each candidate epoch (its checkpoint `path`) answers the dev `prompts` as `decoding` says,
+    and the judge entry `spec` (params train.select_judge) compares the answers with the base model's; verdicts are
+    cached in `cache_path` (kept with the checkpoints between runs)."""
+    from lessismore.generate.transformers_backend import TransformersBackend
+    from lessismore.judge import load_template
+    from lessismore.judge.factory import open_judge
+    from lessismore.models import load_causal_lm
+    from lessismore.train.select import judge_scorer
+
+    lima = {
+        "max_new_tokens": decoding.max_new_tokens,
+        "top_p": decoding.top_p,
+        "temperature": decoding.temperature,
+        "repetition_penalty": decoding.repetition_penalty,
+        "seed": seed,
+        "batch_size": decoding.batch_size,
+    }
+
+    def answers_of(candidate: Mapping[str, Any]) -> TransformersBackend:
+        return TransformersBackend(*load_causal_lm(candidate["path"]), **lima)
+
+    reference = [r.text for r in answers_of({"path": base_dir}).generate(list(prompts))]
+    backend, run = open_judge(spec, {"base": base_dir}, seed, section="train.select_judge")
+    judge = dev_judge(backend, load_template(spec.template), run, reference, VerdictCache(cache_path))
+    return judge_scorer(prompts, judge, answers_of)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lessismore.errors import BadValue, NotFound
 from lessismore.judge.protocol import Backend, JudgeRun, Reply
 from lessismore.records import content_id
 
@@ -60,8 +61,8 @@ def open_judge(
     if spec.backend == "local":
         model_dir = Path(model_dirs.get(spec.model, spec.model))
         if not model_dir.exists():
-            raise FileNotFoundError(f"{section}.model: {model_dir} not found; use base, finetuned or a model folder")
-        from lessismore.generate.loading import checkpoint_hash
+            raise NotFound(f"{section}.model: {model_dir} not found; use base, finetuned or a model folder")
+        from lessismore.models import checkpoint_hash
 
         identity = {"backend": "local", "weights": checkpoint_hash(model_dir), **decoding}
         backend = LazyBackend(lambda: _local(spec, model_dir))
@@ -74,11 +75,11 @@ def open_judge(
 
 
 def _local(spec: Any, model_dir: Path) -> Backend:
-    from lessismore.generate.loading import load_causal_lm
     from lessismore.judge.local import LocalBackend
+    from lessismore.models import load_causal_lm
 
     if spec.temperature > 0:
-        raise ValueError(f"judge {spec.name}: a local judge decodes greedily; set temperature: 0")
+        raise BadValue(f"judge {spec.name}: a local judge decodes greedily; set temperature: 0")
     model, tokenizer = load_causal_lm(model_dir, device="auto")
     return LocalBackend(
         model,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
+from lessismore.errors import BadValue
 from lessismore.judge.protocol import Reply
 
 Mode = Literal["logprobs", "generate"]
@@ -34,13 +35,13 @@ def option_token_ids(tokenizer: Any, context: str, options: Sequence[str]) -> li
     for option in options:
         full = tokenizer(context + option, add_special_tokens=False).input_ids
         if full[: len(base)] != base or len(full) == len(base):
-            raise ValueError(
+            raise BadValue(
                 f"option {option!r} merges with the prompt's last token; "
                 "use an answer prefix that ends in neither a space nor a letter"
             )
         ids.append(full[len(base)])
     if len(set(ids)) != len(ids):
-        raise ValueError(f"options {list(options)} share a first token in this tokenizer; use distinct letters")
+        raise BadValue(f"options {list(options)} share a first token in this tokenizer; use distinct letters")
     return ids
 
 
@@ -58,7 +59,7 @@ class LocalBackend:
         context_tokens: int = 0,
     ) -> None:
         if mode not in ("logprobs", "generate"):
-            raise ValueError(f"judge mode {mode!r}: use 'logprobs' or 'generate' (params judge.mode)")
+            raise BadValue(f"judge mode {mode!r}: use 'logprobs' or 'generate' (params judge.mode)")
         if tokenizer.pad_token_id is None:  # left padding needs some pad id; it is masked out anyway
             tokenizer.pad_token = tokenizer.eos_token
         self.model, self.tokenizer, self.mode = model.eval(), tokenizer, mode

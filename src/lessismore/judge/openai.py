@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from lessismore.endpoint import Endpoint, EndpointError
+from lessismore.errors import BadValue
 from lessismore.judge.protocol import Reply
 
 Mode = Literal["logprobs", "generate"]
@@ -97,7 +98,7 @@ class OpenAIJudge:
     ):
         judge_key = section.removesuffix(".openai")  # the judge's own keys (model, mode) sit one level up
         if mode not in ("logprobs", "generate"):
-            raise ValueError(f"{judge_key}.mode is {mode!r}: use 'logprobs' or 'generate'")
+            raise BadValue(f"{judge_key}.mode is {mode!r}: use 'logprobs' or 'generate'")
         rejected = f"the server rejected a field: if it is logprobs or top_logprobs, set {judge_key}.mode: generate"
         self.endpoint = Endpoint(
             base_url,
@@ -118,7 +119,7 @@ class OpenAIJudge:
         room = 1 if mode == "logprobs" else max_new_tokens  # the reply shares the context with the message
         self.max_input_tokens = context_tokens - CHAT_OVERHEAD - room
         if self.max_input_tokens <= 0:
-            raise ValueError(f"{judge_key}.context_tokens = {context_tokens} leaves no room for a message")
+            raise BadValue(f"{judge_key}.context_tokens = {context_tokens} leaves no room for a message")
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)

@@ -27,8 +27,8 @@ def judge_summary(
     candidate: str,
     baselines: Sequence[str],
     lengths: Mapping[str, int],
-    n_resamples: int = 1000,
-    base_seed: int = 0,
+    n_resamples: int,
+    base_seed: int,
 ) -> dict[str, Any]:
     """Win / tie / loss per baseline with CIs, Bradley-Terry ratings, reliability, grades and the injection result.
 
@@ -79,8 +79,8 @@ def human_summary(
     judges: Mapping[str, Mapping[str, str]],
     *,
     baselines: Sequence[str],
-    n_resamples: int = 1000,
-    base_seed: int = 0,
+    n_resamples: int,
+    base_seed: int,
 ) -> dict[str, Any]:
     """Human results from outputs/human_judgments.jsonl (lessismore annotate --export): win / tie / loss per
     baseline and grade shares per model, pooled over annotators, with CIs; agreement human-human and human-judge.

@@ -11,7 +11,7 @@ from typing import Any
 
 from lessismore.report.specs import Spec, chart
 
-# logs/train_steps.csv columns drawn, in order: (column, panel title, d3 number format of the y axis)
+# step-log columns drawn (train/steplog.read_steps), in order: (column, panel title, d3 number format of the y axis)
 TRAIN_PANELS = (
     ("loss", "training loss (response tokens)", ",.4~r"),
     ("lr", "learning rate", ".1e"),

@@ -1,16 +1,13 @@
 """Shapes each stage's metrics into the rows a report section shows: pure functions over plain dicts.
 
 Sits between the metrics files (read by stages/report.py) and report/build.py. Each function returns empty rows
-(or None) when its input is missing, so the section says "not run" instead of failing. `read_step_log` is the
-only one that touches the disk: logs/train_steps.csv, where an unreadable row is counted and named, never fatal.
+(or None) when its input is missing, so the section says "not run" instead of failing. None touches the disk: the
+training curves come from train/steplog.read_steps (the DVCLive log), read by the stage.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # stages whose metrics hold "seconds"
@@ -50,25 +47,6 @@ def _count(value: Any) -> int:
     (3, 2, 0, 0, 0)
     """
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def read_step_log(path: str | Path) -> tuple[list[dict[str, float]], list[str]]:
-    """logs/train_steps.csv -> one dict of floats per row, and a note for each row that could not be read."""
-    path = Path(path)
-    if not path.exists():
-        return [], []
-    rows, problems = [], []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for i, row in enumerate(csv.DictReader(fh), start=2):  # line 1 is the header
-            try:
-                values = {k: float(v) for k, v in row.items() if k and v not in (None, "")}
-                if not math.isfinite(values["step"]):
-                    raise ValueError("step is not finite")
-            except (KeyError, ValueError) as err:
-                problems.append(f"{path} line {i}: {err}; the row is left out of the curves")
-                continue
-            rows.append(values)
-    return rows, problems
 
 
 def checkpoint_marks(train: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -12,16 +12,21 @@ silently: what cannot be read is a Dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+from lessismore.errors import BadValue
 from lessismore.sources.alpaca import alpaca_row, read_alpaca_json
 from lessismore.sources.chat import openai_row, read_openai_jsonl, read_sharegpt_jsonl, sharegpt_row
 from lessismore.sources.common import Record, RowFn
 from lessismore.sources.lima import lima_row, read_lima_jsonl
 from lessismore.sources.prompts import prompt_row, read_prompts_jsonl, read_prompts_txt
 from lessismore.sources.stackexchange import read_stackexchange_xml
-from lessismore.sources.storage import expand
 from lessismore.sources.wikihow import read_wikihow_csv
 from lessismore.sources.writingprompts import read_writingprompts_csv, writingprompts_row
+from lessismore.storage import expand
+
+if TYPE_CHECKING:
+    from lessismore.config import Source
 
 Reader = Callable[[str, str, str, str], Iterator[Record]]
 
@@ -46,35 +51,26 @@ ROWS: dict[str, RowFn] = {  # one parsed row -> a record: what hf:// datasets ar
 }
 
 
-def ingest_source(
-    name: str,
-    format: str,
-    path: str,
-    split: str,
-    license: str = "",
-    *,
-    index: int | None = None,
-    hf_split: str = "train",
-    hf_config: str = "",
-) -> Iterator[Record]:
+def ingest_source(spec: Source, index: int | None = None) -> Iterator[Record]:
     """Read one params `ingest.sources` entry; `index` is its position there, named in errors.
 
     Path problems (no such file, a glob matching nothing, denied access, a dataset not available offline) are
     raised here, before any record is read; bad rows inside the files come out as Dropped records.
     """
-    key = f"ingest.sources[{index}]" if index is not None else f"ingest.sources[name={name}]"
+    key = f"ingest.sources[{index}]" if index is not None else f"ingest.sources[name={spec.name}]"
+    name, format, path, split, license = spec.name, spec.format, spec.path, spec.split, spec.license
     if format not in READERS:
-        raise ValueError(f"{key}.format: {format!r} is not a known source format; use one of {sorted(READERS)}")
+        raise BadValue(f"{key}.format: {format!r} is not a known source format; use one of {sorted(READERS)}")
     if path.startswith("hf://"):
         if format not in ROWS:
-            raise ValueError(
+            raise BadValue(
                 f"{key}.format: {format!r} cannot be read from a Hugging Face dataset ({path}); "
                 f"use one of {sorted(ROWS)}, or point {key}.path at the file"
             )
         from lessismore.sources.hf import read_hf  # lazy: `datasets` is only imported for hf:// sources
 
         kwargs = {"source": name, "license": license, "split": split, "format": format}
-        return read_hf(path, ROWS[format], **kwargs, hf_split=hf_split, hf_config=hf_config, key=key)
+        return read_hf(path, ROWS[format], **kwargs, hf_split=spec.hf_split, hf_config=spec.hf_config or "", key=key)
     return _read_files(READERS[format], expand(path, f"{key}.path", name), name, license, split)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lessismore.sources.common import Record, SourceFile, has_bad_bytes, read_jsonl_rows
-from lessismore.sources.storage import open_binary
+from lessismore.storage import open_binary
 
 _FIELDS = '{"instruction": "...", "input": "...", "output": "..."}'
 

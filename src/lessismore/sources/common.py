@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
-from lessismore.sources.storage import open_binary
+from lessismore.storage import open_binary
 
 Record = Example | Prompt | Dropped
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into

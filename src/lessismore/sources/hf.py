@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lessismore.errors import BadValue, NotFound
 from lessismore.sources.common import Record, RowFn, SourceFile
 
 
@@ -58,11 +59,11 @@ def load_hf(path: str, split: str, config: str, key: str) -> Any:
             loaded = datasets.load_dataset(target, name=name, cache_dir=cache)
     except (ConnectionError, FileNotFoundError) as err:
         if local.is_dir():
-            raise FileNotFoundError(
+            raise NotFound(
                 f"{key}.path: {path} is a directory without a dataset in it ({err}); point it at a save_to_disk "
                 "copy or at a directory of data files (parquet, jsonl, csv...)"
             ) from None
-        raise FileNotFoundError(
+        raise NotFound(
             f"{key}.path: {path} is not available offline ({type(err).__name__}: {err}). Nothing is downloaded at "
             f"run time: on a connected machine run `hf download --repo-type dataset {target}` and copy its "
             f"HF_HOME/hub into {home / 'hub'} here (or set HF_HOME to where it is), or point {key}.path at a local "
@@ -70,15 +71,15 @@ def load_hf(path: str, split: str, config: str, key: str) -> Any:
         ) from None
     except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
         if "config" in str(err).lower():  # "BuilderConfig 'x' not found. Available: [...]", "Config name is missing"
-            raise ValueError(f"{key}.hf_config: cannot load {path} with config {config!r}: {err}") from None
+            raise BadValue(f"{key}.hf_config: cannot load {path} with config {config!r}: {err}") from None
         cause = err.__cause__ or err  # files that do not parse, or splits whose columns disagree
-        raise ValueError(
+        raise BadValue(
             f"{key}.path: {path}: its data files could not be read ({cause}); fix or replace them"
         ) from None
     if not isinstance(loaded, datasets.DatasetDict):
         return loaded  # a save_to_disk copy of one split: it is the split
     if split not in loaded:
-        raise ValueError(f"{key}.hf_split: {path} has no split {split!r}; it has {sorted(loaded)}")
+        raise BadValue(f"{key}.hf_split: {path} has no split {split!r}; it has {sorted(loaded)}")
     return loaded[split]
 
 

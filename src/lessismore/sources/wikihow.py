@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from lessismore.errors import BadValue
 from lessismore.records import Dropped, Example, Prompt
 from lessismore.sources.common import SourceFile, iter_csv
 
@@ -34,7 +35,7 @@ def read_wikihow_csv(path: str, source: str, license: str, split: str) -> Iterat
         shape, columns = detect_shape(item[1], src.path)
         break
     else:
-        raise ValueError(f"{src.path}: empty file; expected a header, one of: {_ACCEPTED}")
+        raise BadValue(f"{src.path}: empty file; expected a header, one of: {_ACCEPTED}")
     articles: dict[str, list[tuple[int, list[str]]]] = {}  # title -> [(line, cells)] in file order
     for item in rows:
         if isinstance(item, Dropped):
@@ -59,7 +60,7 @@ def detect_shape(header: list[str], path: str) -> tuple[str, list[int]]:
     for shape, columns in SHAPES.items():
         if all(c in names for c in columns):
             return shape, [names.index(c) for c in columns]
-    raise ValueError(f"{path}: unknown wikiHow CSV header {','.join(header)!r}; accepted headers: {_ACCEPTED}")
+    raise BadValue(f"{path}: unknown wikiHow CSV header {','.join(header)!r}; accepted headers: {_ACCEPTED}")
 
 
 def title_to_prompt(title: str) -> str:

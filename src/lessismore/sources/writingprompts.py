@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from lessismore.errors import BadValue
 from lessismore.records import Dropped
 from lessismore.sources.common import Record, SourceFile, iter_csv
 
@@ -60,7 +61,7 @@ def read_writingprompts_csv(path: str, source: str, license: str, split: str) ->
             needed = ("prompt", "story") if split == "train" else ("prompt",)
             missing = [c for c in needed if c not in header]
             if missing:
-                raise ValueError(
+                raise BadValue(
                     f"{src.path}: no {' or '.join(missing)} column in the header {','.join(item[1])!r}; "
                     "a WritingPrompts CSV has prompt,story (row_id optional); check the file and the source's format"
                 )

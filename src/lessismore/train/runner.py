@@ -1,23 +1,29 @@
 """The train loop proper, for loop.train(): each planned optimizer step, its log row, and the checkpoints.
 
 One optimizer step = forward/backward of this rank's micro-batches (distributed.rank_share), the gradient
-all-reduced only on the last one (accelerate's no_sync), then one AdamW update at the step's scheduled LR.
-A resumed run starts at the step after its checkpoint, with the totals it had; the plan is the same, so the
-remaining steps are exactly those the interrupted run would have taken.
+all-reduced only on the last one (accelerate's no_sync), then one AdamW update at the scheduled LR (loop's
+linear_schedule, a torch LR scheduler whose state is in every checkpoint). A resumed run starts at the step after
+its checkpoint, with the totals it had; the plan is the same, so the remaining steps are exactly those the
+interrupted run would have taken.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lessismore.models import save_model
 from lessismore.train.checkpoints import list_checkpoints, prune, save_checkpoint, save_optimizer
 from lessismore.train.collate import IGNORE_INDEX, collate
 from lessismore.train.distributed import peak_memory_mb, rank_share
 from lessismore.train.steplog import StepLog
+
+if TYPE_CHECKING:
+    from lessismore.config import Train
+    from lessismore.train.loop import TrainRun
+
+Plan = list[tuple[float, list[list[int]]]]  # per optimizer step: (epoch reached after it, its micro-batches)
 
 
 class Runner:
@@ -26,50 +32,48 @@ class Runner:
         accelerator: Any,
         model: Any,
         optimizer: Any,
+        schedule: Any,
         tokenizer: Any,
         usable: list[dict[str, list[int]]],
-        plan: list[tuple[float, list[list[int]]]],
+        plan: Plan,
         pad_id: int,
-        lrs: tuple[float, float],
-        batch_size: int,
-        run: tuple[str, dict[str, Any]],
-        checkpoint_dir: str | Path | None,
-        checkpoint_every: int,
-        keep_last: int,
-        meta: dict[str, Any],
-        on_checkpoint: Callable[[dict[str, Any]], None] | None,
+        spec: Train,
+        wiring: TrainRun,
+        run_id: str,
+        settings: dict[str, Any],
     ) -> None:
-        self.acc, self.model, self.optimizer, self.tokenizer = accelerator, model, optimizer, tokenizer
-        self.usable, self.plan, self.pad_id, self.lrs, self.batch_size = usable, plan, pad_id, lrs, batch_size
-        (self.run_id, self.settings), self.dir = run, checkpoint_dir
-        self.every, self.keep_last = checkpoint_every, keep_last
-        self.meta, self.on_checkpoint = meta, on_checkpoint
+        self.acc, self.model, self.optimizer, self.schedule = accelerator, model, optimizer, schedule
+        self.tokenizer, self.usable, self.plan, self.pad_id = tokenizer, usable, plan, pad_id
+        self.spec, self.wiring, self.run_id, self.settings = spec, wiring, run_id, settings
         self.world, self.rank = accelerator.num_processes, accelerator.process_index
 
-    def run(self, resumed: dict[str, Any], log_path: str | Path | None, progress: bool, desc: str) -> dict[str, Any]:
+    def run(self, resumed: dict[str, Any], desc: str) -> dict[str, Any]:
         """Take every planned step after `resumed["step"]` (0: all). Returns the run's totals."""
         from tqdm.auto import tqdm
 
         done = resumed.get("step", 0)
         self.losses: list[float] = list(resumed.get("losses", []))
         self.tokens, self.labels = resumed.get("tokens", 0), resumed.get("labels", 0)
-        log = StepLog(log_path if self.acc.is_main_process else None, resume_step=done)
+        log = StepLog(self.wiring.log_dir if self.acc.is_main_process else None, resume_step=done)
         start = time.perf_counter() - resumed.get("seconds", 0.0)  # seconds continue across a resume
         self.model.train()
+        progress = self.wiring.progress and self.acc.is_main_process
         bar = tqdm(total=len(self.plan), initial=done, desc=desc, unit="step", disable=not progress)
         for step in range(done + 1, len(self.plan) + 1):
             epoch, micro = self.plan[step - 1]
-            lr_now = self._set_lr(step)
+            lr_now = self.schedule.get_last_lr()[0]
             t0 = time.perf_counter()
             loss, n_tokens, n_labels = self._optimizer_step(micro)
             tok_s = n_tokens / (time.perf_counter() - t0)
             self.losses.append(loss)
             self.tokens, self.labels = self.tokens + n_tokens, self.labels + n_labels
             mem = peak_memory_mb(self.acc.device.type)
-            log.write(step, epoch, loss, lr_now, n_tokens, tok_s, time.perf_counter() - start, mem)
+            row = {"loss": loss, "lr": lr_now, "epoch": epoch, "tokens": n_tokens}
+            perf = {"tokens_per_s": round(tok_s, 1), "seconds": round(time.perf_counter() - start, 2)}
+            log.write(step, row | {f"perf/{k}": v for k, v in (perf | {"peak_mem_mb": round(mem)}).items()})
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:.0f}")
-            if self.dir is not None and self._checkpoint_due(step, epoch):
+            if self.wiring.checkpoint_dir is not None and self._checkpoint_due(step, epoch):
                 self._checkpoint(step, epoch, time.perf_counter() - start)
         bar.close()
         log.close()
@@ -84,16 +88,8 @@ class Runner:
             "mean_loss_last_10": sum(self.losses[-10:]) / len(self.losses[-10:]),
             "tokens_per_s": self.tokens / seconds,
             "seconds": seconds,
-            "checkpoints": list_checkpoints(self.dir) if self.dir is not None else [],
+            "checkpoints": list_checkpoints(self.wiring.checkpoint_dir) if self.wiring.checkpoint_dir else [],
         }
-
-    def _set_lr(self, step: int) -> float:
-        from lessismore.train.loop import linear_lr
-
-        lr_now = linear_lr(step - 1, len(self.plan), *self.lrs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_now
-        return lr_now
 
     def _optimizer_step(self, micro: list[list[int]]) -> tuple[float, int, int]:
         """Forward/backward this rank's micro-batches, then one update. Returns (mean loss, tokens, response tokens),
@@ -103,7 +99,7 @@ class Runner:
         import torch.nn.functional as F
 
         n_labels = sum(sum(t != IGNORE_INDEX for t in self.usable[i]["labels"][1:]) for mb in micro for i in mb)
-        mine = rank_share(micro, self.rank, self.world, self.batch_size)
+        mine = rank_share(micro, self.rank, self.world, self.spec.batch_size)
         batches = [collate([self.usable[i] for i in mb], self.pad_id) for mb in mine] or [self._empty()]
         device = self.acc.device
         loss_sum, n_tokens = 0.0, 0
@@ -112,12 +108,10 @@ class Runner:
             last = k == len(batches) - 1  # the gradient all-reduce runs once a step, after the last micro-batch
             with self.acc.no_sync(self.model) if not last else contextlib.nullcontext():
                 out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-                loss = F.cross_entropy(  # token t predicts token t+1; summed, then divided by the step's count
-                    out.logits[:, :-1].flatten(0, 1).float(),
-                    batch["labels"][:, 1:].flatten(),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
+                logits = out.logits[:, :-1].flatten(0, 1).float()
+                targets = batch["labels"][:, 1:].flatten()
+                # token t predicts token t+1; summed, then divided by the step's count
+                loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
                 scaled = loss / n_labels
                 if self.world > 1:
                     scaled = scaled * self.world  # DDP averages gradients over ranks; we want their sum
@@ -125,6 +119,7 @@ class Runner:
             loss_sum += loss.item()
             n_tokens += int(batch["attention_mask"].sum()) if mine else 0
         self.optimizer.step()
+        self.schedule.step()  # the next step's learning rate
         self.optimizer.zero_grad(set_to_none=True)
         if self.world > 1:  # the logged loss and token count are the whole step's, over every rank
             totals = self.acc.reduce(torch.tensor([loss_sum, float(n_tokens)], device=device), reduction="sum")
@@ -133,18 +128,15 @@ class Runner:
 
     def _empty(self) -> dict[str, Any]:
         """A rank with no example in a short last step still joins the all-reduce: one row, no label, zero loss."""
-        row = self.usable[0]
-        return collate(
-            [{"input_ids": row["input_ids"][:8], "labels": [IGNORE_INDEX] * len(row["input_ids"][:8])}], self.pad_id
-        )
+        ids = self.usable[0]["input_ids"][:8]
+        return collate([{"input_ids": ids, "labels": [IGNORE_INDEX] * len(ids)}], self.pad_id)
 
     def _checkpoint_due(self, step: int, epoch: float) -> bool:
-        return epoch == int(epoch) or step == len(self.plan) or (self.every > 0 and step % self.every == 0)
+        every = self.spec.checkpoint_every
+        return epoch == int(epoch) or step == len(self.plan) or (every > 0 and step % every == 0)
 
     def _checkpoint(self, step: int, epoch: float, seconds: float) -> None:
-        from lessismore.train.loop import save_model
-
-        acc, main = self.acc, self.acc.is_main_process
+        acc, main, root = self.acc, self.acc.is_main_process, self.wiring.checkpoint_dir
         sharded = acc.distributed_type.value == "FSDP"  # a sharded model's weights must be gathered, on every rank
         state_dict = acc.get_state_dict(self.model) if sharded else None
         unwrapped = acc.unwrap_model(self.model)
@@ -163,18 +155,19 @@ class Runner:
             "tokens": self.tokens,
             "labels": self.labels,
             "seconds": seconds,
+            "scheduler": self.schedule.state_dict(),
         }
         path = save_checkpoint(
-            self.dir,
+            root,
             state,
             trainer,
-            lambda d: save_model(unwrapped, self.tokenizer, d, self.meta, state_dict),
+            lambda d: save_model(unwrapped, self.tokenizer, d, self.wiring.meta, state_dict),
             lambda d: save_optimizer(self.model, self.optimizer.optimizer, d),  # accelerate's wrapper -> torch's
             rank=self.rank,
             main=main,
             barrier=acc.wait_for_everyone,
         )
         if main:
-            prune(self.dir, self.keep_last)
-            if self.on_checkpoint is not None:
-                self.on_checkpoint({**state, "path": str(path)})
+            prune(root, self.spec.keep_last)
+            if self.wiring.on_checkpoint is not None:
+                self.wiring.on_checkpoint({**state, "path": str(path)})

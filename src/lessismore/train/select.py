@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from lessismore.errors import BadValue
 from lessismore.records import content_id
 from lessismore.train.collate import IGNORE_INDEX, collate, encode_example
 
@@ -44,7 +45,7 @@ def holdout_split(examples: Sequence[Any], n: int, seed: int = 0) -> tuple[list[
     (3, 2, ['0', '1', '2', '3', '4'])
     """
     if not 0 <= n < len(examples):
-        raise ValueError(f"dev holdout of {n} from {len(examples)} examples: keep at least one to train on")
+        raise BadValue(f"dev holdout of {n} from {len(examples)} examples: keep at least one to train on")
     ranked = sorted(range(len(examples)), key=lambda i: content_id(seed, getattr(examples[i], "id", "") or i))
     held = set(ranked[:n])
     return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
@@ -62,7 +63,7 @@ def dev_loss(model: Any, tokenizer: Any, examples: Sequence[Any], max_tokens: in
     usable = [e for e in encoded if any(t != IGNORE_INDEX for t in e["labels"])]
     usable.sort(key=lambda e: len(e["labels"]))  # similar lengths share a batch: less padding
     if not usable:
-        raise ValueError(f"no dev example keeps a response token within {max_tokens} tokens; raise train.max_tokens")
+        raise BadValue(f"no dev example keeps a response token within {max_tokens} tokens; raise train.max_tokens")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device, was_training = next(model.parameters()).device, model.training
     model.eval()
@@ -83,7 +84,7 @@ def dev_loss(model: Any, tokenizer: Any, examples: Sequence[Any], max_tokens: in
 def dev_loss_scorer(
     examples: Sequence[Any], max_tokens: int, load: Callable[[str], tuple[Any, Any]]
 ) -> CheckpointScore:
-    """A CheckpointScore that loads each candidate's `path` with `load` (e.g. loading.load_causal_lm)."""
+    """A CheckpointScore that loads each candidate's `path` with `load` (e.g. models.load_causal_lm)."""
 
     def score(candidate: Mapping[str, Any]) -> float:
         model, tokenizer = load(str(candidate["path"]))
@@ -121,9 +122,9 @@ def select_checkpoint(
     finite (a diverged run) never wins; ties go to the earlier epoch.
     """
     if mode not in SELECT_MODES:
-        raise ValueError(f"train.select {mode!r}: use one of {sorted(SELECT_MODES)}")
+        raise BadValue(f"train.select {mode!r}: use one of {sorted(SELECT_MODES)}")
     if not candidates:
-        raise ValueError("no checkpoint to select from: training saved no epoch-end checkpoint")
+        raise BadValue("no checkpoint to select from: training saved no epoch-end checkpoint")
     in_window = [c for c in candidates if c["epoch"] in set(epochs)]
     pool = in_window or list(candidates)
     note = f"; no checkpoint at select_epochs {list(epochs)}: all were candidates" if epochs and not in_window else ""
@@ -133,11 +134,11 @@ def select_checkpoint(
         reason = f"mode last: the last candidate epoch, {chosen['epoch']}"
     else:
         if score is None:
-            raise ValueError(f"train.select {mode!r} needs a score function")
+            raise BadValue(f"train.select {mode!r} needs a score function")
         scores = {id(c): float(score(c)) for c in pool}
         finite = [c for c in pool if math.isfinite(scores[id(c)])]
         if not finite:
-            raise ValueError(f"every candidate scored a non-finite {mode}: {[scores[id(c)] for c in pool]}")
+            raise BadValue(f"every candidate scored a non-finite {mode}: {[scores[id(c)] for c in pool]}")
         sign = 1.0 if direction == "min" else -1.0
         chosen = min(finite, key=lambda c: (sign * scores[id(c)], c["epoch"]))
         reason = f"mode {mode}: epoch {chosen['epoch']} has the {'lowest' if sign > 0 else 'highest'} score, "
@@ -162,3 +163,26 @@ def select_checkpoint(
         "candidates": rows,
     }
     return chosen, table
+
+
+def train_metrics(summary: Mapping[str, Any], selection: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """metrics/train.json: the run's totals (loop.train's summary), the checkpoints, the selection table, `extra`."""
+    return {
+        "counts": {"examples": summary["examples"]},  # records only: the report charts counts on one scale
+        "steps": summary["steps"],
+        "tokens": summary["tokens"],
+        "skipped_no_response_tokens": summary["skipped_no_response_tokens"],
+        "response_tokens": summary["response_tokens"],
+        "epochs": summary["epochs"],
+        "final_loss": round(summary["final_loss"], 4),
+        "mean_loss_last_10": round(summary["mean_loss_last_10"], 4),
+        "tokens_per_s": round(summary["tokens_per_s"], 1),
+        "seconds": round(summary["seconds"], 1),
+        "trainable_params": summary["trainable_params"],
+        "precision": summary["precision"],
+        "world_size": summary["world_size"],
+        "resumed_from_step": summary["resumed_from_step"],
+        "checkpoints": [{k: ck[k] for k in ("step", "epoch", "epoch_end", "path")} for ck in summary["checkpoints"]],
+        "selection": selection,
+        **extra,
+    }

@@ -1,47 +1,91 @@
-"""The train stage's per-step CSV (logs/train_steps.csv), drawn by `dvc plots` (x: step, y: loss).
+"""The train stage's per-step log, written with DVCLive into logs/train/, so `dvc plots`, `dvc exp show`, VS Code and
+Studio read it natively.
 
-One row per optimizer step, flushed as it is written so a crash keeps the curve so far. A resumed run keeps the
-rows up to the step it resumes from and appends after them, so the file never has a duplicate or a missing step.
+One DVCLive metric per column: logs/train/plots/metrics/<column>.tsv (step, value), one row per optimizer step,
+appended as each step ends so a crash keeps the curve so far; logs/train/metrics.json holds the latest values and
+the step. A resumed run first cuts every file back to the step it resumes from, then appends after it, so the log
+never has a duplicate or a missing step. The per-step throughput, seconds and memory sit under perf/: they measure
+the machine, not the run, and differ between two identical runs (the other columns do not).
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
-LOG_COLUMNS = ("step", "epoch", "loss", "lr", "tokens", "tokens_per_s", "seconds", "peak_mem_mb")
+COLUMNS = ("loss", "lr", "epoch", "tokens")  # the run's own values: a re-run of the same commit repeats them
+PERF = ("perf/tokens_per_s", "perf/seconds", "perf/peak_mem_mb")  # the machine's: differ run to run
+LOG_COLUMNS = ("step", *COLUMNS, *PERF)
+
+
+def metric_files(log_dir: str | Path) -> dict[str, Path]:
+    """column -> its DVCLive .tsv under `log_dir` (whether it exists yet or not)."""
+    base = Path(log_dir) / "plots" / "metrics"
+    return {name: base / f"{name}.tsv" for name in (*COLUMNS, *PERF)}
+
+
+def read_steps(log_dir: str | Path) -> tuple[list[dict[str, float]], list[str]]:
+    """Every logged step as {"step": n, "loss": ..., "tokens_per_s": ...} (a column missing at a step left out),
+    and a note for each row that could not be read (left out of the curves, never fatal)."""
+    rows: dict[int, dict[str, float]] = {}
+    problems: list[str] = []
+    for name, path in metric_files(log_dir).items():
+        if not path.exists():
+            continue
+        column = name.rsplit("/", 1)[-1]
+        with path.open(newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.DictReader(fh, delimiter="\t"), start=2):  # line 1 is the header
+                try:
+                    step, value = int(row["step"]), float(row[column])
+                except (KeyError, TypeError, ValueError) as err:
+                    problems.append(f"{path} line {i}: {err!r}; the row is left out of the curves")
+                    continue
+                rows.setdefault(step, {"step": float(step)})[column] = value
+    return [rows[s] for s in sorted(rows)], problems
+
+
+def _cut_after(path: Path, step: int) -> None:
+    """Keep the header and the rows up to `step`; rewritten aside and renamed, so a kill here loses no kept row."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(line.split("\t", 1)[0]) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
 
 
 class StepLog:
-    """The per-step CSV; `resume_step` > 0 keeps the rows up to that step and continues. No path: no log."""
+    """The per-step DVCLive log in `log_dir`; `resume_step` > 0 keeps the rows up to that step and continues.
 
-    def __init__(self, path: str | Path | None, resume_step: int = 0):
-        self._fh = None
-        if path is None:
+    No `log_dir` (the other ranks of a distributed run): no log.
+    """
+
+    def __init__(self, log_dir: str | Path | None, resume_step: int = 0):
+        self._live: Any = None
+        if log_dir is None:
             return
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        kept: list[list[str]] = []
-        if resume_step > 0 and path.exists():
-            with path.open(newline="", encoding="utf-8") as fh:
-                rows = list(csv.reader(fh))
-            if rows and tuple(rows[0]) == LOG_COLUMNS:
-                kept = [r for r in rows[1:] if r and int(r[0]) <= resume_step]
-        tmp = path.with_name(path.name + ".tmp")  # rewritten aside and renamed: a kill here loses no kept row
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerows([list(LOG_COLUMNS), *kept])
-        tmp.replace(path)
-        self._fh = path.open("a", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._fh)
+        from dvclive import Live
 
-    def write(
-        self, step: int, epoch: float, loss: float, lr: float, tokens: int, tok_s: float, seconds: float, mem: float
-    ) -> None:
-        if self._fh is not None:
-            row = [step, epoch, f"{loss:.6f}", f"{lr:.6g}", tokens, f"{tok_s:.1f}", f"{seconds:.2f}", f"{mem:.0f}"]
-            self._csv.writerow(row)
-            self._fh.flush()
+        if resume_step > 0:
+            for path in metric_files(log_dir).values():
+                if path.exists():
+                    _cut_after(path, resume_step)
+        # dvcyaml=None: dvc.yaml declares these files itself; save_dvc_exp=False: the stage is one step of a
+        # pipeline (`dvc exp run` makes the experiment); resume=False on a fresh run clears an old run's files
+        self._live = Live(str(log_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        """Log one optimizer step: every column of LOG_COLUMNS but step (values of other names are an error)."""
+        if self._live is None:
+            return
+        unknown = set(values) - set(COLUMNS) - set(PERF)
+        assert not unknown, f"not a step-log column: {sorted(unknown)}"
+        self._live.step = step
+        for name, value in values.items():
+            self._live.log_metric(name, value)
+        self._live.next_step()  # writes metrics.json (the latest values) after every step
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
+        if self._live is not None:
+            self._live.end()

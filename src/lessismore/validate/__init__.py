@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lessismore.contract import quarantine
+from lessismore.errors import BadValue
 from lessismore.records import Dropped, Example, Prompt, to_dict
 from lessismore.validate.docs import GXSession, Outcome
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
 
 __all__ = ["TableCheckError", "ValidationReport", "validate_records"]
-_QUARANTINES = "data/quarantine/ingest.jsonl and data/quarantine/validate.jsonl"
+_QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
 
 
-class TableCheckError(RuntimeError):
+class TableCheckError(BadValue):
     """A whole-table expectation failed: the message names the source file(s) and the fix, one per line."""
 
 
@@ -158,7 +160,7 @@ def _table_failure(o: Outcome, rows: list[dict], sources: dict[str, str], max_sh
         return (
             f"{sum(bad.values())} of {len(rows)} rows failed the row checks, more than validate.max_quarantine_share"
             f" = {max_share:.0%}; most affected: {worst}. Fix those files (or their reader in lessismore.sources) "
-            "with the reasons in data/quarantine/validate.jsonl, or raise validate.max_quarantine_share"
+            f"with the reasons in {quarantine('validate')}, or raise validate.max_quarantine_share"
         )
     files = sorted({r["file"] for r in rows if r["kept_id"] is not None})
     return f"{o.meta['problem']} in {', '.join(files)}: {o.meta['fix']}"

@@ -1,9 +1,10 @@
-"""Load a pipeline checkpoint for inference, and name it by a content hash.
+"""A model folder of the pipeline: save it, load it for inference, and name it by a content hash.
 
-Used by the generate stage (models/base, models/final) and the judge stage (its local judge model). A checkpoint
-directory is either a full model (config.json + *.safetensors: the base, or a full fine-tune) or a LoRA adapter
-(adapter_config.json + adapter_model.safetensors) whose lessismore.json names the base it was trained on; the
-adapter is merged into that base once at load time, so generation runs at the base model's speed.
+Used by every stage that touches a model: model (models/base), train (its checkpoints and models/final), generate
+and judge (a local judge model). A model folder is either a full model (config.json + *.safetensors: the base, or a
+full fine-tune) or a LoRA adapter (adapter_config.json + adapter_model.safetensors) whose lessismore.json names the
+base it was trained on; the adapter is merged into that base once at load time, so generation runs at the base
+model's speed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from lessismore.errors import BadValue, NotFound
 
 META_FILE = "lessismore.json"  # written by the train stage: method, base, base_checkpoint, checkpoint
 _HASHED_CONFIGS = ("config.json", "adapter_config.json")  # what, besides the weights, changes the model's outputs
@@ -31,7 +34,7 @@ def checkpoint_hash(model_dir: str | Path) -> str:
     d = Path(model_dir)
     weights = sorted(d.glob("*.safetensors"))
     if not weights:
-        raise FileNotFoundError(f"{d}: no *.safetensors weights; run the model/train stage (`dvc repro`) first")
+        raise NotFound(f"{d}: no *.safetensors weights; run the model/train stage (`dvc repro`) first")
     h = hashlib.sha256()
     for path in weights + [d / name for name in _HASHED_CONFIGS if (d / name).exists()]:
         h.update(path.name.encode() + b"\0")
@@ -55,19 +58,19 @@ def resolve_base(model_dir: str | Path) -> Path:
     if not base:
         base = json.loads((d / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base:
-        raise ValueError(f'{d}: an adapter without a recorded base; add "base" to {d / META_FILE}')
+        raise BadValue(f'{d}: an adapter without a recorded base; add "base" to {d / META_FILE}')
     # the train stage records the base relative to the repository root (models/base); models/final sits two below it
     candidates = [Path(base)] if Path(base).is_absolute() else [Path(base), d.resolve().parent.parent / base]
     for path in candidates:
         if (path / "config.json").exists():
             return path
-    raise FileNotFoundError(f"{d}: its base {base!r} is not at {[str(c) for c in candidates]}; run `dvc repro model`")
+    raise NotFound(f"{d}: its base {base!r} is not at {[str(c) for c in candidates]}; run `dvc repro model`")
 
 
 def _check_base(model_dir: Path, base_dir: Path) -> None:
     want = read_meta(model_dir).get("base_checkpoint")
     if want and checkpoint_hash(base_dir) != want:
-        raise ValueError(
+        raise BadValue(
             f"{model_dir} was trained on base checkpoint {want} but {base_dir} is now {checkpoint_hash(base_dir)}; "
             "re-run training (`dvc repro train`) so the adapter matches its base"
         )
@@ -89,7 +92,7 @@ def load_causal_lm(model_dir: str | Path, device: str = "cpu", dtype: Any = None
 
     d = Path(model_dir)
     if not (d / "config.json").exists() and not is_adapter(d):
-        raise FileNotFoundError(f"{d}: not a model directory (no config.json or adapter_config.json); run `dvc repro`")
+        raise NotFound(f"{d}: not a model directory (no config.json or adapter_config.json); run `dvc repro`")
     device = pick_device(device)
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(d)
@@ -105,3 +108,34 @@ def load_causal_lm(model_dir: str | Path, device: str = "cpu", dtype: Any = None
     else:
         model = AutoModelForCausalLM.from_pretrained(d, dtype=dtype)
     return model.to(device).eval(), tokenizer
+
+
+def save_model(
+    model: Any, tokenizer: Any, out_dir: str | Path, info: dict[str, Any], state_dict: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Save weights (an adapter only, for LoRA) + tokenizer + lessismore.json; returns the json with its checkpoint.
+
+    `info` should carry method, base and base_checkpoint; the checkpoint hash covers the base's for adapters.
+    `state_dict` is for sharded (FSDP) models: the full state dict gathered by accelerator.get_state_dict.
+    """
+    out = Path(out_dir)
+    model.save_pretrained(out, **({"state_dict": state_dict} if state_dict is not None else {}))  # safetensors
+    _canonical_adapter_config(out)
+    tokenizer.save_pretrained(out)
+    (out / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    meta = {**info, "checkpoint": checkpoint_hash(out)}  # reads base_checkpoint from the file just written
+    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return meta
+
+
+def _canonical_adapter_config(out: Path) -> None:
+    """peft keeps target_modules as a set and writes it in hash order, which differs between runs; the checkpoint
+    hash (and so every response and judgment id) must not: write the lists sorted and the keys in order."""
+    path = out / "adapter_config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("target_modules", "modules_to_save", "trainable_token_indices"):
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key], key=str)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
 """Where source files live: local paths, s3:// URIs (fsspec + s3fs) and globs of either -> the files and their bytes.
 
-Sits under sources/: `ingest_source` expands a params `ingest.sources[i].path` into files with `expand`, and every
-reader opens its file with `open_binary`, never Path.open, so any file format is read from S3 as from disk.
+Used by sources/ (`ingest_source` expands a params `ingest.sources[i].path` into files with `expand`, and every reader
+opens its file with `open_binary`, never Path.open, so any file format is read from S3 as from disk) and by
+configcheck, which checks every local source path before a stage does any work.
 S3 credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
 AWS_PROFILE, ~/.aws, an instance role); AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points at an S3-compatible server
 (MinIO, moto...). Errors name the variables to set, never their values.
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from lessismore.errors import Denied, IsFolder, NotFound, Unreachable, UserError
 
 _GLOB_CHARS = "*?["
 _BLOCK = 8 * 2**20  # bytes fetched per S3 range request: memory stays at a few blocks whatever the file size
@@ -74,18 +77,18 @@ def expand(path: str, key: str, source: str) -> list[str]:
         else:
             files = [path] if fs.info(path).get("type") == "file" else []
     except FileNotFoundError:
-        raise FileNotFoundError(f"{key}: {path} does not exist (source {source!r}); {_fix_remote(path)}") from None
+        raise NotFound(f"{key}: {path} does not exist (source {source!r}); {_fix_remote(path)}") from None
     except PermissionError as err:
-        raise PermissionError(
+        raise Denied(
             f"{key}: access to {path} was denied ({err}); give the credentials in the environment ({_CREDENTIALS}) "
             "s3:GetObject and s3:ListBucket on it, or fix the path"
         ) from None
     except Exception as err:  # botocore's NoCredentialsError / EndpointConnectionError, which s3fs passes through
         raise _remote_error(err, key, path, source) from None
     if not files and has_glob(path):
-        raise FileNotFoundError(f"{key}: the glob {path} matches no file (source {source!r}); {_fix_remote(path)}")
+        raise NotFound(f"{key}: the glob {path} matches no file (source {source!r}); {_fix_remote(path)}")
     if not files:
-        raise IsADirectoryError(f"{key}: {path} is a directory, not a file; name a file, or a glob such as {path}/*")
+        raise IsFolder(f"{key}: {path} is a directory, not a file; name a file, or a glob such as {path}/*")
     return files
 
 
@@ -94,7 +97,7 @@ def _expand_local(path: str, key: str, source: str) -> list[str]:
     if has_glob(path) and not os.path.isfile(path):  # a file named "a[1].csv" is that file, not a pattern
         files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
-            raise FileNotFoundError(
+            raise NotFound(
                 f"{key}: the glob {path} matches no file {where}; fix the pattern in params.yaml "
                 "(relative paths start at the repository root; `**` matches any depth)"
             )
@@ -102,10 +105,10 @@ def _expand_local(path: str, key: str, source: str) -> list[str]:
     if os.path.isfile(path):
         return [path]
     if os.path.isdir(path):
-        raise IsADirectoryError(
+        raise IsFolder(
             f"{key}: {path} is a directory, not a file {where}; name a file in it, or a glob such as {path}/*.jsonl"
         )
-    raise FileNotFoundError(
+    raise NotFound(
         f"{key}: {path} does not exist {where}; fix the path in params.yaml (relative paths start at the repository "
         "root) or create the file (`dvc pull` fetches tracked sources)"
     )
@@ -117,15 +120,15 @@ def _fix_remote(path: str) -> str:
     return f"looked on {server}; check the bucket and key (`aws s3 ls {parent}/`), fix the path, or upload the file"
 
 
-def _remote_error(err: Exception, key: str, path: str, source: str) -> Exception:
+def _remote_error(err: Exception, key: str, path: str, source: str) -> UserError:
     name = type(err).__name__
     if name in ("NoCredentialsError", "PartialCredentialsError"):
-        return PermissionError(f"{key}: no credentials to read {path} (source {source!r}); set {_CREDENTIALS}")
+        return Denied(f"{key}: no credentials to read {path} (source {source!r}); set {_CREDENTIALS}")
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"):
-        return ConnectionError(
+        return Unreachable(
             f"{key}: cannot reach the S3 endpoint for {path} ({err}); check AWS_ENDPOINT_URL and the network"
         )
-    return OSError(f"{key}: cannot read {path} (source {source!r}): {name}: {err}")
+    return NotFound(f"{key}: cannot read {path} (source {source!r}): {name}: {err}")
 
 
 @contextmanager
