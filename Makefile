@@ -18,7 +18,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS=1
 export TOKENIZERS_PARALLELISM=false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-fast bench serve lint format clean
+.PHONY: setup browser demo test test-fast bench serve lint format clean
 
 setup: $(STAMP)  ## create .venv and install everything (torch CPU first)
 
@@ -36,7 +36,17 @@ demo: setup  ## the main job: ingest -> validate -> curate -> model -> train -> 
 	$(BIN)/dvc repro
 	$(BIN)/lessismore report
 
-test: setup  ## every test: unit, integration (real servers) and e2e (dvc repro on a tiny model)
+# Debian's chromium for the browser tests (the annotate page, the report, dvc plots); Playwright drives it, nothing
+# is downloaded. Installed when missing (apt-get, with sudo when not root); a machine where that fails stops here.
+browser:  ## install Debian's chromium if it is missing
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium for the browser tests"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } || { \
+	  echo "make test: the browser tests need Debian's chromium; install it with: sudo apt-get install -y chromium"; \
+	  exit 2; }
+
+test: setup browser  ## every test: unit, integration (real servers, headless Chromium) and e2e (dvc repro, tiny model)
 	$(BIN)/pytest
 
 test-fast: setup  ## unit tests only

@@ -107,20 +107,24 @@ def profile(
     name: Annotated[str, typer.Argument(help="a file in profiles/ without .yaml, e.g. lima or tiny")],
     root: Root = Path("."),
 ) -> None:
-    """Merge profiles/NAME.yaml onto params.yaml and write params.yaml (git diff shows it; git checkout reverts)."""
-    import yaml
-
-    from lessismore.config import merge, parse_params, read_yaml
+    """Merge profiles/NAME.yaml onto params.yaml and write params.yaml, its comments kept (git diff shows the change;
+    git checkout reverts). Or, without touching the file: `dvc exp run -S train.lr=1e-5` for one experiment."""
+    from lessismore.config import ConfigError, merge, parse_params, read_yaml
+    from lessismore.yamlconfig import merge_into_file
 
     overlay = root / "profiles" / f"{name}.yaml"
     if not overlay.exists():
         known = sorted(p.stem for p in (root / "profiles").glob("*.yaml"))
         typer.echo(f"no profile {name!r}; profiles/ has {known}", err=True)
         raise typer.Exit(2)
-    merged = merge(read_yaml(root / "params.yaml"), read_yaml(overlay))
-    parse_params(merged, f"params.yaml + {overlay}")  # refuse to write something invalid
-    (root / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
-    typer.echo(f"params.yaml now has profile {name!r} merged in")
+    changes = read_yaml(overlay)
+    try:
+        parse_params(merge(read_yaml(root / "params.yaml"), changes), f"params.yaml + {overlay}")  # refuse invalid
+    except ConfigError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    merge_into_file(root / "params.yaml", overlay)
+    typer.echo(f"params.yaml now has profile {name!r} merged in (its comments kept)")
 
 
 @app.command()

@@ -146,3 +146,31 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(str(path), ["the top level must be a mapping of sections (base, ingest, ...)"])
     return data
+
+
+def merge_into_file(path: str | Path, overlay: str | Path) -> None:
+    """Deep-merge the YAML file `overlay` into the YAML file at `path` in place, as `merge` does, keeping the file's
+    comments, key order, quoting and layout (ruamel.yaml's round trip); only the values the overlay sets change.
+
+    Both files go through the round trip, so every value keeps the text it was written with (1.0e-5 stays 1.0e-5:
+    a re-dumped float would be 1e-05, which YAML 1.1 readers such as PyYAML and DVC take for a string).
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip mode: comments and formatting are part of the document
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
+    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's layout: "  sources:\n    - name: ..."
+    path = Path(path)
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    _merge_in_place(document, yaml.load(Path(overlay).read_text(encoding="utf-8")) or {})
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(document, fh)
+
+
+def _merge_in_place(target: Any, overlay: dict[str, Any]) -> None:
+    for key, value in overlay.items():
+        if isinstance(value, dict) and value and isinstance(target.get(key), dict):
+            _merge_in_place(target[key], value)
+        else:
+            target[key] = value

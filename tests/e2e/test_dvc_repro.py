@@ -63,8 +63,47 @@ def test_dvc_repro_end_to_end_then_noop(pipeline_repo):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     assert commit in html, "lineage must show the git commit"
 
+    _cards_match_the_metrics(repo, judge)
+    _dvc_plots_reads_the_dvclive_log(repo)
+
     before = (repo / "dvc.lock").read_bytes()
     out = _dvc(repo, "repro")
     assert all(f"'{s}' didn't change" in out for s in STAGES), out
     assert (repo / "dvc.lock").read_bytes() == before
     assert "up to date" in _dvc(repo, "status")
+
+
+def _cards_match_the_metrics(repo, judge: dict) -> None:
+    """The dataset card (curate), the model card (train) and the published card (report) say what the metrics say."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    curate = json.loads((repo / "metrics/curate.json").read_text())
+    data_card = DatasetCard.load(repo / "data/curated/README.md")
+    counts = curate["counts"]
+    assert (
+        f"{counts['selected']} instruction/response conversations chosen from {counts['candidates']}" in data_card.text
+    )
+    for name, n in curate["per_source"].items():
+        assert f"| {n['candidates']} | {n['selected']} |" in data_card.text, name
+
+    train = json.loads((repo / "metrics/train.json").read_text())
+    card = ModelCard.load(repo / "models/final/README.md")
+    assert card.data.library_name == "peft" and card.data.license
+    assert f"{train['steps']} optimizer steps over {train['tokens']} tokens" in card.text
+    assert f"final loss {train['final_loss']}" in card.text and f"`{train['checkpoint']}`" in card.text
+    assert f"{train['counts']['examples']} examples from `data/curated/train.jsonl`" in card.text
+
+    published = ModelCard.load(repo / "reports/model_card.md")
+    base = judge["baselines"]["base"]
+    results = {r.metric_type: r.metric_value for r in published.data.eval_results or []}
+    expected = {f"{o}_rate": base[o] for o in ("win", "tie", "loss") if base[o] is not None}
+    assert results == expected and published.text.startswith(card.text.rstrip()[:200])
+
+
+def _dvc_plots_reads_the_dvclive_log(repo) -> None:
+    """`dvc plots show` draws DVCLive's per-step files: one plot a column, a point per optimizer step."""
+    train = json.loads((repo / "metrics/train.json").read_text())
+    shown = json.loads(_dvc(repo, "plots", "show", "--json"))
+    loss = next(v for k, v in shown.items() if k.endswith("logs/train/plots/metrics/loss.tsv"))
+    points = [row for plot in loss for row in plot["content"]["data"]["values"]]
+    assert len(points) == train["steps"] and {"step", "loss"} <= set(points[0])

@@ -7,16 +7,14 @@ It completes a pairwise and an absolute session, by clicking and by keyboard, ag
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from lessismore.annotate import candidate_side, store
 from lessismore.annotate.app import create_app
 from lessismore.records import iter_jsonl
+from tests.browser import launch
 from tests.integration.test_annotate_app import make_items, serve_in_thread
 
-CHROMIUM = "/usr/bin/chromium"
 SEED = 5
 WIN = {"ab": {"a": "win", "b": "loss", "tie": "tie"}, "ba": {"a": "loss", "b": "win", "tie": "tie"}}
 
@@ -24,17 +22,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_chromium_completes_both_sessions_by_click_and_keyboard(tmp_path):
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-    )
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    from playwright import sync_api
+
     items = make_items(3, xss=True)  # 3 pairwise, 6 absolute items, every answer an XSS attempt
     db, out = tmp_path / "h.sqlite", tmp_path / "human_judgments.jsonl"
     app = create_app(db, items, overlap=0, seed=SEED)
     expected: dict[str, str] = {}
     with serve_in_thread(app) as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = launch(pw)
         page = browser.new_page()
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))

@@ -8,7 +8,6 @@ vega must draw every plot from the inlined bundle. Skipped, with the reason, whe
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 
 from lessismore.report.build import build_report
+from tests.browser import launch
 from tests.conftest import run_env
 from tests.unit.test_report import CHARTS, rich_inputs
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
 
 CHART_BOXES = """[...document.querySelectorAll('svg.chart')].map(s => {
@@ -45,9 +44,8 @@ PLOT_DIVS = """[...document.querySelectorAll('body > div')].map(d => {
 @contextmanager
 def offline_page(page_file: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
     """A Chromium page at `page_file` that may load only that file: (page, every request URL, page errors)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])")
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    from playwright import sync_api
+
     url = page_file.resolve().as_uri()
     requests: list[str] = []
     errors: list[str] = []
@@ -57,7 +55,7 @@ def offline_page(page_file: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
         route.continue_() if route.request.url == url else route.abort()
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = launch(pw)
         context = browser.new_context()
         context.route("**/*", gate)
         page = context.new_page()

@@ -68,7 +68,12 @@ def test_grades_have_no_tie_so_tie_discounted_is_plain_accuracy():
     grades = ("excellent", "pass", "fail")
     a = agreement({1: "pass", 2: "fail", 3: "pass"}, {1: "pass", 2: "pass", 3: "excellent"}, labels=grades)
     assert a["tie_discounted"] == a["exact"] == pytest.approx(1 / 3)
-    assert cohen_kappa([[0, 0, 0], [1, 1, 0], [0, 1, 0]])[0] == a["kappa"]
+    # p_o = 1/3; p_e = P(pass)x * P(pass)y = 2/3 * 2/3 = 4/9; kappa = (1/3 - 4/9) / (1 - 4/9) = -0.2
+    assert (
+        a["kappa"]
+        == pytest.approx(-0.2)
+        == cohen_kappa(["pass", "fail", "pass"], ["pass", "pass", "excellent"], grades)[0]
+    )
 
 
 def test_every_pair_of_raters_in_order():

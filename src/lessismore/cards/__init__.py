@@ -138,7 +138,6 @@ def with_eval(card_text: str, judge: dict[str, Any]) -> str:
                     metric_type=f"{outcome}_rate",
                     metric_name=f"{outcome} rate vs {name} (judge: {judge['primary']})",
                     metric_value=b[outcome],
-                    source_name="lessismore metrics/judge.json",
                 )
             )
         lo, hi = b.get("ci", {}).get("win") or (None, None)

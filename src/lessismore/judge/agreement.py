@@ -30,28 +30,21 @@ def tie_discounted_agreement(x: str, y: str) -> float:
     return 0.5 if "tie" in (x, y) else 0.0
 
 
-def cohen_kappa(confusion: Sequence[Sequence[int]]) -> tuple[float | None, str | None]:
-    """Cohen's kappa from a square count table (rows: rater x's label, columns: rater y's), or None and the reason.
+def cohen_kappa(x: Sequence[str], y: Sequence[str], labels: Sequence[str]) -> tuple[float | None, str | None]:
+    """Cohen's kappa of two raters' labels on the same items (scikit-learn's), or None and the reason it is undefined.
 
-    kappa = (p_o - p_e) / (1 - p_e): p_o the observed share of equal labels, p_e the share expected by chance from
-    each rater's own label frequencies.
-
-    >>> cohen_kappa([[1, 1, 0], [0, 1, 0], [1, 0, 0]])  # p_o = 2/4, p_e = (2*2 + 1*2 + 1*0) / 16 = 0.375
+    >>> cohen_kappa(["win", "win", "tie", "loss"], ["win", "tie", "tie", "win"], LABELS)  # p_o 2/4, p_e 0.375
     (0.2, None)
-    >>> cohen_kappa([[5, 0], [0, 0]])[0] is None, cohen_kappa([[0, 0], [0, 0]])[0] is None
+    >>> cohen_kappa(["win"] * 5, ["win"] * 5, LABELS)[0] is None, cohen_kappa([], [], LABELS)[0] is None
     (True, True)
     """
-    import numpy as np
-
-    table = np.asarray(confusion, dtype=np.int64)
-    n = int(table.sum())
-    if n == 0:
+    if not x:
         return None, "no shared valid items"
-    chance = int(table.sum(axis=1) @ table.sum(axis=0))  # n^2 * p_e, exact in integers
-    if chance == n * n:
+    if len(set(x)) == 1 and set(x) == set(y):  # sklearn answers nan (and warns) when chance agreement is 1
         return None, "expected agreement is 1 (both raters gave every item one and the same label): kappa undefined"
-    p_o, p_e = float(np.trace(table)) / n, chance / (n * n)
-    return round((p_o - p_e) / (1 - p_e), 6), None
+    from sklearn.metrics import cohen_kappa_score
+
+    return round(float(cohen_kappa_score(x, y, labels=list(labels))), 6), None
 
 
 def agreement(x: Mapping[Hashable, str], y: Mapping[Hashable, str], labels: Sequence[str] = LABELS) -> dict[str, Any]:
@@ -77,7 +70,7 @@ def agreement(x: Mapping[Hashable, str], y: Mapping[Hashable, str], labels: Sequ
     confusion = [[0] * len(labels) for _ in labels]
     for a, b in valid:
         confusion[labels.index(a)][labels.index(b)] += 1
-    kappa, note = cohen_kappa(confusion)
+    kappa, note = cohen_kappa([a for a, _ in valid], [b for _, b in valid], labels)
     n = len(valid)
     return {
         "n": n,
