@@ -66,3 +66,16 @@ def run_train(model: Any, tokenizer: Any, examples: Any, *, seed: int = 0, new_t
     return train(
         model, tokenizer, examples, train_spec(**kw), seed=seed, run=TrainRun(**wiring), new_tokens=new_tokens
     )
+
+
+def judge_entry(**overrides: Any) -> dict[str, Any]:
+    """params.yaml's first judge entry as YAML data (every key spelled out), with `overrides`."""
+    from lessismore.config import read_yaml
+
+    return {**read_yaml(REPO / "params.yaml")["judge"]["judges"][0], **overrides}
+
+
+def dev_decoding(**overrides: Any) -> dict[str, Any]:
+    """A train.select_decoding block (LIMA's sampling, short answers), with `overrides`."""
+    lima = {"max_new_tokens": 16, "top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.2, "batch_size": 4}
+    return lima | overrides

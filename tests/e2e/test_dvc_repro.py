@@ -103,7 +103,14 @@ def _cards_match_the_metrics(repo, judge: dict) -> None:
 def _dvc_plots_reads_the_dvclive_log(repo) -> None:
     """`dvc plots show` draws DVCLive's per-step files: one plot a column, a point per optimizer step."""
     train = json.loads((repo / "metrics/train.json").read_text())
-    shown = json.loads(_dvc(repo, "plots", "show", "--json"))
-    loss = next(v for k, v in shown.items() if k.endswith("logs/train/plots/metrics/loss.tsv"))
-    points = [row for plot in loss for row in plot["content"]["data"]["values"]]
-    assert len(points) == train["steps"] and {"step", "loss"} <= set(points[0])
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "show", "--json"],
+        cwd=repo,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+    )
+    shown = json.loads(proc.stdout)["data"]
+    assert {"logs/train/plots/metrics/loss.tsv", "logs/train/plots/metrics/lr.tsv"} <= set(shown), sorted(shown)
+    points = [row for plot in shown["logs/train/plots/metrics/loss.tsv"] for row in plot["content"]["data"]["values"]]
+    assert [int(p["step"]) for p in points] == list(range(1, train["steps"] + 1))

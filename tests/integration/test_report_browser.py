@@ -83,15 +83,15 @@ def test_report_charts_draw_and_nothing_leaves_the_machine(tmp_path):
 
 def test_dvc_plots_show_with_the_offline_template_draws_offline(tmp_path):
     env = run_env()
+    from lessismore.train.steplog import StepLog
+
     repo = tmp_path / "repo"
-    (repo / "logs").mkdir(parents=True)
-    rows = [f"{s},{2.5 * 0.9**s:.4f},{1e-4 * (1 - s / 10):.6g}" for s in range(1, 9)]
-    (repo / "logs" / "train_steps.csv").write_text("step,loss,lr\n" + "\n".join(rows) + "\n")
-    (repo / "dvc.yaml").write_text(
-        "plots:\n"
-        "  - logs/train_steps.csv:\n      x: step\n      y: loss\n      template: linear\n"
-        "  - learning rate:\n      x: step\n      y:\n        logs/train_steps.csv: lr\n"
-    )
+    repo.mkdir()
+    log = StepLog(repo / "logs" / "train")  # what the train stage writes: DVCLive's per-step files
+    for s in range(1, 9):
+        log.write(s, {"loss": 2.5 * 0.9**s, "lr": 1e-4 * (1 - s / 10)})
+    log.close()
+    (repo / "dvc.yaml").write_text("plots:\n  - logs/train/plots/metrics:\n      x: step\n")  # as in our dvc.yaml
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
         subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     proc = subprocess.run(
@@ -107,6 +107,9 @@ def test_dvc_plots_show_with_the_offline_template_draws_offline(tmp_path):
         plots = page.evaluate(PLOT_DIVS)
     assert requests == [(repo / "plots" / "index.html").resolve().as_uri()]
     assert errors == []
-    assert sorted(p["id"] for p in plots) == ["learning_rate", "logs_train_steps_csv"]
+    assert sorted(p["id"] for p in plots) == [
+        "logs_train_plots_metrics_loss_tsv",
+        "logs_train_plots_metrics_lr_tsv",
+    ]
     for p in plots:
         assert p["w"] > 100 and p["h"] > 100 and p["marks"] > 0, p

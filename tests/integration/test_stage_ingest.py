@@ -43,7 +43,11 @@ def _sources(root: Path) -> list[dict[str, str]]:
         ("test_prompts", "prompts_jsonl", "test.jsonl", "test"),
         ("dev_prompts", "prompts_jsonl", "dev.jsonl", "dev"),
     ]
-    return [{"name": n, "format": f, "path": p, "split": s, "license": "test"} for n, f, p, s in spec]
+    return [{"name": n, "format": f, "path": p, "split": s, "license": "test"} | _quota(s) for n, f, p, s in spec]
+
+
+def _quota(split: str) -> dict[str, int]:
+    return {"quota": 0} if split == "train" else {}  # train sources say their cap (0: none); eval sources have none
 
 
 def _run_stage(root: Path, sources: list[dict[str, str]]) -> subprocess.CompletedProcess:
@@ -105,8 +109,8 @@ def test_quarantine_is_written_even_when_empty(tmp_path):
     (tmp_path / "t.jsonl").write_text('{"conversations": ["a", "b"]}\n')
     (tmp_path / "p.jsonl").write_text('{"prompt": "c"}\n')
     sources = [
-        {"name": "t", "format": "lima_jsonl", "path": "t.jsonl", "split": "train"},
-        {"name": "p", "format": "prompts_jsonl", "path": "p.jsonl", "split": "test"},
+        {"name": "t", "format": "lima_jsonl", "path": "t.jsonl", "split": "train", "license": "x", "quota": 0},
+        {"name": "p", "format": "prompts_jsonl", "path": "p.jsonl", "split": "test", "license": "x"},
     ]
     proc = _run_stage(tmp_path, sources)
     assert proc.returncode == 0, proc.stderr

@@ -16,6 +16,7 @@ import yaml
 from lessismore import records
 from lessismore.config import merge, read_yaml
 from lessismore.records import Origin, Prompt, Response
+from tests.specs import judge_entry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,22 +36,10 @@ def _run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 JUDGES = [
-    {
-        "name": "tiny-logprobs",
-        "backend": "local",
-        "model": "base",
-        "mode": "logprobs",
-        "calibrate": True,
-        "batch_size": 3,
-    },
-    {
-        "name": "tiny-generate",
-        "backend": "local",
-        "model": "base",
-        "mode": "generate",
-        "max_new_tokens": 4,
-        "absolute_template": "",
-    },
+    judge_entry(name="tiny-logprobs", model="base", mode="logprobs", calibrate=True, batch_size=3),
+    judge_entry(
+        name="tiny-generate", model="base", mode="generate", calibrate=False, max_new_tokens=4, absolute_template=""
+    ),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -14,7 +13,9 @@ import yaml
 from lessismore import records
 from lessismore.config import merge, read_yaml
 from lessismore.models import checkpoint_hash
+from lessismore.train.steplog import read_steps
 from tests.conftest import toy_examples
+from tests.specs import dev_decoding, judge_entry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,9 +64,10 @@ def test_model_train_generate_stages(tmp_path):
     train_metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
     assert train_metrics["counts"]["examples"] == 6 and train_metrics["steps"] == 3  # tiny: max_steps 3
     assert train_metrics["tokens"] > 0 and train_metrics["final_loss"] > 0 and train_metrics["method"] == "lora"
-    with (tmp_path / "logs" / "train_steps.csv").open(newline="") as fh:
-        steps = list(csv.DictReader(fh))
+    steps, _ = read_steps(tmp_path / "logs" / "train")  # DVCLive's per-step log
     assert [int(s["step"]) for s in steps] == [1, 2, 3]
+    card = (final / "README.md").read_text()  # the model card, its numbers those of metrics/train.json
+    assert f"{train_metrics['steps']} optimizer steps over {train_metrics['tokens']} tokens" in card
 
     # ---------------------------------------------------------------- generate
     gen_metrics = json.loads((tmp_path / "metrics" / "generate.json").read_text())
@@ -130,7 +132,7 @@ def test_train_stage_with_lima_knobs_new_eot_dropout_and_dev_loss_selection(tmp_
 def test_train_stage_selects_the_epoch_by_judging_dev_answers(tmp_path):
     _write_inputs(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    judge = {"name": "dev-judge", "backend": "local", "model": "base", "mode": "logprobs", "calibrate": True}
+    judge = judge_entry(name="dev-judge", model="base", mode="logprobs", calibrate=True, absolute_template="")
     params["train"] |= {
         "epochs": 3,
         "max_steps": 0,
@@ -139,7 +141,7 @@ def test_train_stage_selects_the_epoch_by_judging_dev_answers(tmp_path):
         "select": "judge",
         "select_epochs": [2, 3],
         "select_judge": judge,
-        "select_decoding": {"max_new_tokens": 6, "batch_size": 4},
+        "select_decoding": dev_decoding(max_new_tokens=6, batch_size=4),
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     for stage in ("model", "train"):

@@ -29,7 +29,8 @@ def project(tmp_path: Path, drop_source: str = "") -> Path:
     params = read_yaml(REPO / "params.yaml")
     params["curate"] |= {"budget": 4, "min_response_chars": 40, "se_min_score": 10, "diversity": "none"}
     for source in params["ingest"]["sources"]:
-        source["quota"] = 1 if source["name"] == "se_stem" else 0
+        if source["split"] == "train":
+            source["quota"] = 1 if source["name"] == "se_stem" else 0
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     se = {"fmt": "stackexchange_xml", "score": 20}
     examples = [

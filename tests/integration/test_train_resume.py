@@ -7,7 +7,6 @@ from a checkpoint, and its per-step losses (the CSV) and final weights must equa
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -55,8 +54,11 @@ def _run(cwd: Path) -> str:
 
 
 def _losses(cwd: Path) -> list[tuple[int, float]]:
-    with (cwd / "logs" / "train_steps.csv").open(newline="") as fh:
-        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(fh)]
+    from lessismore.train.steplog import read_steps
+
+    rows, problems = read_steps(cwd / "logs" / "train")
+    assert problems == []
+    return [(int(r["step"]), r["loss"]) for r in rows]
 
 
 def _weights(cwd: Path, name: str = "adapter_model.safetensors"):

@@ -34,8 +34,8 @@ __BUNDLE__
 </head>
 <body>
 <h1>Training curves</h1>
-<p>From <code>logs/train_steps.csv</code> (one row per optimizer step), as declared in <code>dvc.yaml</code>. Rendered
-offline: the plotting library is inside this file.</p>
+<p>From the train stage's DVCLive log (<code>logs/train/plots/metrics/</code>, one row per optimizer step), as declared
+in <code>dvc.yaml</code>. Rendered offline: the plotting library is inside this file.</p>
 __PLOTS__
 </body>
 </html>

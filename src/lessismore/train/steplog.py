@@ -55,6 +55,26 @@ def _cut_after(path: Path, step: int) -> None:
     tmp.replace(path)
 
 
+def _live(log_dir: str, resume: bool) -> Any:
+    """DVCLive's Live for the step log, tolerant of a git repository without a commit (see _Live)."""
+    from dvclive import Live
+    from scmrepo.exceptions import SCMError
+
+    class _Live(Live):
+        def _init_dvc(self) -> None:
+            # DVCLive 3.49.1 asks git for HEAD before it checks for an empty repository, and crashes on a fresh
+            # `git init` (seen in our tests; a user's first run can be one). Such a repository has no experiment to
+            # log to, so the step log goes on without DVC's side: the files are the same.
+            try:
+                super()._init_dvc()
+            except SCMError:
+                self._dvc_repo, self._dvc_file, self._save_dvc_exp = None, "dvc.yaml", False
+
+    # dvcyaml=None: dvc.yaml declares these files itself; save_dvc_exp=False: the stage is one step of a pipeline
+    # (`dvc exp run` makes the experiment); resume=False on a fresh run clears an old run's files
+    return _Live(log_dir, resume=resume, save_dvc_exp=False, dvcyaml=None, report=None)
+
+
 class StepLog:
     """The per-step DVCLive log in `log_dir`; `resume_step` > 0 keeps the rows up to that step and continues.
 
@@ -65,15 +85,11 @@ class StepLog:
         self._live: Any = None
         if log_dir is None:
             return
-        from dvclive import Live
-
         if resume_step > 0:
             for path in metric_files(log_dir).values():
                 if path.exists():
                     _cut_after(path, resume_step)
-        # dvcyaml=None: dvc.yaml declares these files itself; save_dvc_exp=False: the stage is one step of a
-        # pipeline (`dvc exp run` makes the experiment); resume=False on a fresh run clears an old run's files
-        self._live = Live(str(log_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+        self._live = _live(str(log_dir), resume=resume_step > 0)
 
     def write(self, step: int, values: dict[str, float]) -> None:
         """Log one optimizer step: every column of LOG_COLUMNS but step (values of other names are an error)."""
