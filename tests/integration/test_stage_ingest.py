@@ -97,12 +97,18 @@ def test_ingest_stage_writes_tables_quarantine_and_metrics(tmp_path):
 
 
 def test_ingest_stage_missing_source_fails_naming_the_key(tmp_path):
+    """Every broken source at once, before anything is read: exit 2, one message a problem, no traceback."""
     sources = _sources(tmp_path)
     sources[3]["path"] = "nowhere/test.jsonl"
+    sources[0]["path"] = "se/*/Comments.xml"
+    sources[1]["quota"] = -1
     proc = _run_stage(tmp_path, sources)
-    assert proc.returncode != 0
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("ingest: params.yaml: 3 problem(s)")
     assert "ingest.sources[3].path: nowhere/test.jsonl does not exist" in proc.stderr
-    assert not (tmp_path / "metrics/ingest.json").exists()
+    assert "ingest.sources[0].path: the glob se/*/Comments.xml matches no file" in proc.stderr
+    assert "ingest.sources[1].quota: must be >= 0" in proc.stderr
+    assert not (tmp_path / "metrics/ingest.json").exists() and not (tmp_path / "data").exists()
 
 
 def test_quarantine_is_written_even_when_empty(tmp_path):

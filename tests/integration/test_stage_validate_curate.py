@@ -94,7 +94,7 @@ def test_validate_then_curate_write_every_output(tmp_path):
 def test_validate_fails_naming_a_declared_source_that_has_no_rows(tmp_path):
     root = project(tmp_path, drop_source="handwritten")
     done = stage(root, "validate")
-    assert done.returncode != 0
+    assert done.returncode == 2  # a user error: the data, not the code
     assert "source 'handwritten' (data/sources/handwritten/train.jsonl) has no valid rows" in done.stderr
     assert "remove 'handwritten' from ingest.sources" in done.stderr
     assert "Traceback" not in done.stderr
