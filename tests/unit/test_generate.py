@@ -157,11 +157,11 @@ def test_the_vllm_backend_without_vllm_or_a_gpu_says_how_to_get_them(tiny_model_
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_vllm_backend_on_a_gpu(tiny_model_dir):
-    pytest.importorskip("vllm")
     import torch
 
     if not torch.cuda.is_available():
-        pytest.skip("vllm needs a CUDA GPU")
+        pytest.skip("needs a CUDA GPU (and the vllm extra: pip install .[vllm])")
+    pytest.importorskip("vllm", reason="a GPU is here but not the vllm extra: pip install .[vllm]")
     from lessismore.generate.vllm_backend import VLLMBackend
 
     backend = VLLMBackend(
