@@ -49,8 +49,9 @@ def main() -> None:
     # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card
     write_jsonl(c.TRAIN_SET, result.selected)
     write_jsonl(c.quarantine("curate"), result.dropped)
-    metrics = curate_metrics(result, cfg.variant, candidates=len(examples), seconds=time.perf_counter() - start)
+    metrics = curate_metrics(result, cfg.variant, candidates=len(examples))
     records.write_json(c.metrics("curate"), metrics)
+    records.write_json(c.timing("curate"), {"seconds": round(time.perf_counter() - start, 2)})
     c.DATASET_CARD.write_text(dataset_card(metrics, sources, cfg, seed=params.base.seed), encoding="utf-8")
     funnel = " -> ".join(f"{s['step']} {s['n']}" for s in result.funnel)
     print(f"curate ({cfg.variant}): {funnel}; {c.TRAIN_SET}, quarantine {c.quarantine('curate')}", file=sys.stderr)

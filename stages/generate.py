@@ -30,12 +30,13 @@ def main() -> None:
             old.unlink()
 
     # ---------------------------------------------------------------- generate (resumable), then import baselines
-    metrics = answer_all(g, prompts, c.MODEL_DIRS, c.RESPONSES, params.base.seed)
+    metrics, timing = answer_all(g, prompts, c.MODEL_DIRS, c.RESPONSES, params.base.seed)
     dropped = import_all(g, prompts, c.RESPONSES, metrics)
 
     # ---------------------------------------------------------------- write
     records.write_jsonl(c.quarantine("generate"), dropped)
     records.write_json(c.metrics("generate"), metrics)
+    records.write_json(c.timing("generate"), timing)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,9 @@ def main() -> None:
     records.write_jsonl(c.RATINGS, out.ratings)
     records.write_jsonl(c.INJECTION, out.injected)
     records.write_json(c.metrics("judge"), out.metrics)
+    records.write_json(c.timing("judge"), out.timing)
     print_summary(out.metrics)
-    n = f"{len(out.judgments)} verdicts + {len(out.ratings)} grades in {out.metrics['seconds']:.1f} s"
+    n = f"{len(out.judgments)} verdicts + {len(out.ratings)} grades in {out.timing['seconds']:.1f} s"
     print(f"judge: {n} -> {c.JUDGMENTS}, {c.RATINGS}")
 
 

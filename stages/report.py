@@ -22,6 +22,7 @@ from lessismore.config import load_params
 from lessismore.errors import run_stage
 from lessismore.lineage import git_commit, lineage_table, stage_lineage
 from lessismore.report.build import STAGES, build_report
+from lessismore.report.sections import with_timings
 from lessismore.train.steplog import read_steps
 
 
@@ -45,7 +46,8 @@ def main() -> None:
     started = time.perf_counter()
     params = load_params(stage="report")
     notes: list[str] = []
-    stage_metrics = {stage: read_json(c.metrics(stage), notes) for stage in STAGES}
+    results = {stage: read_json(c.metrics(stage), notes) for stage in STAGES}
+    stage_metrics = with_timings(results, {stage: read_json(c.timing(stage), notes) for stage in c.TIMED})
     judge = stage_metrics["judge"]
     primary = judge.get("primary") or judge.get("judge")  # the side-by-side answers show the headline judge's verdicts
     judgments = [j for j in records.read_jsonl(c.JUDGMENTS, records.Judgment) if j.judge == primary] if judge else []
@@ -53,7 +55,7 @@ def main() -> None:
     prompts_file = c.VALIDATED / c.PROMPTS
     tests = records.read_parquet(prompts_file, records.Prompt) if prompts_file.exists() else []
     prompts = [p for p in tests if p.split == "test"]
-    steps, step_problems = read_steps(c.TRAIN_LOG)
+    steps, step_problems = read_steps(c.TRAIN_LOG, c.TRAIN_PERF)
     lineage = lineage_table(stage_lineage(c.LOCK), git_commit("."))
 
     # ---------------------------------------------------------------- build and write
@@ -73,7 +75,8 @@ def main() -> None:
     c.REPORT.parent.mkdir(parents=True, exist_ok=True)
     c.REPORT.write_text(html, encoding="utf-8")
     if c.MODEL_CARD.exists():
-        c.PUBLISHED_CARD.write_text(with_eval(c.MODEL_CARD.read_text(encoding="utf-8"), judge), encoding="utf-8")
+        card = with_eval(c.MODEL_CARD.read_text(encoding="utf-8"), results["judge"])
+        c.PUBLISHED_CARD.write_text(card, encoding="utf-8")
     missing = [stage for stage in STAGES if not stage_metrics[stage]]
     not_run = f" (not run: {', '.join(missing)})" if missing else ""
     print(f"report: {len(html) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s -> {c.REPORT}{not_run}")

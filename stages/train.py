@@ -57,6 +57,7 @@ def main() -> None:
     wiring = TrainRun(
         checkpoint_dir=c.CHECKPOINTS,
         log_dir=c.TRAIN_LOG,
+        perf_dir=c.TRAIN_PERF,
         identity={"base_checkpoint": base_checkpoint},
         meta=info,
     )
@@ -80,6 +81,8 @@ def main() -> None:
     extra = {"eot": {"mode": t.eot, "token": eot}, "residual_dropout": dropout_rates, "dev_holdout": len(dev)}
     metrics = train_metrics(summary, selection, method=t.method, **final, **extra)
     records.write_json(c.metrics("train"), metrics)
+    timing = {"seconds": round(summary["seconds"], 1), "tokens_per_s": round(summary["tokens_per_s"], 1)}
+    records.write_json(c.timing("train"), timing)
     mix = source_mix([ex.origin.source for ex in examples])  # what it trained on (dev_holdout examples apart)
     card = model_card(
         experiment=params.base.experiment,
@@ -90,7 +93,7 @@ def main() -> None:
         dataset_md5=hashlib.md5(c.TRAIN_SET.read_bytes()).hexdigest(),
     )
     c.MODEL_CARD.write_text(card, encoding="utf-8")
-    print(f"train: {summary['steps']} steps, loss {metrics['final_loss']}, {metrics['tokens_per_s']} tok/s")
+    print(f"train: {summary['steps']} steps, loss {metrics['final_loss']}, {timing['tokens_per_s']} tok/s")
 
 
 def judge_epochs(params):

@@ -67,9 +67,9 @@ def main() -> None:
         "dropped_by_reason": dict(sorted(Counter(d.reason for d in report.dropped).items())),
         "expectations": report.expectations,
         "success": report.success,
-        "seconds": round(seconds, 2),
     }
     records.write_json(c.metrics("validate"), metrics)
+    records.write_json(c.timing("validate"), {"seconds": round(seconds, 2)})
     console.print(
         f"validate: {metrics['counts']} in {seconds:.1f} s -> {c.VALIDATED}/, quarantine {c.quarantine('validate')}, "
         f"Data Docs {DOCS / 'index.html'}"

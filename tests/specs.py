@@ -54,7 +54,7 @@ def read_source(name: str, format: str, path: str, split: str, license: str = ""
     return ingest_source(source(name, format, path, split, license, **kw), index)
 
 
-WIRING = ("checkpoint_dir", "log_dir", "identity", "meta", "progress", "on_checkpoint")
+WIRING = ("checkpoint_dir", "log_dir", "perf_dir", "identity", "meta", "progress", "on_checkpoint")
 
 
 def run_train(model: Any, tokenizer: Any, examples: Any, *, seed: int = 0, new_tokens: Any = (), **kw: Any):

@@ -27,9 +27,12 @@ BASE_MODEL = Path("models/base")
 FINAL_MODEL = Path("models/final")
 MODEL_CARD = FINAL_MODEL / "README.md"
 CHECKPOINTS = Path("models/checkpoints")
-TRAIN_LOG = Path("logs/train")  # DVCLive's folder (train/steplog.py): the per-step log and its latest values
+TRAIN_LOG = Path("logs/train")  # DVCLive's folder (train/steplog.py): the run's per-step log and its latest values
 TRAIN_STEPS = TRAIN_LOG / "plots" / "metrics"  # one .tsv a column, for `dvc plots`
 TRAIN_LAST = TRAIN_LOG / "metrics.json"  # the last step's values, for `dvc exp show`
+TRAIN_PERF = Path("logs/train_perf")  # the machine's per-step figures (tokens/s, seconds, memory): volatile
+TRAIN_PERF_STEPS = TRAIN_PERF / "plots" / "metrics"
+TRAIN_PERF_LAST = TRAIN_PERF / "metrics.json"
 RESPONSES = Path("outputs/responses")  # <model>.jsonl: one records.Response a line
 JUDGMENTS = Path("outputs/judgments.jsonl")
 RATINGS = Path("outputs/ratings.jsonl")
@@ -51,7 +54,26 @@ def quarantine(stage: str) -> Path:
 
 
 def metrics(stage: str) -> Path:
+    """What the stage computed: a re-run of the same commit, inputs and seed writes the same bytes."""
     return METRICS / f"{stage}.json"
+
+
+def timing(stage: str) -> Path:
+    """What the machine measured while the stage ran (seconds, tokens/s): different on every run."""
+    return METRICS / "timing" / f"{stage}.json"
+
+
+# ----------------------------------------------------------------------------------------- volatile by nature
+# The outputs that differ between two runs of the same commit, inputs and seed, and why; every other output of every
+# stage is byte-identical between such runs (tests/e2e/test_reproducible.py). Declared here and nowhere else.
+VOLATILE: dict[Path, str] = {
+    METRICS / "timing": "wall-clock seconds and throughput of each stage",
+    TRAIN_PERF_STEPS: "per-step throughput, seconds and peak memory of training",
+    TRAIN_PERF_LAST: "the same, last step",
+    CHECKPOINTS: "a working area: trainer_state.pt holds the elapsed seconds (not a product; cache: false)",
+    DATA_DOCS: "Great Expectations Data Docs: run ids and timestamps in the HTML",
+    REPORT: "the report page: it charts the stage timings",
+}
 
 
 # ------------------------------------------------------------------------------------------------------- the stages
@@ -64,40 +86,52 @@ class Stage:
     writes: tuple[Path, ...]  # outs, metrics and plots
 
 
+TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages that write a timing file
 STAGES: dict[str, Stage] = {
-    "ingest": Stage(("ingest",), (SOURCES,), (INGESTED, quarantine("ingest"), metrics("ingest"))),
+    "ingest": Stage(("ingest",), (SOURCES,), (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest"))),
     "validate": Stage(
         ("validate", "ingest.sources"),
         (INGESTED,),
-        (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate")),
+        (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
     "curate": Stage(
         ("curate", "base.seed", "ingest.sources"),
         (VALIDATED,),
-        (CURATED, quarantine("curate"), metrics("curate")),
+        (CURATED, quarantine("curate"), metrics("curate"), timing("curate")),
     ),
     "model": Stage(("model", "base.seed"), (), (BASE_MODEL,)),
     "train": Stage(
         ("train", "base.seed", "base.experiment", "model.name", "model.hub_id", "model.license"),
         (CURATED, VALIDATED, BASE_MODEL),
-        (FINAL_MODEL, CHECKPOINTS, metrics("train"), TRAIN_LAST, TRAIN_STEPS),
+        (
+            FINAL_MODEL,
+            CHECKPOINTS,
+            metrics("train"),
+            timing("train"),
+            TRAIN_LAST,
+            TRAIN_STEPS,
+            TRAIN_PERF_LAST,
+            TRAIN_PERF_STEPS,
+        ),
     ),
     "generate": Stage(
         ("generate", "base.seed"),
         (VALIDATED, BASE_MODEL, FINAL_MODEL),
-        (RESPONSES, quarantine("generate"), metrics("generate")),
+        (RESPONSES, quarantine("generate"), metrics("generate"), timing("generate")),
     ),
     "judge": Stage(
         ("judge", "base.seed"),
         (RESPONSES, HUMAN_JUDGMENTS, VALIDATED, BASE_MODEL, FINAL_MODEL),
-        (JUDGMENTS, RATINGS, INJECTION, JUDGE_CACHE, metrics("judge")),
+        (JUDGMENTS, RATINGS, INJECTION, JUDGE_CACHE, metrics("judge"), timing("judge")),
     ),
     "report": Stage(
         ("report", "base.experiment"),
         (
-            *(metrics(s) for s in ("ingest", "validate", "curate", "train", "generate", "judge")),
+            *(metrics(s) for s in TIMED),
+            *(timing(s) for s in TIMED),
             ABLATION,
             TRAIN_STEPS,
+            TRAIN_PERF_STEPS,
             JUDGMENTS,
             RESPONSES,
             VALIDATED,

@@ -1,7 +1,8 @@
 """End to end: `dvc repro` of the real pipeline in a fresh git + DVC repo, on the tiny random model.
 
 Every stage runs for real (Great Expectations, LoRA training, generation, the judge, the report); only the model is
-tiny. Then a second `dvc repro` must be a no-op.
+tiny. Then a second `dvc repro` must be a no-op, and a second fresh workspace must reproduce every output byte for
+byte, but for the few that contract.VOLATILE declares volatile by nature.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import run_env
+from tests.conftest import make_pipeline_repo, run_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,9 +30,16 @@ def _dvc(repo, *args) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_dvc_repro_end_to_end_then_noop(pipeline_repo):
-    repo = pipeline_repo
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """The pipeline, run once with `dvc repro` in a fresh git + DVC repository (shared by this module's tests)."""
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("first") / "repo")
     _dvc(repo, "repro")
+    return repo
+
+
+def test_dvc_repro_end_to_end_then_noop(ran):
+    repo = ran
 
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)
@@ -114,3 +122,69 @@ def _dvc_plots_reads_the_dvclive_log(repo) -> None:
     assert {"logs/train/plots/metrics/loss.tsv", "logs/train/plots/metrics/lr.tsv"} <= set(shown), sorted(shown)
     points = [row for plot in shown["logs/train/plots/metrics/loss.tsv"] for row in plot["content"]["data"]["values"]]
     assert [int(p["step"]) for p in points] == list(range(1, train["steps"] + 1))
+
+
+def test_a_second_workspace_reproduces_every_output_byte_for_byte(ran, tmp_path):
+    """Outputs are a function of code, params, inputs and seed: a second fresh workspace of the same commit writes
+    the same bytes everywhere but in the declared volatile outputs; a difference names the file and its first line."""
+    from lessismore.contract import VOLATILE
+
+    second = make_pipeline_repo(tmp_path / "repo")
+    _dvc(second, "repro")
+    a, b = (_lock_outs(r) for r in (ran, second))
+    assert sorted(a) == sorted(b)
+    volatile = [str(p) for p in VOLATILE]
+    differing = [path for path in sorted(a) if a[path] != b[path]]
+    unexpected = [p for p in differing if not any(p == v or p.startswith(v + "/") for v in volatile)]
+    assert unexpected == [], first_difference(ran, second, unexpected[0])
+    assert len(a) > 25 and "models/final" in a and "outputs/judgments.jsonl" in a  # the lock was read, not empty
+
+
+def _lock_outs(repo) -> dict[str, str]:
+    """Every out of every stage in dvc.lock (metrics and plots included): path -> md5."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {o["path"]: o["md5"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
+
+
+def first_difference(a, b, path: str) -> str:
+    """Where two copies of an output first differ: the file, then its first differing line, or the first tensor
+    of a safetensors file with its largest absolute difference."""
+    pa, pb = a / path, b / path
+    files = sorted(p.relative_to(pa) for p in pa.rglob("*") if p.is_file()) if pa.is_dir() else [None]
+    for rel in files:
+        fa, fb = (pa / rel, pb / rel) if rel else (pa, pb)
+        if not fb.exists() or fa.read_bytes() != fb.read_bytes():
+            return f"{path} differs between two runs of one commit: {_describe(fa, fb)}"
+    return f"{path}: the same files, but DVC hashed them differently (a file only in the second run?)"
+
+
+def _describe(fa, fb) -> str:
+    if not fb.exists():
+        return f"{fa.name} is missing from the second run"
+    if fa.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        ta, tb = load_file(fa), load_file(fb)
+        for name in sorted(ta):
+            if name not in tb or not ta[name].equal(tb[name]):
+                diff = (ta[name] - tb[name]).abs().max().item() if name in tb else "missing"
+                return f"{fa}: tensor {name} first differs (max abs diff {diff})"
+    la, lb = fa.read_text(errors="replace").splitlines(), fb.read_text(errors="replace").splitlines()
+    for i, (x, y) in enumerate(zip(la, lb, strict=False), 1):
+        if x != y:
+            return f"{fa} line {i}:\n  first:  {x[:300]}\n  second: {y[:300]}"
+    return f"{fa}: {len(la)} lines against {len(lb)}"
+
+
+def test_a_difference_is_named_by_file_and_line_or_tensor(tmp_path):
+    """The double-run check is not vacuous: a planted difference is reported where it is."""
+    import torch
+    from safetensors.torch import save_file
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, text, value in ((a, "same\nfirst\n", 1.0), (b, "same\nsecond\n", 1.5)):
+        (root / "out").mkdir(parents=True)
+        (root / "out" / "x.jsonl").write_text(text)
+        save_file({"w": torch.full((2,), value), "v": torch.zeros(1)}, root / "weights.safetensors")
+    assert "x.jsonl line 2:\n  first:  first\n  second: second" in first_difference(a, b, "out")
+    assert "tensor w first differs (max abs diff 0.5)" in first_difference(a, b, "weights.safetensors")

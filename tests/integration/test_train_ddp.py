@@ -42,7 +42,7 @@ def test_two_process_cpu_ddp_trains_and_saves(tiny_model_dir, tmp_path, monkeypa
     assert metrics["steps"] == 4 * 3  # 12 examples / (batch 2 x accum 1 x 2 ranks) = 3 steps an epoch
     from lessismore.train.steplog import read_steps
 
-    rows, _ = read_steps(cwd / "logs" / "train")
+    rows, _ = read_steps(cwd / "logs" / "train", cwd / "logs" / "train_perf")
     assert [int(r["step"]) for r in rows] == list(range(1, 13))  # one writer: no duplicated rows
     losses = [r["loss"] for r in rows]
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]

@@ -37,13 +37,14 @@ def test_bf16_training_on_a_gpu(tiny_model_dir, tmp_path, method):
         precision="bf16",
         gradient_checkpointing=True,
         log_dir=log,
+        perf_dir=tmp_path / "train_perf",
     )
     assert summary["precision"] == "bf16"
     assert all(p.device.type == "cuda" for p in trained.parameters())
     assert all(p.dtype == torch.float32 for p in trained.parameters() if p.requires_grad)  # fp32 master weights
     from lessismore.train.steplog import read_steps
 
-    rows, _ = read_steps(log)
+    rows, _ = read_steps(log, tmp_path / "train_perf")
     losses = [r["loss"] for r in rows]
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
     total_mib = torch.cuda.get_device_properties(0).total_memory / 2**20

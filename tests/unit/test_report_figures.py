@@ -35,14 +35,15 @@ def test_a_row_without_shares_is_drawn_as_no_valid_data():
 
 
 def test_step_log_keeps_good_rows_and_names_bad_ones(tmp_path):
-    files = metric_files(tmp_path)
-    for name in ("loss", "lr"):
-        files[name].parent.mkdir(parents=True, exist_ok=True)
-    files["loss"].write_text("step\tloss\n1\t2.0\nx\t1.9\n3\t\n4\t1.7\n")
-    files["lr"].write_text("step\tlr\n1\t1e-4\n3\t1e-4\n4\tnan\n")
+    folder = tmp_path / "plots" / "metrics"
+    folder.mkdir(parents=True)
+    loss, lr = folder / "loss.tsv", folder / "lr.tsv"
+    loss.write_text("step\tloss\n1\t2.0\nx\t1.9\n3\t\n4\t1.7\n")
+    lr.write_text("step\tlr\n1\t1e-4\n3\t1e-4\n4\tnan\n")
+    assert metric_files(tmp_path) == [loss, lr]
     rows, problems = read_steps(tmp_path)
     assert [r["step"] for r in rows] == [1.0, 3.0, 4.0] and "loss" not in rows[1] and rows[1]["lr"] == 1e-4
-    assert [p.split(": ", 1)[0] for p in problems] == [f"{files['loss']} line 3", f"{files['loss']} line 4"]
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{loss} line 3", f"{loss} line 4"]
     assert all(p.endswith("; the row is left out of the curves") for p in problems)
     assert read_steps(tmp_path / "missing") == ([], [])
 

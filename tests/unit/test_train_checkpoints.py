@@ -44,24 +44,30 @@ def test_saves_are_atomic_and_pruning_keeps_epoch_ends_and_the_last_steps(tmp_pa
 
 
 def _row(step: int, loss: float) -> dict[str, float]:
-    perf = {"perf/tokens_per_s": 100.0, "perf/seconds": float(step), "perf/peak_mem_mb": 400.0}
+    perf = {"tokens_per_s": 100.0 + step, "seconds": float(step), "peak_mem_mb": 400.0}
     return {"loss": loss, "lr": 1e-3, "epoch": step / 5, "tokens": 10} | perf
 
 
 def test_step_log_resume_keeps_rows_up_to_the_step_and_continues(tmp_path):
-    log = StepLog(tmp_path)
+    run, perf = tmp_path / "train", tmp_path / "train_perf"
+    log = StepLog(run, perf)
     for step in range(1, 6):
         log.write(step, _row(step, 1.0 / step))
     log.close()
-    log = StepLog(tmp_path, resume_step=3)  # killed after step 5, resumed from the checkpoint at step 3
+    log = StepLog(run, perf, resume_step=3)  # killed after step 5, resumed from the checkpoint at step 3
     log.write(4, _row(4, 0.125))
     log.close()
-    rows, problems = read_steps(tmp_path)
+    rows, problems = read_steps(run, perf)
     assert problems == [] and [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # no duplicate, no gap
-    assert rows[-1]["loss"] == 0.125 and rows[2]["loss"] == pytest.approx(1 / 3)
-    header, *lines = metric_files(tmp_path)["loss"].read_text().splitlines()
+    assert rows[-1]["loss"] == 0.125 and rows[2]["loss"] == pytest.approx(1 / 3) and rows[-1]["tokens_per_s"] == 104
+    # the run's values and the machine's live apart: only the latter differ between two runs of one commit
+    assert [p.stem for p in metric_files(run)] == ["epoch", "loss", "lr", "tokens"]
+    assert [p.stem for p in metric_files(perf)] == ["peak_mem_mb", "seconds", "tokens_per_s"]
+    assert "seconds" not in (run / "metrics.json").read_text()
+    header, *lines = (run / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
     assert header == "step\tloss" and len(lines) == 4  # DVCLive's own format, what `dvc plots` reads
-    assert StepLog(tmp_path)._live is not None and read_steps(tmp_path) == ([], [])  # a fresh run starts clean
+    StepLog(run, perf).close()
+    assert read_steps(run, perf) == ([], [])  # a fresh run starts clean
 
 
 def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, tmp_path, capsys):

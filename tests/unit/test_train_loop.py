@@ -51,7 +51,7 @@ def test_plan_covers_every_example_once_per_epoch_and_caps_at_max_steps():
 
 def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tmp_path):
     model, tokenizer = _load(tiny_model_dir)
-    log = tmp_path / "logs" / "train"
+    log, perf = tmp_path / "logs" / "train", tmp_path / "logs" / "train_perf"
     _, summary = run_train(
         model,
         tokenizer,
@@ -64,8 +64,9 @@ def test_loss_decreases_and_lr_decays_linearly_without_warmup(tiny_model_dir, tm
         lr=3e-3,
         lr_end=3e-4,
         log_dir=log,
+        perf_dir=perf,
     )
-    rows, problems = read_steps(log)
+    rows, problems = read_steps(log, perf)
     assert problems == [] and set(rows[0]) == {
         "step",
         "loss",

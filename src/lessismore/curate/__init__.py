@@ -140,7 +140,7 @@ def curate(
     return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
 
 
-def curate_metrics(result: CurateResult, variant: str, *, candidates: int, seconds: float) -> dict[str, Any]:
+def curate_metrics(result: CurateResult, variant: str, *, candidates: int) -> dict[str, Any]:
     """metrics/curate.json: the counts, the funnel per step and per source, the reasons, the selection's diversity."""
     return {
         "counts": {"candidates": candidates, "selected": len(result.selected), "dropped": len(result.dropped)},
@@ -151,5 +151,4 @@ def curate_metrics(result: CurateResult, variant: str, *, candidates: int, secon
         "rewritten": result.rewritten,
         "decontam": result.decontam,
         "diversity": result.diversity,
-        "seconds": round(seconds, 2),
     }

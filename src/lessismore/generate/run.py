@@ -64,8 +64,9 @@ def open_backend(spec: Generate, model_dir: Path, seed: int) -> GenerateBackend:
 
 def answer_all(
     spec: Generate, prompts: list[records.Prompt], model_dirs: dict[str, Path], out_dir: Path, seed: int
-) -> dict[str, Any]:
-    """Every model of spec.models answers `prompts` into out_dir/<model>.jsonl (resumably); returns the metrics."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every model of spec.models answers `prompts` into out_dir/<model>.jsonl (resumably); returns the metrics and
+    the timing (seconds and tokens/s per model: the machine's, kept apart from the results)."""
     decoding = decoding_of(spec, seed)
     metrics: dict[str, Any] = {"counts": {"responses": 0}, "prompts": len(prompts), "decoding": decoding}
     metrics["backend"] = spec.backend
@@ -100,9 +101,10 @@ def answer_all(
             f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {reasons}"
         )
     metrics["checkpoints"] = {name: m["checkpoint"] for name, m in per_model.items()}
-    for key in ("new_tokens", "tokens_per_s", "seconds", "finish_reasons", "resumed", "generated", "stale"):
+    for key in ("new_tokens", "finish_reasons", "resumed", "generated", "stale"):
         metrics[key] = {name: m[key] for name, m in per_model.items()}
-    return metrics
+    timing = {key: {name: m[key] for name, m in per_model.items()} for key in ("seconds", "tokens_per_s")}
+    return metrics, timing
 
 
 def import_all(

@@ -30,6 +30,7 @@ class JudgeOutput:
     ratings: list[records.Rating]  # every judge's absolute grades
     injected: list[records.Judgment]  # the planted twins' verdicts
     metrics: dict[str, Any]  # metrics/judge.json
+    timing: dict[str, Any]  # metrics/timing/judge.json: seconds in all and per judge
 
 
 def judge_all(
@@ -94,9 +95,10 @@ def judge_all(
         "truncated": sum(bool(x.meta.get("truncated")) for x in [*judgments, *ratings]),
         "cache": cache_info,
         "humans": _humans(humans, judgments, spec, seed),
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    return JudgeOutput(judgments, ratings, injected, metrics)
+    per_judge = {name: block["cost"].pop("seconds") for name, block in blocks.items()}
+    timing = {"seconds": round(time.perf_counter() - started, 1), "judges": per_judge}
+    return JudgeOutput(judgments, ratings, injected, metrics, timing)
 
 
 def _one_judge(

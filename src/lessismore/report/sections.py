@@ -103,8 +103,33 @@ def selection(train: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def with_timings(
+    stage_metrics: Mapping[str, Mapping[str, Any]], timings: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each stage's metrics with its timing file's figures put back where the report reads them: "seconds" and
+    "tokens_per_s" at the top, and each judge's seconds in its cost block.
+
+    >>> m = with_timings({"judge": {"judges": {"j": {"cost": {"calls": 3}}}}}, {"judge": {"seconds": 9.0,
+    ...                  "judges": {"j": 8.5}}, "ingest": {"seconds": 1.5}})
+    >>> m["judge"]["seconds"], m["judge"]["judges"]["j"]["cost"], m["ingest"]
+    (9.0, {'calls': 3, 'seconds': 8.5}, {})
+    """
+    out = {stage: dict(m) for stage, m in stage_metrics.items()}
+    for stage, timing in timings.items():
+        if not out.get(stage):
+            out[stage] = {}  # a stage that wrote no metrics stays "not run", whatever its timing file says
+            continue
+        out[stage] |= {k: v for k, v in timing.items() if k in ("seconds", "tokens_per_s")}
+        for name, seconds in (timing.get("judges") or {}).items():
+            judge = out[stage].get("judges", {}).get(name)
+            if isinstance(judge, Mapping):
+                out[stage]["judges"] = {**out[stage]["judges"], name: {**judge, "cost": {**judge.get("cost", {})}}}
+                out[stage]["judges"][name]["cost"]["seconds"] = seconds
+    return out
+
+
 def stage_timings(stage_metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Wall-clock seconds per stage from metrics/<stage>.json "seconds"; generate's is per model.
+    """Wall-clock seconds per stage (metrics/timing/<stage>.json, through with_timings); generate's is per model.
 
     >>> stage_timings({"ingest": {"seconds": 1.5}, "generate": {"seconds": {"base": 3.0}}, "judge": {}})
     [{'stage': 'ingest', 'seconds': 1.5}, {'stage': 'generate: base', 'seconds': 3.0}]

@@ -49,7 +49,8 @@ class TrainRun:
     the Train spec). Without a checkpoint_dir nothing is saved or resumed; without a log_dir no step log is kept."""
 
     checkpoint_dir: Path | None = None
-    log_dir: Path | None = None  # the DVCLive folder of the per-step log (steplog.py)
+    log_dir: Path | None = None  # the DVCLive folder of the per-step log (steplog.py): the run's own values
+    perf_dir: Path | None = None  # ... and of the machine's (tokens/s, seconds, memory), kept apart: volatile
     identity: dict[str, Any] = field(default_factory=dict)  # the caller's extra run keys (e.g. the base's hash)
     meta: dict[str, Any] = field(default_factory=dict)  # into each checkpoint's lessismore.json
     progress: bool = True

@@ -54,7 +54,8 @@ class Runner:
         done = resumed.get("step", 0)
         self.losses: list[float] = list(resumed.get("losses", []))
         self.tokens, self.labels = resumed.get("tokens", 0), resumed.get("labels", 0)
-        log = StepLog(self.wiring.log_dir if self.acc.is_main_process else None, resume_step=done)
+        main = self.acc.is_main_process
+        log = StepLog(self.wiring.log_dir if main else None, self.wiring.perf_dir, resume_step=done)
         start = time.perf_counter() - resumed.get("seconds", 0.0)  # seconds continue across a resume
         self.model.train()
         progress = self.wiring.progress and self.acc.is_main_process
@@ -70,7 +71,7 @@ class Runner:
             mem = peak_memory_mb(self.acc.device.type)
             row = {"loss": loss, "lr": lr_now, "epoch": epoch, "tokens": n_tokens}
             perf = {"tokens_per_s": round(tok_s, 1), "seconds": round(time.perf_counter() - start, 2)}
-            log.write(step, row | {f"perf/{k}": v for k, v in (perf | {"peak_mem_mb": round(mem)}).items()})
+            log.write(step, row | perf | {"peak_mem_mb": round(mem)})
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:.0f}")
             if self.wiring.checkpoint_dir is not None and self._checkpoint_due(step, epoch):

@@ -176,8 +176,6 @@ def train_metrics(summary: Mapping[str, Any], selection: dict[str, Any], **extra
         "epochs": summary["epochs"],
         "final_loss": round(summary["final_loss"], 4),
         "mean_loss_last_10": round(summary["mean_loss_last_10"], 4),
-        "tokens_per_s": round(summary["tokens_per_s"], 1),
-        "seconds": round(summary["seconds"], 1),
         "trainable_params": summary["trainable_params"],
         "precision": summary["precision"],
         "world_size": summary["world_size"],
