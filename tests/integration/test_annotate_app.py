@@ -1,7 +1,7 @@
 """The human-judging page over HTTP: sessions end to end, resume, the token, escaping, and concurrent annotators.
 
 Requests go through Starlette's TestClient, except the concurrency test, which posts from threads to a real uvicorn
-server on 127.0.0.1.
+server on 127.0.0.1. Every post sends the form's own hidden fields (`hidden`), as a browser does.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from html import unescape
 
 import httpx
 import pytest
@@ -33,6 +34,16 @@ def make_items(n_prompts: int = 4, xss: bool = False):
 
 def item_key(html: str) -> str:
     return re.search(r'name="item" value="([0-9a-f]+)"', html).group(1)
+
+
+def hidden(html: str) -> dict[str, str]:
+    """The form's hidden fields (the item key and its one-time submission id), as a browser would send them."""
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+
+
+def message(html: str) -> str:
+    """The message of a refusal page (error.html.j2), unescaped."""
+    return unescape(re.search(r'id="error">([^<]*)<', html).group(1))
 
 
 def progress(html: str) -> tuple[int, int]:
@@ -63,7 +74,7 @@ def test_pairwise_and_absolute_sessions_end_to_end_with_resume(tmp_path):
         side = candidate_side("ann", key, 7)
         a_text = re.search(r'id="answer-a">([^<]*)<', page).group(1)
         assert a_text == (cand if side == "ab" else base)  # the seeded side is what is shown
-        ann.post("/pairwise", data={"item": key, "label": label})
+        assert ann.post("/pairwise", data={**hidden(page), "label": label}, follow_redirects=False).status_code == 303
         expected[key] = (
             {"a": "win", "b": "loss", "tie": "tie"}[label]
             if side == "ab"
@@ -75,7 +86,7 @@ def test_pairwise_and_absolute_sessions_end_to_end_with_resume(tmp_path):
     for grade in ("excellent", "fail", "pass", "pass", "fail", "excellent", "pass", "fail"):
         page = ann.get("/absolute").text
         key = item_key(page)
-        ann.post("/absolute", data={"item": key, "label": grade})
+        ann.post("/absolute", data={**hidden(page), "label": grade})
         expected[key] = grade
     assert "All 8 grades done" in ann.get("/absolute").text
     assert store.export(db, out) == 12
@@ -87,14 +98,25 @@ def test_bad_posts_are_refused_and_nothing_is_stored(tmp_path):
     db = tmp_path / "h.sqlite"
     app = create_app(db, items, overlap=1, seed=0, roster=["ann", "bob"])
     ann = client(app, "ann")
-    key = item_key(ann.get("/pairwise").text)
-    assert ann.post("/pairwise", data={"item": key, "label": "excellent"}).status_code == 400
-    assert ann.post("/pairwise", data={"item": "f" * 16, "label": "a"}).status_code == 400
+    form = hidden(ann.get("/pairwise").text)
+    bad = ann.post("/pairwise", data={**form, "label": "excellent"})
+    assert bad.status_code == 400 and "not one of" in message(bad.text) and 'href="/pairwise"' in bad.text
+    stranger = ann.post("/pairwise", data={**form, "item": "f" * 16, "label": "a"})
+    assert stranger.status_code == 400 and message(stranger.text).startswith("That item is not in your queue")
+    no_sid = ann.post("/pairwise", data={"item": form["item"], "label": "a"})
+    assert no_sid.status_code == 400 and "submission id" in message(no_sid.text)
     assert client(app).post("/", data={"name": "eve"}).status_code == 400  # not on the roster
     assert client(app).post("/", data={"name": "<b>x</b>"}).status_code == 400
-    cross = ann.post("/pairwise", data={"item": key, "label": "a"}, headers={"origin": "http://evil.example"})
-    assert cross.status_code == 403
+    cross = ann.post("/pairwise", data={**form, "label": "a"}, headers={"origin": "http://evil.example"})
+    assert cross.status_code == 403 and message(cross.text) == "cross-site submissions are refused"
     assert ann.get("/", headers={"host": "evil.example"}).status_code == 403  # DNS rebinding
+    missing = ann.get("/ranking")
+    assert missing.status_code == 404 and "the pages are /pairwise and /absolute" in message(missing.text)
+    assert message(ann.get("/static/x.js").text) == "There is no file /static/x.js."
+    assert message(ann.get("/a/b").text) == "There is no page at /a/b."
+    put = ann.put("/pairwise", content=b"")
+    assert put.status_code == 405 and message(put.text) == "/pairwise does not take a PUT request."
+    assert 'href="/pairwise"' in put.text and "GET" in put.headers["allow"]
     assert store.latest(db) == []
 
 
@@ -106,7 +128,7 @@ def test_token_required_off_localhost(tmp_path):
         create_app(tmp_path / "h.sqlite", items, host="0.0.0.0", token="short")
     app = create_app(tmp_path / "h.sqlite", items, host="0.0.0.0", token=TOKEN)
     c = TestClient(app, base_url="http://annotate.lan")
-    assert c.get("/").status_code == 403
+    assert c.get("/").status_code == 403 and "a token is required" in message(c.get("/").text)
     assert c.get("/?token=wrong-token-wrong-token").status_code == 403
     assert c.post("/", data={"name": "ann"}).status_code == 403
     assert c.get(f"/?token={TOKEN}").status_code == 200  # once in the URL, then the cookie
@@ -166,8 +188,10 @@ def test_concurrent_annotators_lose_nothing(tmp_path):
                     if 'id="done"' in page:
                         break
                     key = item_key(page)
-                    for label in (labels[i % 3], labels[(i + 1) % 3])[: 1 + (i % 2)]:  # every other: a changed mind
-                        r = c.post(f"/{kind}", data={"item": key, "label": label})
+                    for j, label in enumerate((labels[i % 3], labels[(i + 1) % 3])[: 1 + (i % 2)]):
+                        if j:  # every other item: a changed mind, on the item shown again with a fresh form
+                            page = c.get(f"/{kind}", params={"item": key}).text
+                        r = c.post(f"/{kind}", data={**hidden(page), "label": label})
                         if r.status_code != 303:
                             errors.append(f"{name}: {r.status_code} {r.text}")
                         posted.setdefault(name, []).append((key, label))

@@ -144,3 +144,78 @@ def test_writers_in_many_threads_lose_nothing(tmp_path):
     with store.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 8 * len(items) == 120
     assert store.export(db, tmp_path / "out.jsonl") == 120
+
+
+def test_a_claimed_item_has_one_judge_and_a_submission_id_is_recorded_once(tmp_path):
+    prompts, responses = make_data(1, baselines=("base",))
+    pair = next(i for i in build_items(prompts, responses, "ft", ["base"])[0] if i.kind == "pairwise")
+    db = tmp_path / "h.sqlite"
+    store.add_items(db, [pair])
+
+    def post(annotator: str, label: str, sid: str) -> str:
+        return store.submit(db, annotator, "pairwise", pair.key, "ab", label, sid=sid * 22, claim=True)
+
+    assert post("ann", "a", "s") == "recorded"
+    assert post("bob", "b", "t") == "taken"
+    assert post("ann", "a", "s") == "replayed"  # a retry of the same form
+    assert post("ann", "b", "s") == "reused"  # the same form with another answer
+    assert post("ann", "b", "u") == "recorded"  # a changed mind, from a fresh form
+    assert [(r["annotator"], r["label"], r["submissions"]) for r in store.latest(db)] == [("ann", "b", 2)]
+    assert store.standing(db, "pairwise", "bob") == (set(), {pair.key})
+    with sqlite3.connect(db) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="insert-only"):
+            conn.execute("DELETE FROM claims")
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            conn.execute(
+                "INSERT INTO submissions (annotator, kind, item, shown, label, time, sid) "
+                "SELECT annotator, kind, item, shown, label, time, sid FROM submissions LIMIT 1"
+            )
+
+
+def test_many_threads_claiming_one_item_leave_one_judge(tmp_path):
+    import threading
+
+    prompts, responses = make_data(1, baselines=("base",))
+    items, _ = build_items(prompts, responses, "ft", ["base"])
+    db = tmp_path / "h.sqlite"
+    store.add_items(db, items)
+    start, outcomes = threading.Barrier(12), []
+
+    def claim(n: int) -> None:
+        start.wait()
+        outcomes.append(
+            store.submit(db, f"w{n}", "absolute", items[-1].key, "", "pass", sid=f"sid-{n:02}" * 3, claim=True)
+        )
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["recorded"] + ["taken"] * 11
+    assert len(store.latest(db)) == 1
+
+
+def test_a_database_from_before_claims_is_upgraded_in_place(tmp_path):
+    prompts, responses = make_data(1, baselines=("base",))
+    items, _ = build_items(prompts, responses, "ft", ["base"])
+    db, key = tmp_path / "h.sqlite", items[0].key
+    with sqlite3.connect(db) as conn:  # the version-1 schema: no sid column, no claims, user_version 0
+        conn.executescript(
+            "CREATE TABLE items (key TEXT PRIMARY KEY, kind TEXT NOT NULL, prompt_id TEXT NOT NULL, "
+            "models TEXT NOT NULL, responses TEXT NOT NULL);"
+            "CREATE TABLE submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, annotator TEXT NOT NULL, "
+            "kind TEXT NOT NULL, item TEXT NOT NULL REFERENCES items(key), shown TEXT NOT NULL, "
+            "label TEXT NOT NULL, time TEXT NOT NULL);"
+        )
+        conn.execute("INSERT INTO items VALUES (?, 'pairwise', 'p', '[]', '[]')", (key,))
+        for who in ("bob", "ann"):  # judged by two annotators before the claims table existed
+            conn.execute("INSERT INTO submissions VALUES (NULL, ?, 'pairwise', ?, 'ab', 'a', 't')", (who, key))
+    store.add_items(db, items)
+    with store.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        assert conn.execute("SELECT item, annotator FROM claims").fetchall() == [(key, "bob")]  # its first judge
+    # both may still change their minds; a newcomer may not judge it
+    assert store.submit(db, "ann", "pairwise", key, "ab", "b", sid="a" * 22, claim=True) == "recorded"
+    assert store.submit(db, "bob", "pairwise", key, "ab", "b", sid="b" * 22, claim=True) == "recorded"
+    assert store.submit(db, "cy", "pairwise", key, "ab", "b", sid="c" * 22, claim=True) == "taken"

@@ -70,6 +70,13 @@ def test_step_log_resume_keeps_rows_up_to_the_step_and_continues(tmp_path):
     assert read_steps(run, perf) == ([], [])  # a fresh run starts clean
 
 
+def test_a_log_with_no_step_still_leaves_the_folders_dvc_yaml_declares(tmp_path):
+    # a run resumed after its last step logs nothing; `dvc repro` still needs every declared out
+    run, perf = tmp_path / "train", tmp_path / "train_perf"
+    StepLog(run, perf, resume_step=12).close()
+    assert (run / "plots" / "metrics").is_dir() and (perf / "plots" / "metrics").is_dir()
+
+
 def test_in_process_resume_matches_and_another_run_starts_over(tiny_model_dir, tmp_path, capsys):
     import torch
 

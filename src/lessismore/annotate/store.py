@@ -5,6 +5,11 @@ judge/agreement.py compares its labels with the LLM judges'). The database is in
 every call opens its own connection, so annotators posting at once wait for each other instead of failing. Rows are
 never updated or deleted (triggers refuse it): a changed mind is a new row, and `latest` takes each annotator's last
 row per item. The items table holds what the export needs to name an item (prompt, models, response ids).
+
+Two keys make a submission safe to race and to retry (#7 load test). An item outside the overlap set is claimed
+by its first judge in the claims table (its primary key is the item), in the same BEGIN IMMEDIATE transaction as
+the row, so exactly one annotator judges it. Each row carries the submission id (`sid`) of the form it came from,
+unique, so a POST retried after a lost reply is recorded once.
 """
 
 from __future__ import annotations
@@ -15,55 +20,98 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lessismore import records
 from lessismore.annotate import GRADES, PAIRWISE_LABELS, Item
 from lessismore.judge.outcome import candidate_view
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another writer's lock before giving up
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    key TEXT PRIMARY KEY, kind TEXT NOT NULL, prompt_id TEXT NOT NULL, models TEXT NOT NULL, responses TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    annotator TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pairwise', 'absolute')),
-    item TEXT NOT NULL REFERENCES items(key),
-    shown TEXT NOT NULL,
-    label TEXT NOT NULL,
-    time TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS submissions_no_update BEFORE UPDATE ON submissions
-    BEGIN SELECT RAISE(ABORT, 'submissions are insert-only: add a new row instead'); END;
-CREATE TRIGGER IF NOT EXISTS submissions_no_delete BEFORE DELETE ON submissions
-    BEGIN SELECT RAISE(ABORT, 'submissions are insert-only: add a new row instead'); END;
-"""
+SCHEMA_VERSION = 2  # 1 (user_version 0): items + submissions; 2: submissions.sid and the claims table
+Outcome = Literal["recorded", "replayed", "taken", "reused"]
+_INSERT_ONLY = "BEGIN SELECT RAISE(ABORT, '{table} are insert-only: add a new row instead'); END"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, kind TEXT NOT NULL, prompt_id TEXT NOT NULL, "
+    "models TEXT NOT NULL, responses TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        annotator TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('pairwise', 'absolute')),
+        item TEXT NOT NULL REFERENCES items(key),
+        shown TEXT NOT NULL,
+        label TEXT NOT NULL,
+        time TEXT NOT NULL,
+        sid TEXT
+    )""",
+    "CREATE TABLE IF NOT EXISTS claims (item TEXT PRIMARY KEY REFERENCES items(key), kind TEXT NOT NULL, "
+    "annotator TEXT NOT NULL, time TEXT NOT NULL)",
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+        + _INSERT_ONLY.format(table=table)
+        for table in ("submissions", "claims")
+        for verb in ("update", "delete")
+    ),
+)
+_UPGRADE = (  # after _SCHEMA; a version-1 file lacks the sid column, and its first judge of each item claims it
+    "CREATE UNIQUE INDEX IF NOT EXISTS submissions_sid ON submissions (sid)",
+    "CREATE INDEX IF NOT EXISTS submissions_annotator ON submissions (annotator, item)",
+    "INSERT OR IGNORE INTO claims SELECT item, kind, annotator, time FROM submissions ORDER BY id",
+)
 
 
 @contextmanager
 def connect(path: str | Path) -> Iterator[sqlite3.Connection]:
-    """A fresh connection (WAL, busy timeout, schema in place), committed on success and always closed."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    """A fresh connection (WAL, busy timeout, schema in place), committed on success and always closed.
+
+    The page opens one or two per request, so it does the least it can: the timeout argument sets the busy
+    timeout, and WAL mode, which the file keeps, is set once, when the schema is made.
+    """
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.OperationalError:  # "unable to open database file": a new file in a folder not made yet
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.executescript(_SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode = WAL")  # not inside a transaction: SQLite refuses it there
+            _upgrade(conn)
         yield conn
     finally:
         conn.close()
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Create or upgrade the schema, once: the first connection does it while the others wait for its lock."""
+    with _transaction(conn):
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        if "sid" not in {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}:
+            conn.execute("ALTER TABLE submissions ADD COLUMN sid TEXT")
+        for statement in _UPGRADE:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the write lock up front, so a check and the insert after it see the same database)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def add_items(path: str | Path, items: Iterable[Item]) -> None:
     """Record what each item key means (insert or ignore: a key's content never changes)."""
     rows = [(it.key, it.kind, it.prompt.id, _names(it), _ids(it)) for it in items]
-    with connect(path) as conn:
-        conn.execute("BEGIN IMMEDIATE")
+    with connect(path) as conn, _transaction(conn):
         conn.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?)", rows)
-        conn.execute("COMMIT")
 
 
 def _names(item: Item) -> str:
@@ -74,28 +122,63 @@ def _ids(item: Item) -> str:
     return json.dumps([a.id for a in item.answers])
 
 
-def submit(path: str | Path, annotator: str, kind: str, item: str, shown: str, label: str) -> int:
-    """Store one judgment as a new row; returns its id. `shown` is "ab"/"ba" for pairwise, "" for absolute."""
+def submit(
+    path: str | Path,
+    annotator: str,
+    kind: str,
+    item: str,
+    shown: str,
+    label: str,
+    *,
+    sid: str | None = None,
+    claim: bool = False,
+) -> Outcome:
+    """Store one judgment as a new row, in one transaction. `shown` is "ab"/"ba" for pairwise, "" for absolute.
+
+    `sid`: the form's submission id; a second post of the same judgment with it is "replayed" (no new row), a
+    different judgment with it is "reused" (refused). `claim`: the item is outside the overlap set, so only its
+    first judge may judge it; anyone else gets "taken" (no row). Otherwise "recorded".
+    """
     allowed = PAIRWISE_LABELS if kind == "pairwise" else GRADES
     if label not in allowed:
         raise ValueError(f"label {label!r} is not one of {allowed} for a {kind} item")
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    with connect(path) as conn:
-        cur = conn.execute(
-            "INSERT INTO submissions (annotator, kind, item, shown, label, time) VALUES (?, ?, ?, ?, ?, ?)",
-            (annotator, kind, item, shown, label, now),
+    with connect(path) as conn, _transaction(conn):
+        if sid is not None:
+            first = conn.execute("SELECT annotator, item, label FROM submissions WHERE sid = ?", (sid,)).fetchone()
+            if first is not None:
+                return "replayed" if tuple(first) == (annotator, item, label) else "reused"
+        if claim and not _may_judge(conn, annotator, kind, item, now):
+            return "taken"
+        conn.execute(
+            "INSERT INTO submissions (annotator, kind, item, shown, label, time, sid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (annotator, kind, item, shown, label, now, sid),
         )
-        return int(cur.lastrowid or 0)
+    return "recorded"
 
 
-def judged(path: str | Path, kind: str) -> dict[str, set[str]]:
-    """annotator -> the item keys they have judged at least once, for one kind."""
-    out: dict[str, set[str]] = {}
+def _may_judge(conn: sqlite3.Connection, annotator: str, kind: str, item: str, now: str) -> bool:
+    """Claim `item` unless claimed; True if it is `annotator`'s (or they judged it before the claims table)."""
+    conn.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)", (item, kind, annotator, now))
+    (owner,) = conn.execute("SELECT annotator FROM claims WHERE item = ?", (item,)).fetchone()
+    if owner == annotator:
+        return True
+    mine = "SELECT 1 FROM submissions WHERE annotator = ? AND item = ? LIMIT 1"
+    return conn.execute(mine, (annotator, item)).fetchone() is not None
+
+
+def standing(path: str | Path, kind: str, annotator: str) -> tuple[set[str], set[str]]:
+    """For one kind: the items `annotator` has judged at least once, and the items other annotators claimed."""
+    # one row each (group_concat): a row fetched is a trip out of and back into the GIL, which a busy server makes
+    # cost up to 5 ms (sys.getswitchinterval) each; keys are hex, so "," cannot occur in one
     with connect(path) as conn:
-        rows = conn.execute("SELECT DISTINCT annotator, item FROM submissions WHERE kind = ?", (kind,)).fetchall()
-        for annotator, item in rows:
-            out.setdefault(annotator, set()).add(item)
-    return out
+        (mine,) = conn.execute(
+            "SELECT group_concat(DISTINCT item) FROM submissions WHERE annotator = ? AND kind = ?", (annotator, kind)
+        ).fetchone()
+        (others,) = conn.execute(
+            "SELECT group_concat(item) FROM claims WHERE kind = ? AND annotator != ?", (kind, annotator)
+        ).fetchone()
+    return set((mine or "").split(",")) - {""}, set((others or "").split(",")) - {""}
 
 
 def latest(path: str | Path) -> list[dict[str, Any]]:

@@ -72,7 +72,11 @@ def _live(log_dir: Path, resume_step: int) -> Any:
             _cut_after(path, resume_step)
     # dvcyaml=None: dvc.yaml declares these files itself; save_dvc_exp=False: the stage is one step of a pipeline
     # (`dvc exp run` makes the experiment); resume=False on a fresh run clears an old run's files
-    return _Live(str(log_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+    live = _Live(str(log_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+    # DVCLive makes the folder at the first logged step; a run resumed after its last step logs none, and the stage
+    # must still leave the out that dvc.yaml declares
+    (log_dir / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
+    return live
 
 
 class StepLog:
