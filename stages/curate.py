@@ -17,7 +17,7 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.cards import dataset_card
 from lessismore.config import load_params
-from lessismore.curate import curate, curate_metrics
+from lessismore.curate import curate, curate_metrics, describe_shortfall
 from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl
 
@@ -49,12 +49,14 @@ def main() -> None:
     # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card
     write_jsonl(c.TRAIN_SET, result.selected)
     write_jsonl(c.quarantine("curate"), result.dropped)
-    metrics = curate_metrics(result, cfg.variant, candidates=len(examples))
+    metrics = curate_metrics(result, cfg, candidates=len(examples), quotas=quotas)
     records.write_json(c.metrics("curate"), metrics)
     records.write_json(c.timing("curate"), {"seconds": round(time.perf_counter() - start, 2)})
     c.DATASET_CARD.write_text(dataset_card(metrics, sources, cfg, seed=params.base.seed), encoding="utf-8")
     funnel = " -> ".join(f"{s['step']} {s['n']}" for s in result.funnel)
     print(f"curate ({cfg.variant}): {funnel}; {c.TRAIN_SET}, quarantine {c.quarantine('curate')}", file=sys.stderr)
+    if short := describe_shortfall(metrics["budget_shortfall"]):
+        print(f"curate: WARNING {short}; loosen the filters or the quotas, or add sources", file=sys.stderr)
     if not result.selected:  # training on nothing would fail later with a far less useful message
         reasons = ", ".join(f"{r} {n}" for r, n in metrics["dropped_by_reason"].items())
         raise BadValue(f"no example selected ({reasons}); loosen the curate.* filters in params.yaml")

@@ -29,7 +29,7 @@ from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
 from lessismore.models import checkpoint_hash, load_causal_lm
 from lessismore.train.checkpoints import copy_model
-from lessismore.train.distributed import is_main_process
+from lessismore.train.distributed import is_main_process, machine
 from lessismore.train.dropout import apply_residual_dropout
 from lessismore.train.eot import prepare_eot
 from lessismore.train.loop import TrainRun, train
@@ -82,6 +82,7 @@ def main() -> None:
     metrics = train_metrics(summary, selection, method=t.method, **final, **extra)
     records.write_json(c.metrics("train"), metrics)
     timing = {"seconds": round(summary["seconds"], 1), "tokens_per_s": round(summary["tokens_per_s"], 1)}
+    timing["machine"] = machine()
     records.write_json(c.timing("train"), timing)
     mix = source_mix([ex.origin.source for ex in examples])  # what it trained on (dev_holdout examples apart)
     card = model_card(

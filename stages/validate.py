@@ -2,7 +2,9 @@
 
 Rows that fail a row check (or repeat an id) go to data/quarantine/validate.jsonl with their reason and fix; the
 Data Docs (readable offline) go to reports/data_docs/index.html; counts and every expectation's outcome go to
-metrics/validate.json. The stage exits non-zero only when a whole-table expectation fails, after writing all that.
+metrics/validate.json (with each eval split's final count). The stage exits non-zero when a whole-table expectation
+fails, or when a dev/test prompt was removed at ingest or here and validate.allow_eval_drop is false, after writing
+all that.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl, write_parquet
-from lessismore.validate import TableCheckError, validate_records
+from lessismore.validate import TableCheckError, check_eval_kept, eval_drops, validate_records
 
 DOCS = c.DATA_DOCS
 
@@ -29,9 +31,9 @@ def main() -> None:
     cfg = params.validate
     sources = {s.name: s.path for s in params.ingest.sources}
     console = Console(stderr=True)
-    for name in (c.EXAMPLES, c.PROMPTS):
-        if not (c.INGESTED / name).exists():
-            raise NotFound(f"{c.INGESTED / name} not found; run the ingest stage first (`dvc repro ingest`)")
+    for path in (c.INGESTED / c.EXAMPLES, c.INGESTED / c.PROMPTS, c.quarantine("ingest")):
+        if not path.exists():
+            raise NotFound(f"{path} not found; run the ingest stage first (`dvc repro ingest`)")
     examples = read_parquet(c.INGESTED / c.EXAMPLES, Example)
     prompts = read_parquet(c.INGESTED / c.PROMPTS, Prompt)
 
@@ -49,6 +51,8 @@ def main() -> None:
             docs_dir=DOCS,
         )
     seconds = time.perf_counter() - start
+    splits = {s.name: s.split for s in params.ingest.sources}
+    lost = eval_drops([*records.read_jsonl(c.quarantine("ingest"), records.Dropped), *report.dropped], splits)
 
     # ------------------------------------------------------------------------------------------------------------
     # outputs: validated tables, quarantine (written even when empty), metrics
@@ -65,6 +69,14 @@ def main() -> None:
         },
         "per_source": {name: {"read": read[name], "valid": valid[name]} for name in sources},
         "dropped_by_reason": dict(sorted(Counter(d.reason for d in report.dropped).items())),
+        # the eval set as it goes on to generate and judge: every split's final count, and what it lost
+        "eval": {
+            split: {
+                "prompts": sum(p.split == split for p in report.prompts),
+                "dropped": sum(splits[d.origin.source] == split for d in lost),
+            }
+            for split in ("dev", "test")
+        },
         "expectations": report.expectations,
         "success": report.success,
     }
@@ -76,11 +88,14 @@ def main() -> None:
     )
 
     # ------------------------------------------------------------------------------------------------------------
-    # verdict: only a whole-table expectation stops the pipeline (exit status 2, everything above already written)
+    # verdict: a whole-table expectation or a lost eval prompt stops the pipeline (exit status 2, everything above
+    # already written)
     try:
         report.raise_for_failures()
     except TableCheckError as err:
         raise TableCheckError(f"FAILED a whole-table expectation (details in {DOCS / 'index.html'}):\n{err}") from None
+    if warning := check_eval_kept(lost, splits, cfg.allow_eval_drop):
+        console.print(f"[yellow]validate: WARNING {warning}[/yellow]")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class Validate:
     min_chars: int  # every message needs at least this many non-blank characters
     max_chars: int  # and at most this many (catches runaway scrapes)
     max_quarantine_share: float  # whole-table check: the stage fails above this share of bad rows
+    allow_eval_drop: bool  # false: a dev/test prompt removed at ingest or validate fails the stage, listing them
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ STAGES: dict[str, Stage] = {
     "ingest": Stage(("ingest",), (SOURCES,), (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest"))),
     "validate": Stage(
         ("validate", "ingest.sources"),
-        (INGESTED,),
+        (INGESTED, quarantine("ingest")),
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
     "curate": Stage(

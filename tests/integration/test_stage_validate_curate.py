@@ -11,7 +11,18 @@ import pytest
 import yaml
 
 from lessismore.config import read_yaml
-from lessismore.records import Example, Message, Origin, Prompt, iter_jsonl, read_jsonl, read_parquet, write_parquet
+from lessismore.records import (
+    Dropped,
+    Example,
+    Message,
+    Origin,
+    Prompt,
+    iter_jsonl,
+    read_jsonl,
+    read_parquet,
+    write_jsonl,
+    write_parquet,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,7 +36,7 @@ def example(source: str, row: int, answer: str = LONG, fmt: str = "lima_jsonl", 
     return Example(messages=messages, origin=Origin(source, f"data/sources/{source}", str(row)), meta=meta)
 
 
-def project(tmp_path: Path, drop_source: str = "") -> Path:
+def project(tmp_path: Path, drop_source: str = "", ingest_drops: tuple[Dropped, ...] = ()) -> Path:
     params = read_yaml(REPO / "params.yaml")
     params["curate"] |= {"budget": 4, "min_response_chars": 40, "se_min_score": 10, "diversity": "none"}
     for source in params["ingest"]["sources"]:
@@ -45,9 +56,18 @@ def project(tmp_path: Path, drop_source: str = "") -> Path:
         example("handwritten", 9, "Too short."),
     ]
     examples = [e for e in examples if e.origin.source != drop_source]
-    prompts = [Prompt(f"Write a {s} haiku.", s, Origin(f"{s}_prompts", "p.jsonl", "1")) for s in ("dev", "test")]
+    prompts = [
+        Prompt("Write a dev haiku.", "dev", Origin("dev_prompts", "p.jsonl", "1")),
+        # LIMA's test prompt lima-16: a question about HTML is not markup left by a scrape
+        Prompt(
+            "Given a <span> in HTML I want to change its color on mouse over.",
+            "test",
+            Origin("test_prompts", "t", "1"),
+        ),
+    ]
     write_parquet(tmp_path / "data/ingested/examples.parquet", examples)
     write_parquet(tmp_path / "data/ingested/prompts.parquet", prompts)
+    write_jsonl(tmp_path / "data/quarantine/ingest.jsonl", ingest_drops)
     return tmp_path
 
 
@@ -69,6 +89,7 @@ def test_validate_then_curate_write_every_output(tmp_path):
     ]
     assert len(read_parquet(root / "data/validated/examples.parquet", Example)) == 8
     assert len(read_parquet(root / "data/validated/prompts.parquet", Prompt)) == 2
+    assert metrics["eval"] == {"dev": {"prompts": 1, "dropped": 0}, "test": {"prompts": 1, "dropped": 0}}
     index = (root / "reports/data_docs/index.html").read_text()
     assert "static/offline.js" in index and '<script src="https://' not in index
     assert sorted(p.name for p in root.iterdir()) == ["data", "metrics", "params.yaml", "reports"]  # no GX litter
@@ -99,3 +120,23 @@ def test_validate_fails_naming_a_declared_source_that_has_no_rows(tmp_path):
     assert "remove 'handwritten' from ingest.sources" in done.stderr
     assert "Traceback" not in done.stderr
     assert (root / "metrics/validate.json").exists() and (root / "reports/data_docs/index.html").exists()
+
+
+def test_a_test_prompt_lost_at_ingest_fails_validate_by_name_unless_allowed(tmp_path):
+    lost = Dropped("ingest", "malformed_json", Origin("test_prompts", "data/sources/prompts/test.jsonl", "17"), "bad")
+    root = project(tmp_path, ingest_drops=(lost,))
+    done = stage(root, "validate")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "1 dev/test prompt(s) were removed" in done.stderr
+    assert "test prompt data/sources/prompts/test.jsonl row 17 (ingest: malformed_json)" in done.stderr
+    assert "validate.allow_eval_drop: true" in done.stderr
+    assert (root / "data/validated/prompts.parquet").exists()  # everything was written before the verdict
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["validate"]["allow_eval_drop"] = True
+    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    done = stage(root, "validate")
+    assert done.returncode == 0, done.stderr
+    assert "WARNING 1 dev/test prompt(s) were removed" in " ".join(done.stderr.split())
+    metrics = json.loads((root / "metrics/validate.json").read_text())
+    assert metrics["eval"]["test"] == {"prompts": 1, "dropped": 1}

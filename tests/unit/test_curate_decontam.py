@@ -53,7 +53,14 @@ def test_a_short_prompt_of_at_least_min_words_is_matched_whole():
     p = prompt(P12)
     planted = ex(f"{FILLER} {P12.lower()}. {FILLER}")
     index = build_index([p], **PARAMS)
-    assert index.stats == {"prompts": 1, "indexed_ngrams": 0, "indexed_whole": 1, "too_short": 0, "entries": 1}
+    assert index.stats == {
+        "prompts": 1,
+        "indexed_ngrams": 0,
+        "indexed_whole": 1,
+        "exact": 0,
+        "too_short": 0,
+        "entries": 1,
+    }
     assert decontaminate([planted], [p], **PARAMS) == ([], [(planted, f"contaminated:{p.id}")])
     partial = ex(f"{FILLER} Write a short poem about the sea at night. {FILLER}")  # 10 of its 12 words
     assert decontaminate([partial], [p], **PARAMS) == ([partial], [])
@@ -69,13 +76,21 @@ def test_near_miss_of_12_of_13_words_is_not_caught():
     assert kept == [first_12, one_changed] and dropped == [(whole, f"contaminated:{p.id}")]
 
 
-def test_too_short_prompts_are_counted_not_silently_ignored():
+def test_short_prompts_are_matched_exactly_and_wordless_ones_counted():
     short, empty, ok = prompt("Name three birds.", 1), prompt("?!", 2), prompt(P13, 3)
     index = build_index([short, empty, ok, ok], **PARAMS)  # ok twice: the same id, indexed once
-    assert index.too_short == (short.id, empty.id)
-    assert index.stats == {"prompts": 3, "indexed_ngrams": 1, "indexed_whole": 0, "too_short": 2, "entries": 2}
-    mentions = ex("Name three birds. Robin, wren, owl.")
-    assert decontaminate([mentions], [short, empty], **PARAMS) == ([mentions], [])
+    assert index.too_short == (empty.id,)
+    stats = {"prompts": 3, "indexed_ngrams": 1, "indexed_whole": 0, "exact": 1, "too_short": 1, "entries": 2}
+    assert index.stats == stats
+    mentions = ex("Name three birds. Robin, wren, owl.")  # the words inside a longer question: ordinary text
+    answered = ex("Name three birds.", question="What is a classic exercise?")  # an answer saying it: no prompt
+    # LIMA's train row 547 repeats test prompt lima-83 word for word; a short prompt repeated is caught the same way
+    verbatim = ex("Robin, wren, owl.", question="  NAME three birds!")
+    kept, dropped = decontaminate([mentions, verbatim, answered], [short, empty], **PARAMS)
+    assert kept == [mentions, answered] and dropped == [(verbatim, f"contaminated:{short.id}")]
+    assert "user message 0, words 0-2" in describe_match(verbatim, index) and short.id in describe_match(
+        verbatim, index
+    )
 
 
 def test_first_match_in_reading_order_decides():

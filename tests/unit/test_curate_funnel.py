@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessismore.curate import curate
+from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall
 from lessismore.curate.transforms import rewrite, rewrite_this_article
 from lessismore.records import Example, Message, Origin, Prompt
 from tests.specs import curate_spec
@@ -54,6 +54,33 @@ def test_funnel_drops_with_reasons_and_loses_nothing():
     assert f"kept {examples[0].id}: data/se.xml row 1" in dup.detail  # the evidence: which example was kept
     assert result.per_source() == {"hand": {"candidates": 1, "selected": 1}, "se": {"candidates": 5, "selected": 2}}
     assert result.diversity is None  # no embedder given
+
+
+def test_an_under_filled_budget_and_quota_are_said_with_their_reasons():
+    examples = [
+        ex(ANSWERS[1], score=20, row=1, prompt="p1"),
+        ex("I did it like this, works.", score=20, row=2, prompt="p2"),  # first person
+        ex(ANSWERS[3], score=2, row=3, prompt="p3"),  # score under 10
+        ex("A long handwritten answer.", source="hand", row=6, prompt="p6"),
+    ]
+    result = run(examples, budget=5, quotas={"se": 3, "hand": 1})
+    short = shortfall(result, 5, {"se": 3, "hand": 1})
+    reasons = {"first_person": 1, "low_score": 1}
+    assert short == {
+        "budget": 5,
+        "selected": 2,
+        "short_by": 3,
+        "sources": {"se": {"quota": 3, "selected": 1, "short_by": 2, "reasons": reasons}},
+    }
+    said = describe_shortfall(short)
+    assert (
+        said
+        == "selected 2 of the budget 5 (short by 3); se: 1 of its quota 3 (its drops: first_person 1, low_score 1)"
+    )
+    metrics = curate_metrics(result, curate_spec(budget=5), candidates=4, quotas={"se": 3, "hand": 1})
+    assert metrics["budget_shortfall"] == short
+    filled = run(examples, budget=2, quotas={"se": 1, "hand": 1})
+    assert describe_shortfall(shortfall(filled, 2, {"se": 1, "hand": 1})) == ""
 
 
 def test_a_test_prompt_inside_a_training_answer_is_caught():

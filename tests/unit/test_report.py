@@ -206,13 +206,22 @@ def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
     responses = [replace(r, model=rename.get(r.model, r.model)) for r in responses]
     stage_metrics = {
         "ingest": {"counts": {"examples": 146, "prompts": 48, "dropped": 7}, "seconds": 0.4},
-        "validate": {"counts": {"examples": 143, "prompts": 48}, "seconds": 5.7},
+        "validate": {
+            "counts": {"examples": 143, "prompts": 48},
+            "eval": {"dev": {"prompts": 12, "dropped": 0}, "test": {"prompts": 35, "dropped": 1}},
+        },
         "curate": {
             "counts": {"candidates": 114, "selected": 96, "dropped": 18},
             "variant": variant,
             "funnel": funnel,
             "per_source": {n: {"candidates": v, "selected": v - 15} for n, v in per.items()},
             "dropped_by_reason": {"low_score": 10, "over_quota": 8},
+            "budget_shortfall": {
+                "budget": 100,
+                "selected": 96,
+                "short_by": 4,
+                "sources": {"se": {"quota": 30, "selected": 26, "short_by": 4, "reasons": {"low_score": 10}}},
+            },
             "seconds": 1.8,
         },
         "train": {
@@ -299,6 +308,14 @@ def test_sections_carry_the_numbers_and_their_lineage(html):
     assert "5abababa" in prov and "3abababa" in prov and "6abababa" in prov and "deadbeef" in prov  # short md5s
     assert "uncommitted changes" in prov and 'href="#params-judge"' in prov
     assert "5" + "ab" * 15 + "a.dir" in html and "train.lr" in html and "$0.4200" in html and "91,234" in html
+
+
+def test_an_under_filled_selection_and_the_eval_counts_are_stated(html):
+    short = html[html.index('id="shortfall"') :][:600]
+    assert "96 selected of\nthe budget 100 (short by 4)" in short and "<code>se</code>: 26 of its quota\n30" in short
+    assert "<code>low_score</code> 10" in short
+    sets = html[html.index('id="eval-sets"') :][:400]
+    assert "dev\n<b>12</b> prompts" in sets and "test\n<b>35</b> prompts (1 removed" in sets
 
 
 def test_side_by_side_shows_the_clearest_win_and_loss_first(html):

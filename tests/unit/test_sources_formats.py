@@ -104,7 +104,7 @@ def test_alpaca_json_list(tmp_path):
         ("1", (Message("user", "Say hi."), Message("assistant", "Hi!"))),
         ("5", (Message("user", "Name a colour."), Message("assistant", ""))),
     ]
-    assert kept[0].meta == {"has_input": True, "format": "alpaca_json", "split": "train"}
+    assert kept[0].meta == {"has_input": True, "n_turns": 2, "format": "alpaca_json", "split": "train"}
     assert _reasons(drops) == [("bad_type", "2"), ("missing_field", "3"), ("bad_shape", "4"), ("invalid_utf8", "6")]
     assert drops[0].detail == f'{path} item 2: "output" is int, not a string; quote it in the file'
     assert 'no "instruction"' in drops[1].detail
@@ -122,6 +122,36 @@ def test_alpaca_jsonl_and_a_file_that_is_not_json(tmp_path):
     assert drop.detail.startswith(f"{broken}:3:23: not valid JSON (Expecting ',' delimiter)")
     held_out, _ = _split(read_source("a", "alpaca_json", str(path), "test", index=0))
     assert held_out == [Prompt("Why?", "test", Origin("a", str(path), "1"), {"has_input": False, **held_out[0].meta})]
+
+
+def test_alpaca_history_stays_a_dialogue_and_entities_are_decoded_once(tmp_path):
+    # LLaMA-Factory's shape of LIMA's train set: `history` pairs, a scraped entity or two, code quoting an entity
+    items = [
+        {
+            "instruction": "And the &quot;hobbit&quot; one?",
+            "input": "",
+            "output": "Tolkien &amp; sons: use `&amp;` in HTML, &amp;lt; stays &lt; once.",
+            "history": [["Name a novel.", "The Hobbit."], ["Who wrote it?", "J. R. R. Tolkien."]],
+        },
+        {"instruction": "Hi", "output": "Hello", "history": [["one turn only"]]},
+    ]
+    path = tmp_path / "lima.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+    kept, drops = _split(read_source("lima", "alpaca_json", str(path), "train", index=0))
+    assert [m.role for m in kept[0].messages] == ["user", "assistant"] * 3
+    assert [m.content for m in kept[0].messages[:4]] == [
+        "Name a novel.",
+        "The Hobbit.",
+        "Who wrote it?",
+        "J. R. R. Tolkien.",
+    ]
+    assert kept[0].messages[4].content == 'And the "hobbit" one?'
+    assert kept[0].messages[5].content == "Tolkien & sons: use `&amp;` in HTML, &lt; stays < once."
+    assert kept[0].meta["n_turns"] == 6 and kept[0].meta["entities_decoded"] == 5
+    assert _reasons(drops) == [("bad_type", "1")] and "pairs" in drops[0].detail
+    # a held-out prompt is one turn: a dialogue there is refused by name, not cut to its last turn
+    _, refused = _split(read_source("lima", "alpaca_json", str(path), "test", index=0))
+    assert _reasons(refused)[0] == ("multi_turn_prompt", "0")
 
 
 # ----------------------------------------------------------------------------------------------------------------

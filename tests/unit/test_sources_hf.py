@@ -63,7 +63,7 @@ def test_hub_id_from_the_hub_cache(hf_home):
             (Message("user", "Say hi."), Message("assistant", "Hi!")),
         ),
     ]
-    assert kept[0].meta == {"has_input": True, "format": "alpaca_json", "split": "train"}
+    assert kept[0].meta == {"has_input": True, "n_turns": 2, "format": "alpaca_json", "split": "train"}
     assert [(d.reason, d.origin.row) for d in drops] == [("missing_field", "2")]
     assert drops[0].detail.startswith('hf://owner/alpaca[train] row 2: no "output"')
     assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"

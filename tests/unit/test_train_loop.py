@@ -152,3 +152,24 @@ def test_unknown_method_and_precision_are_refused():
         parse_params(data)
     assert "train.method: 'qlora' is not one of ['lora', 'full']" in str(err.value)
     assert "train.precision: 'fp8' is not one of ['fp32', 'bf16', 'auto']" in str(err.value)
+
+
+def test_the_thread_count_does_not_change_a_bit_of_the_weights(tiny_model_dir):
+    """Why train does not pin threads (distributed.deterministic_torch): a 16-core worker trains the same weights
+    as the 2-core demo machine, only faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model, tokenizer = _load(tiny_model_dir)
+            kw = dict(max_tokens=128, method="full", epochs=1, lr=1e-2, lr_end=1e-3, batch_size=2, grad_accum=2)
+            model, _ = run_train(model, tokenizer, EXAMPLES, **kw)
+            weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(before)
+    assert weights[0].keys() == weights[1].keys()
+    assert [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])] == []

@@ -88,6 +88,9 @@ def test_flat_frame_derives_lengths_roles_and_prose():
     row = frame.iloc[0]
     assert (row["chars_min"], row["roles"], row["last_role"]) == (7, "user,assistant", "assistant")
     assert "<div>" in row["body"] and "<div>" not in row["prose"]  # code may quote HTML
+    asked = flat_frame([ex("Why is <b> bold?", "Browsers style it so.")], Example).iloc[0]
+    assert "<b>" in asked["body"] and asked["prose"] == "Browsers style it so."  # tags are looked for in answers
+    assert flat_frame([Prompt("What is <p>?", "test", Origin("t", "t", "1"))], Prompt).iloc[0]["prose"] == ""
     assert row["origin.source"] == "se"
 
 
@@ -106,6 +109,8 @@ PLANTED = [
     ex("Broken bytes?", "Caf\ufffd au lait.", row=6),
     ex("HTML in code?", "Write `<br>` or ```\n<div></div>\n``` to break.", source="wiki", row=7),
     ex("A bot?", "Beep.", roles=("user", "bot"), source="wiki", row=8),
+    ex("Why does <span> not change colour on hover?", "Because the rule's selector is wrong.", row=9),  # a subject
+    ex("What does &amp; mean?", "An ampersand, as &amp; is written in HTML.", row=10),  # entities are no reason
 ]
 EXPECTED_REASONS = {
     "1": "expect_column_values_to_be_between:chars_min",
@@ -116,7 +121,10 @@ EXPECTED_REASONS = {
     "6": "expect_column_values_to_not_match_regex:body",
     "8": "expect_column_values_to_match_regex:roles",
 }
-PROMPTS = [Prompt("Tell me a joke.", "test", Origin("test", SOURCES["test"], "1"))]
+PROMPTS = [
+    Prompt("Tell me a joke.", "test", Origin("test", SOURCES["test"], "1")),
+    Prompt("Given a <span> in HTML, how do I recolour it?", "test", Origin("test", SOURCES["test"], "2")),  # lima-16
+]
 
 
 def run(examples=PLANTED, sources=SOURCES, max_share=1.0, **kwargs):
@@ -132,14 +140,14 @@ def planted():
 
 def test_exactly_the_bad_rows_are_quarantined_with_their_reasons(planted):
     assert {d.origin.row: d.reason for d in planted.dropped} == EXPECTED_REASONS
-    assert [e.origin.row for e in planted.examples] == ["0", "7"]
-    assert [p.text for p in planted.prompts] == ["Tell me a joke."]
+    assert [e.origin.row for e in planted.examples] == ["0", "7", "9", "10"]
+    assert [p.text for p in planted.prompts] == ["Tell me a joke.", "Given a <span> in HTML, how do I recolour it?"]
     assert planted.success and planted.failures == []
 
 
 def test_quarantine_details_name_file_row_and_fix(planted):
     by_row = {d.origin.row: d for d in planted.dropped}
-    assert by_row["2"].detail.startswith("data/se/Posts.xml row 2: HTML left in the text outside code: ")
+    assert by_row["2"].detail.startswith("data/se/Posts.xml row 2: HTML tags left in an answer outside code: ")
     assert "<p>Yes" in by_row["2"].detail and "fix: " in by_row["2"].detail
     assert "same content" in by_row["5"].detail and "data/se/Posts.xml row 0" in by_row["5"].detail
     assert by_row["3"].stage == "validate" and by_row["3"].record["id"] == PLANTED[3].id
@@ -170,8 +178,8 @@ def test_a_declared_source_without_rows_fails_the_table_naming_file_and_fix():
 def test_too_many_bad_rows_fail_the_table_naming_the_worst_file():
     report = run(max_share=0.1)
     assert len(report.failures) == 1
-    assert "6 of 10 rows failed the row checks" in report.failures[0]
-    assert "data/se/Posts.xml (5 of 7 rows)" in report.failures[0]
+    assert "6 of 13 rows failed the row checks" in report.failures[0]
+    assert "data/se/Posts.xml (5 of 9 rows)" in report.failures[0]
     assert "validate.max_quarantine_share" in report.failures[0]
 
 

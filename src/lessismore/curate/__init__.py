@@ -14,7 +14,7 @@ and row, so the funnel adds up: candidates = selected + dropped, per source and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,7 +32,7 @@ from lessismore.records import Dropped, Example, Prompt, to_dict
 if TYPE_CHECKING:
     from lessismore.config import Curate
 
-__all__ = ["CurateResult", "curate", "curate_metrics", "drop"]
+__all__ = ["CurateResult", "curate", "curate_metrics", "describe_shortfall", "drop", "shortfall"]
 
 Embed = Callable[[list[str]], np.ndarray]
 Variant = Literal["lima", "random", "unfiltered", "single_source"]
@@ -140,11 +140,52 @@ def curate(
     return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
 
 
-def curate_metrics(result: CurateResult, variant: str, *, candidates: int) -> dict[str, Any]:
-    """metrics/curate.json: the counts, the funnel per step and per source, the reasons, the selection's diversity."""
+def shortfall(result: CurateResult, budget: int, quotas: Mapping[str, int]) -> dict[str, Any]:
+    """How far the selection fell short of the budget and of each source's quota, and why (the source's drops by
+    reason): a set smaller than asked for is said, never left for the reader to notice.
+
+    {"budget", "selected", "short_by", "sources": {name: {"quota", "selected", "short_by", "reasons"}}}, a source
+    listed only when it has a quota it did not fill.
+    """
+    selected = Counter(e.origin.source for e in result.selected)
+    sources = {}
+    for name, quota in sorted(quotas.items()):
+        if quota and selected[name] < quota:
+            why = Counter(d.reason.split(":")[0] for d in result.dropped if d.origin.source == name)
+            sources[name] = {
+                "quota": quota,
+                "selected": selected[name],
+                "short_by": quota - selected[name],
+                "reasons": dict(sorted(why.items())),
+            }
+    n = len(result.selected)
+    return {"budget": budget, "selected": n, "short_by": max(0, budget - n), "sources": sources}
+
+
+def describe_shortfall(short: dict[str, Any]) -> str:
+    """The stage's warning for `shortfall(...)`, "" when the budget and every quota were met.
+
+    >>> describe_shortfall({"budget": 10, "selected": 7, "short_by": 3, "sources": {"se": {"quota": 5,
+    ...     "selected": 2, "short_by": 3, "reasons": {"response_too_short": 9}}}})
+    'selected 7 of the budget 10 (short by 3); se: 2 of its quota 5 (its drops: response_too_short 9)'
+    """
+    parts = [f"selected {short['selected']} of the budget {short['budget']} (short by {short['short_by']})"]
+    parts = parts if short["short_by"] else []
+    for name, s in short["sources"].items():
+        why = ", ".join(f"{r} {n}" for r, n in s["reasons"].items()) or "no candidates"
+        parts.append(f"{name}: {s['selected']} of its quota {s['quota']} (its drops: {why})")
+    return "; ".join(parts)
+
+
+def curate_metrics(
+    result: CurateResult, spec: Curate, *, candidates: int, quotas: Mapping[str, int]
+) -> dict[str, Any]:
+    """metrics/curate.json: the counts, the funnel per step and per source, the reasons, the selection's diversity,
+    and the shortfall against the budget and the quotas."""
     return {
         "counts": {"candidates": candidates, "selected": len(result.selected), "dropped": len(result.dropped)},
-        "variant": variant,
+        "budget_shortfall": shortfall(result, spec.budget, quotas),
+        "variant": spec.variant,
         "funnel": result.funnel,
         "per_source": result.per_source(),
         "dropped_by_reason": result.dropped_by_reason(),

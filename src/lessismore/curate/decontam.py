@@ -3,10 +3,11 @@
 The lm-eval-harness "janitor" idea (GPT-3 used 13-grams): every `ngram`-word run of every held-out prompt goes
 into an index, and a training example whose text (every message, system, user and assistant) contains one of
 those runs is dropped with reason "contaminated:<prompt id>". A prompt shorter than `ngram` words is indexed
-whole and matched as a contiguous run of words when it has at least `min_words` words; a shorter one would match
-too much ordinary text, so it is not indexed but counted as "too_short" in `NgramIndex.stats` (and listed in
-`NgramIndex.too_short`) for the stage to report. Both sides go through `words`, so case, punctuation and Unicode
-forms never hide an overlap. Runs never span two messages.
+whole and matched as a contiguous run of words when it has at least `min_words` words. A shorter one would match
+too much ordinary text as a run, yet short prompts are the ones that recur verbatim ("Tell me a joke."), so it is
+matched exactly: a user message whose words are the prompt's words, nothing more or less ("exact" in
+`NgramIndex.stats`; `NgramIndex.too_short` lists those with no word at all, which cannot match). Both sides go
+through `words`, so case, punctuation and Unicode forms never hide an overlap. Runs never span two messages.
 
 Lookups cost one dict probe per word position: each entry is filed under its first `key_len` words and checked in
 full only on a hit (measured: ~20,000 examples of ~300 words against 1,000 prompts in ~2 s on one core).
@@ -47,7 +48,8 @@ class NgramIndex:
     key_len: int  # words in a lookup key: min(ngram, min_words), so every entry is long enough to have one
     entries: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]]  # key -> [(word run, prompt id)], prompt order
     prompts: dict[str, Prompt]  # every prompt given, by id (for the quarantine detail: split, file, row)
-    too_short: tuple[str, ...] = ()  # ids of prompts with fewer than min_words words: not indexed, cannot match
+    exact: dict[tuple[str, ...], str] = field(default_factory=dict)  # words -> id, prompts under min_words words
+    too_short: tuple[str, ...] = ()  # ids of prompts without a word (punctuation only): they cannot match
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,9 +70,9 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
     >>> from lessismore.records import Origin
     >>> p = Prompt("Name three birds.", "test", Origin("t", "t.txt", "1"))
     >>> build_index([p], ngram=13, min_words=8).stats
-    {'prompts': 1, 'indexed_ngrams': 0, 'indexed_whole': 0, 'too_short': 1, 'entries': 0}
+    {'prompts': 1, 'indexed_ngrams': 0, 'indexed_whole': 0, 'exact': 1, 'too_short': 0, 'entries': 0}
     >>> build_index([p], ngram=2, min_words=2).stats
-    {'prompts': 1, 'indexed_ngrams': 1, 'indexed_whole': 0, 'too_short': 0, 'entries': 2}
+    {'prompts': 1, 'indexed_ngrams': 1, 'indexed_whole': 0, 'exact': 0, 'too_short': 0, 'entries': 2}
     """
     if ngram < 1:
         raise BadValue(f"curate.decontam.ngram must be >= 1 (lm-eval-harness uses 13), got {ngram}")
@@ -79,7 +81,8 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
     seen: set[tuple[tuple[str, ...], str]] = set()
     by_id: dict[str, Prompt] = {}
     too_short: list[str] = []
-    counts = {"indexed_ngrams": 0, "indexed_whole": 0}
+    exact: dict[tuple[str, ...], str] = {}
+    counts = {"indexed_ngrams": 0, "indexed_whole": 0, "exact": 0}
     for prompt in prompts:
         if prompt.id in by_id:  # the same text twice (ids are content hashes): indexed once
             continue
@@ -91,6 +94,10 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
         elif len(w) >= max(min_words, 1):
             runs = [tuple(w)]
             counts["indexed_whole"] += 1
+        elif w:
+            exact.setdefault(tuple(w), prompt.id)  # the first of two prompts with the same words names the match
+            counts["exact"] += 1
+            continue
         else:
             too_short.append(prompt.id)
             continue
@@ -99,16 +106,18 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
                 seen.add((run, prompt.id))
                 entries.setdefault(run[:key_len], []).append((run, prompt.id))
     stats = {"prompts": len(by_id), **counts, "too_short": len(too_short), "entries": len(seen)}
-    return NgramIndex(ngram, min_words, key_len, entries, by_id, tuple(too_short), stats)
+    return NgramIndex(ngram, min_words, key_len, entries, by_id, exact, tuple(too_short), stats)
 
 
 def find_match(example: Example, index: NgramIndex) -> Match | None:
     """The first overlap in reading order (message by message, word by word; prompts in index order), or None."""
-    k, entries = index.key_len, index.entries
-    if not entries:
+    k, entries, exact = index.key_len, index.entries, index.exact
+    if not entries and not exact:
         return None
     for m, message in enumerate(example.messages):
         w = words(message.content)
+        if message.role == "user" and (prompt_id := exact.get(tuple(w))) is not None:
+            return Match(index.prompts[prompt_id], m, message.role, 0, tuple(w))
         for i in range(len(w) - k + 1):
             hits = entries.get(tuple(w[i : i + k]))
             if hits is None:

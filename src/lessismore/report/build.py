@@ -163,6 +163,7 @@ def build_report(
         ran={stage: bool(stage_metrics.get(stage)) for stage in STAGES},
         counts=count_rows(stage_metrics),
         curate=curate,
+        eval_sets=(stage_metrics.get("validate") or {}).get("eval") or {},
         sources=sections.source_mix(curate),
         funnel=sections.funnel(curate)[0],
         train=train,

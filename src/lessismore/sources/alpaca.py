@@ -2,7 +2,9 @@
 
 Sits under sources/ (format "alpaca_json"): Stanford Alpaca's released shape (a JSON list) and its JSONL and
 hf:// variants. The prompt is the instruction, followed by a blank line and the input when there is one; the
-output is the answer. `alpaca_row` converts one object, from a file or a dataset row.
+output is the answer. LLaMA-Factory's `history` (a list of [user, assistant] pairs, earliest first; how LIMA's
+train set ships its 30 dialogues in that format) becomes the earlier turns, so a dialogue stays a dialogue and
+trains on every assistant turn. `alpaca_row` converts one object, from a file or a dataset row.
 
 A JSON list is one document, so it is parsed whole (Alpaca-52k: 22 MB) and its rows are the list's 0-based item
 numbers. A file that does not parse at all is one Dropped naming the line and column, not a crash: the stage goes
@@ -62,8 +64,9 @@ def alpaca_row(src: SourceFile, row: int, obj: dict[str, Any]) -> Record:
         return src.drop(problem[0], row, f"{src.at(row)}: {problem[1]}", obj)
     instruction, extra = obj["instruction"], obj.get("input") or ""
     prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-    meta = {"has_input": bool(extra.strip())}
-    return src.record([prompt, obj.get("output") or ""], row, meta)
+    history = [turn for pair in obj.get("history") or [] for turn in pair]
+    meta = {"has_input": bool(extra.strip()), "n_turns": len(history) + 2}
+    return src.record([*history, prompt, obj.get("output") or ""], row, meta)
 
 
 def check_fields(obj: dict[str, Any], split: str) -> tuple[str, str] | None:
@@ -75,6 +78,10 @@ def check_fields(obj: dict[str, Any], split: str) -> tuple[str, str] | None:
     ('bad_type', 'missing_field')
     >>> check_fields({"instruction": "Why?"}, "test") is None  # held-out prompts need no output
     True
+    >>> check_fields({"instruction": "And?", "output": "B.", "history": [["Hi", "A."]]}, "train") is None
+    True
+    >>> check_fields({"instruction": "And?", "output": "B.", "history": [["Hi"]]}, "train")[0]
+    'bad_type'
     """
     required = ("instruction", "output") if split == "train" else ("instruction",)
     for key in required:
@@ -83,4 +90,14 @@ def check_fields(obj: dict[str, Any], split: str) -> tuple[str, str] | None:
     for key in ("instruction", "input", "output"):
         if obj.get(key) is not None and not isinstance(obj[key], str):
             return "bad_type", f'"{key}" is {type(obj[key]).__name__}, not a string; quote it in the file'
+    history = obj.get("history") or []
+    pair = isinstance(history, list) and all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in history
+    )
+    if not pair:
+        return "bad_type", '"history" must be a list of ["user turn", "assistant turn"] pairs, earliest first'
+    if history and split != "train":
+        return "multi_turn_prompt", (
+            f'a {split} prompt has a "history": held-out prompts are one turn; move the dialogue to a train source'
+        )
     return None

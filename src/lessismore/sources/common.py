@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt
+from lessismore.sources.html import decode_entities
 from lessismore.storage import open_binary
 
 Record = Example | Prompt | Dropped
+MARKUP_FORMATS = ("stackexchange_xml",)  # the reader turns HTML into markdown, entities included
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
 
 
@@ -49,12 +51,19 @@ class SourceFile:
     ) -> Example | Prompt:
         """Turns -> an Example (train) or a Prompt (dev/test) of the first user turn.
 
+        HTML entities are decoded once (sources.html.decode_entities) in every format but those whose reader
+        converts markup itself (MARKUP_FORMATS); meta["entities_decoded"] counts them.
         Without `roles` the turns alternate user / assistant from the user (LIMA's shape); chat formats pass each
         turn's role as the file has it (system / user / assistant), kept in order: validate judges the order.
         A Prompt keeps a system turn that came before it in meta["system"].
         """
         roles = list(roles) if roles is not None else [("user", "assistant")[i % 2] for i in range(len(turns))]
         meta = {**meta, "format": self.format, "split": self.split}
+        if self.format not in MARKUP_FORMATS:
+            decoded = [decode_entities(t) for t in turns]
+            turns = [t for t, _ in decoded]
+            if entities := sum(n for _, n in decoded):
+                meta["entities_decoded"] = entities  # lineage: the text is not byte for byte the file's
         if self.split != "train":
             first = roles.index("user") if "user" in roles else 0
             system = [t for t, r in zip(turns[:first], roles[:first], strict=True) if r == "system"]

@@ -4,7 +4,9 @@ Row checks (contract fields, message lengths, role order, encoding, HTML leftove
 failing row is quarantined as a records.Dropped naming its file, row and the fix; a later copy of an id already
 kept is quarantined as "duplicate_id". Whole-table checks (every declared source still has rows, the share of
 failing rows, ids unique) are what fail the stage: `ValidationReport.failures` says which source files and how
-to fix them. suite.py builds the frames and expectations, docs.py runs GX and writes its Data Docs.
+to fix them. The dev and test prompts are the eval set: every one of them must come through (`check_eval_kept`),
+unless validate.allow_eval_drop says otherwise. suite.py builds the frames and expectations, docs.py runs GX and
+writes its Data Docs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from lessismore.records import Dropped, Example, Prompt, to_dict
 from lessismore.validate.docs import GXSession, Outcome
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
 
-__all__ = ["TableCheckError", "ValidationReport", "validate_records"]
+__all__ = ["EvalSetShrank", "TableCheckError", "ValidationReport", "check_eval_kept", "eval_drops", "validate_records"]
 _QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
 
 
@@ -164,3 +166,37 @@ def _table_failure(o: Outcome, rows: list[dict], sources: dict[str, str], max_sh
         )
     files = sorted({r["file"] for r in rows if r["kept_id"] is not None})
     return f"{o.meta['problem']} in {', '.join(files)}: {o.meta['fix']}"
+
+
+class EvalSetShrank(BadValue):
+    """A dev or test prompt was removed (at ingest or here): the message lists each one with its reason."""
+
+
+def eval_drops(dropped: list[Dropped], splits: dict[str, str]) -> list[Dropped]:
+    """The dropped records of the dev and test sources (`splits`: ingest.sources name -> split), in input order."""
+    return [d for d in dropped if splits.get(d.origin.source, "train") != "train"]
+
+
+def check_eval_kept(lost: list[Dropped], splits: dict[str, str], allow: bool) -> str:
+    """ "" when no eval prompt was lost; otherwise the list of them, raised as EvalSetShrank unless `allow`
+    (validate.allow_eval_drop), when it is returned for the stage to print as a warning.
+
+    An eval set that shrinks changes every win rate computed on it, and the prompt that vanishes is often the one
+    that matters (LIMA's lima-16 asks about a <span>): so losing one is the user's decision, never silent.
+    """
+    if not lost:
+        return ""
+    shown = "\n".join(
+        f"  - {splits[d.origin.source]} prompt {d.origin.file} row {d.origin.row} ({d.stage}: {d.reason}): "
+        f"{d.detail or d.reason}"
+        for d in lost[:20]
+    )
+    more = f"\n  ... and {len(lost) - 20} more" if len(lost) > 20 else ""
+    message = (
+        f"{len(lost)} dev/test prompt(s) were removed, so the eval set would silently shrink:\n{shown}{more}\n"
+        f"fix them in their source files (reasons in {_QUARANTINES}), or set validate.allow_eval_drop: true "
+        "to go on without them"
+    )
+    if not allow:
+        raise EvalSetShrank(message)
+    return message
