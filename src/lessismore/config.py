@@ -43,6 +43,15 @@ class Base:
 
 
 @dataclass(frozen=True)
+class SourceRules:
+    """One train source's own values for curate's selection rules; a key left out keeps curate's value."""
+
+    min_response_chars: int | None = None
+    max_response_chars: int | None = None
+    se_min_score: int | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     format: SourceFormat
@@ -50,6 +59,11 @@ class Source:
     split: Literal["train", "dev", "test"]  # train sources give Examples; dev/test sources give Prompts
     license: str  # carried by every record of the source (the dataset card lists it)
     quota: int | None = None  # train sources only, required there: at most this many curated examples; 0: no cap
+    # train sources only, required there: true when people chose the rows (LIMA's own 1,000): no selection rule
+    # (length, score, style) applies, and within its quota the source is taken whole, ahead of mined rows;
+    # validation, exact and near-duplicate removal and decontamination still do
+    curated: bool | None = None
+    rules: SourceRules | None = None  # train sources only, optional: this source's own selection-rule values
     hf_split: str | None = None  # hf:// sources only, required there: the dataset split to read
     hf_config: str | None = None  # hf:// sources only, required there: the config (subset) name; "": the default
 
@@ -82,6 +96,8 @@ class Decontam:
 
     ngram: int  # words per n-gram (GPT-3 / lm-eval-harness: 13)
     min_words: int  # a prompt shorter than `ngram` words is matched whole when it has at least this many
+    # a still shorter prompt is matched exactly, or by a user message whose word set is at least this Jaccard-similar
+    short_similarity: float
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,9 @@ class Curate:
     se_min_score: int  # LIMA: top answer score >= 10
     se_prompt: Literal["title_body", "title", "body"]  # what a Stack Exchange prompt is made of
     site_temperature: float  # LIMA's tau: sites within a source are sampled in proportion to n ** (1 / tau)
+    # how the train sources without a quota share what the quotas leave: union (pooled, no source gets a share;
+    # the selection makes the mix), equal (the same share each) or proportional (to their candidates)
+    mix: Literal["union", "equal", "proportional"]
     diversity: Literal["kcenter", "none"]  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
     near_dup: NearDup
     decontam: Decontam

@@ -197,6 +197,9 @@ def test_a_key_that_applies_is_required_and_one_that_does_not_is_refused():
     }
     data["ingest"]["sources"][0]["hf_split"] = "train"  # not an hf:// source
     del data["ingest"]["sources"][1]["quota"]  # a train source must say its quota
+    del data["ingest"]["sources"][2]["curated"]  # ... and whether people chose its rows
+    data["ingest"]["sources"][3] |= {"curated": True, "rules": {"min_respons_chars": 0}}
+    data["ingest"]["sources"][4]["curated"] = False  # a dev source is not curated
     with pytest.raises(ConfigError) as err:
         parse_params(data)
     text = str(err.value)
@@ -205,6 +208,9 @@ def test_a_key_that_applies_is_required_and_one_that_does_not_is_refused():
     assert "train.select_decoding: only train.select judge reads it" in text
     assert "ingest.sources[0].hf_split: only hf:// sources read it" in text
     assert "ingest.sources[1].quota: missing" in text
+    assert "ingest.sources[2].curated: missing" in text
+    assert "ingest.sources[3].rules.min_respons_chars: unknown key; did you mean 'min_response_chars'?" in text
+    assert "ingest.sources[4].curated: only train sources are curated" in text
 
 
 def test_a_stage_that_reads_an_undeclared_key_fails():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall
+from lessismore.config import SourceRules
+from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall, source_rules
 from lessismore.curate.transforms import rewrite, rewrite_this_article
 from lessismore.records import Example, Message, Origin, Prompt
-from tests.specs import curate_spec
+from tests.specs import curate_spec, source
 
 IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
 ANSWERS = {  # distinct answers, so that near-duplicate removal leaves them alone
@@ -81,6 +82,33 @@ def test_an_under_filled_budget_and_quota_are_said_with_their_reasons():
     assert metrics["budget_shortfall"] == short
     filled = run(examples, budget=2, quotas={"se": 1, "hand": 1})
     assert describe_shortfall(shortfall(filled, 2, {"se": 1, "hand": 1})) == ""
+
+
+def test_a_curated_source_is_taken_whole_and_a_source_may_have_its_own_rule_values():
+    lima = [ex(f"Short, chosen by people {i}.", source="lima", row=i, prompt=f"lima {i}") for i in range(3)]
+    lima.append(ex("Short, chosen by people 0.", source="lima", row=9, prompt="lima 0"))  # a duplicate still goes
+    mined = [ex(f"{ANSWERS[i]} ({i})", score=20, row=i, prompt=f"se {i}") for i in (1, 3, 4, 5)]
+    alpaca = [ex("Ok.", source="alpaca", row=1, prompt="a1"), ex("Fine.", source="alpaca", row=2, prompt="a2")]
+    spec = curate_spec(budget=5, min_response_chars=20, max_response_chars=400, diversity="none")
+    sources = [
+        source("lima", "alpaca_json", "l.json", "train", quota=0, curated=True),
+        source("se", "stackexchange_xml", "se.xml", "train", quota=0, curated=False),
+        source(
+            "alpaca", "alpaca_json", "a.json", "train", quota=1, curated=False, rules=SourceRules(min_response_chars=3)
+        ),
+    ]
+    rules = source_rules(spec, sources)
+    result = curate(lima + mined + alpaca, [], spec, quotas={"alpaca": 1}, seed=0, rules=rules)
+    chosen = [(e.origin.source, e.origin.row) for e in result.selected]
+    assert [r for s, r in chosen if s == "lima"] == ["0", "1", "2"]  # whole, though under min_response_chars
+    assert sum(s == "alpaca" for s, _ in chosen) == 1 and sum(s == "se" for s, _ in chosen) == 1  # the rest
+    reasons = {(d.origin.source, d.origin.row): d.reason.split(":")[0] for d in result.dropped}
+    assert reasons[("lima", "9")] == "duplicate_prompt"
+    assert "response_too_short" not in {r for (s, _), r in reasons.items() if s == "alpaca"}  # its own 3 chars
+    assert result.rules["lima"].startswith("curated: chosen by people") and result.rules["alpaca"].startswith(
+        "lima: response 3-400 chars"
+    )
+    assert result.rules["se"].startswith("lima: response 20-400 chars")
 
 
 def test_a_test_prompt_inside_a_training_answer_is_caught():

@@ -14,7 +14,7 @@ and row, so the funnel adds up: candidates = selected + dropped, per source and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,16 +23,16 @@ import numpy as np
 from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
 from lessismore.curate.dedup import dedup_prompts
 from lessismore.curate.diversity import diversity as diversity_measure
-from lessismore.curate.filters import REASONS, apply_filters, lima_checks
+from lessismore.curate.filters import REASONS, Rules, apply_filters
 from lessismore.curate.neardup import near_duplicates
 from lessismore.curate.select import sample, select
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
 
 if TYPE_CHECKING:
-    from lessismore.config import Curate
+    from lessismore.config import Curate, Source
 
-__all__ = ["CurateResult", "curate", "curate_metrics", "describe_shortfall", "drop", "shortfall"]
+__all__ = ["CurateResult", "curate", "curate_metrics", "describe_shortfall", "drop", "shortfall", "source_rules"]
 
 Embed = Callable[[list[str]], np.ndarray]
 Variant = Literal["lima", "random", "unfiltered", "single_source"]
@@ -46,6 +46,7 @@ class CurateResult:
     diversity: dict[str, Any] | None = None  # diversity.diversity() of the selection vs random; None unembedded
     rewritten: dict[str, int] = field(default_factory=dict)  # rewrite rule -> examples it changed
     decontam: dict[str, Any] = field(default_factory=dict)  # the n-gram index's stats (prompts too short to match)
+    rules: dict[str, str] = field(default_factory=dict)  # source -> the selection rules that applied to it
 
     def per_source(self) -> dict[str, dict[str, int]]:
         candidates = Counter(e.origin.source for e in self.selected) + Counter(d.origin.source for d in self.dropped)
@@ -79,14 +80,21 @@ def curate(
     quotas: dict[str, int],
     seed: int,
     embed: Embed | None = None,
+    rules: Mapping[str, Rules] | None = None,
 ) -> CurateResult:
     """Run the funnel over `examples` (the validated ones); `prompts` are the dev and test prompts to keep out.
 
     `spec` is params' curate section; `quotas` the train sources' caps (source name -> examples, 0 or absent: none).
+    `rules` (`source_rules`): each source's selection rules where they are not curate's own: none for a curated
+    source, whose examples are then taken whole within its quota ahead of the mined ones.
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
     diversity measure; without it the draw within each source and site is seeded random.
     """
     variant, budget, nd, dc = spec.variant, spec.budget, spec.near_dup, spec.decontam
+    rules = dict(rules or {})
+    lima = Rules(False, spec.min_response_chars, spec.max_response_chars, spec.se_min_score)
+    checks = {name: r.checks() for name, r in rules.items()}
+    curated = frozenset(name for name, r in rules.items() if r.curated)
     rejected: list[tuple[Example, str]] = []
     funnel = [_step("validated", examples)]
     pool = examples
@@ -97,12 +105,12 @@ def curate(
     pool = pool_in = [rewrite(ex, se_prompt=spec.se_prompt) for ex in pool]
     rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
     if variant in ("lima", "single_source"):
-        checks = lima_checks(spec.min_response_chars, spec.max_response_chars, spec.se_min_score)
-        verdicts = [(ex, *apply_filters(ex, checks)) for ex in pool]
+        default = lima.checks()
+        verdicts = [(ex, *apply_filters(ex, checks.get(ex.origin.source, default))) for ex in pool]
         pool = [ex for ex, keep, _ in verdicts if keep]
         rejected += [(ex, reason) for ex, keep, reason in verdicts if not keep]
         funnel.append(_step("filters", pool))
-    index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words)
+    index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words, similarity=dc.short_similarity)
     for name, run in (
         ("dedup", lambda p: dedup_prompts(p)),
         ("decontam", lambda p: remove_contaminated(p, index)),
@@ -117,7 +125,14 @@ def curate(
         selected, left_out = sample(pool, budget, seed)
     else:
         selected, left_out = select(
-            pool, budget, quotas, site_temperature=spec.site_temperature, vectors=vectors, seed=seed
+            pool,
+            budget,
+            quotas,
+            site_temperature=spec.site_temperature,
+            vectors=vectors,
+            seed=seed,
+            first=curated if variant in ("lima", "single_source") else frozenset(),
+            mix=spec.mix,
         )
     rejected += left_out
     funnel.append(_step("selected", selected))
@@ -137,7 +152,32 @@ def curate(
 
     dropped = [drop(ex, r, extra(ex, r)) for ex, r in rejected]
     assert len(selected) + len(dropped) == len(examples), "curate lost or duplicated an example"
-    return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
+    sources = sorted({ex.origin.source for ex in examples})
+    applied = (
+        {name: rules.get(name, lima).describe() for name in sources} if variant in ("lima", "single_source") else {}
+    )
+    return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats, applied)
+
+
+def source_rules(spec: Curate, sources: Sequence[Source]) -> dict[str, Rules]:
+    """Each train source's selection rules: curate's values, with the source's `rules` over them, or none at all
+    for a `curated: true` source."""
+    out = {}
+    for s in sources:
+        if s.split != "train":
+            continue
+        own = s.rules
+        out[s.name] = Rules(
+            curated=bool(s.curated),
+            min_response_chars=_pick(own and own.min_response_chars, spec.min_response_chars),
+            max_response_chars=_pick(own and own.max_response_chars, spec.max_response_chars),
+            se_min_score=_pick(own and own.se_min_score, spec.se_min_score),
+        )
+    return out
+
+
+def _pick(own: int | None, default: int) -> int:
+    return default if own is None else own
 
 
 def shortfall(result: CurateResult, budget: int, quotas: Mapping[str, int]) -> dict[str, Any]:
@@ -191,5 +231,6 @@ def curate_metrics(
         "dropped_by_reason": result.dropped_by_reason(),
         "rewritten": result.rewritten,
         "decontam": result.decontam,
+        "rules": result.rules,
         "diversity": result.diversity,
     }

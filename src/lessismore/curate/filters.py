@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from lessismore.records import Example
@@ -97,6 +98,37 @@ def lima_checks(min_response_chars: int, max_response_chars: int, se_min_score: 
         se_other_answers,  # before first person: an answer that cites another usually also says "I"
         se_first_person,
     ]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The selection rules one train source's examples go through: LIMA's, with this source's values, or none at
+    all for a source whose rows people chose (`curated`)."""
+
+    curated: bool
+    min_response_chars: int
+    max_response_chars: int
+    se_min_score: int
+
+    def checks(self) -> list[Check]:
+        if self.curated:
+            return []
+        return lima_checks(self.min_response_chars, self.max_response_chars, self.se_min_score)
+
+    def describe(self) -> str:
+        """What the funnel and the dataset card say applied to the source.
+
+        >>> Rules(True, 0, 0, 0).describe()
+        'curated: chosen by people, no selection rule (validation, dedup, decontamination only)'
+        >>> Rules(False, 200, 4096, 10).describe()
+        'lima: response 200-4096 chars; Stack Exchange: score >= 10, impersonal, no reference to other answers'
+        """
+        if self.curated:
+            return "curated: chosen by people, no selection rule (validation, dedup, decontamination only)"
+        return (
+            f"lima: response {self.min_response_chars}-{self.max_response_chars} chars; Stack Exchange: score >= "
+            f"{self.se_min_score}, impersonal, no reference to other answers"
+        )
 
 
 def apply_filters(example: Example, checks: Sequence[Check]) -> tuple[bool, str]:
