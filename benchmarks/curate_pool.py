@@ -106,7 +106,8 @@ def main() -> None:
 
     t = time.perf_counter()
     demo = load_params("params.yaml").curate  # the demo's curation, on the pool's sizes
-    spec = dataclasses.replace(demo, variant="lima", budget=args.budget, min_response_chars=args.min_chars)
+    windows = {fmt: (args.min_chars, w[1]) for fmt, w in demo.response_chars.items() if w}  # the mined formats
+    spec = dataclasses.replace(demo, variant="lima", budget=args.budget, response_chars=windows)
     quotas = {name: quota for name, _, _, _, quota in POOL if quota}
     result = curate(report.examples, report.prompts, spec, quotas=quotas, seed=1234, embed=timed_embed)
     split["curate (without embeddings)"] = time.perf_counter() - t - embed_s[0]

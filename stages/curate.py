@@ -17,7 +17,7 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.cards import dataset_card
 from lessismore.config import load_params
-from lessismore.curate import curate, curate_metrics, describe_shortfall
+from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
 from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl
 
@@ -43,7 +43,8 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
     # the funnel (the embedding step shows its own progress bar)
     start = time.perf_counter()
-    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed)
+    rules = source_rules(cfg, sources)
+    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed, rules=rules)
 
     # ------------------------------------------------------------------------------------------------------------
     # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card

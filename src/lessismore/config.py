@@ -43,6 +43,16 @@ class Base:
 
 
 @dataclass(frozen=True)
+class SourceRules:
+    """One train source's own values for curate's selection rules; a key left out keeps curate's value (the length
+    window of the source's format in curate.response_chars, curate.se_min_score)."""
+
+    min_response_chars: int | None = None
+    max_response_chars: int | None = None
+    se_min_score: int | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     format: SourceFormat
@@ -50,6 +60,11 @@ class Source:
     split: Literal["train", "dev", "test"]  # train sources give Examples; dev/test sources give Prompts
     license: str  # carried by every record of the source (the dataset card lists it)
     quota: int | None = None  # train sources only, required there: at most this many curated examples; 0: no cap
+    # train sources only, required there: true when people chose the rows (LIMA's own 1,000): no selection rule
+    # (length, score, style) applies, and within its quota the source is taken whole, ahead of mined rows;
+    # validation, exact and near-duplicate removal and decontamination still do
+    curated: bool | None = None
+    rules: SourceRules | None = None  # train sources only, optional: this source's own selection-rule values
     hf_split: str | None = None  # hf:// sources only, required there: the dataset split to read
     hf_config: str | None = None  # hf:// sources only, required there: the config (subset) name; "": the default
 
@@ -82,6 +97,8 @@ class Decontam:
 
     ngram: int  # words per n-gram (GPT-3 / lm-eval-harness: 13)
     min_words: int  # a prompt shorter than `ngram` words is matched whole when it has at least this many
+    # a still shorter prompt is matched exactly, or by a user message whose word set is at least this Jaccard-similar
+    short_similarity: float
 
 
 @dataclass(frozen=True)
@@ -90,11 +107,16 @@ class Curate:
     # quality filters; unfiltered: no quality filters, diversity on; single_source: lima on `single_source` only
     variant: Literal["lima", "random", "unfiltered", "single_source"]
     budget: int  # total training examples kept (LIMA: 1000)
-    min_response_chars: int  # LIMA's Stack Exchange rule: 1,200
-    max_response_chars: int  # LIMA: 4,096
+    # the response length window by source format, [min, max] characters (LIMA's rule for Stack Exchange answers:
+    # 1,200-4,096). A format left out, or null, has none: its responses were written as given (an authored
+    # instruction set). A source's own rules.min_response_chars / max_response_chars win over its format's
+    response_chars: dict[SourceFormat, tuple[int, ...] | None]
     se_min_score: int  # LIMA: top answer score >= 10
     se_prompt: Literal["title_body", "title", "body"]  # what a Stack Exchange prompt is made of
     site_temperature: float  # LIMA's tau: sites within a source are sampled in proportion to n ** (1 / tau)
+    # how the train sources without a quota share what the quotas leave: union (pooled, no source gets a share;
+    # the selection makes the mix), equal (the same share each) or proportional (to their candidates)
+    mix: Literal["union", "equal", "proportional"]
     diversity: Literal["kcenter", "none"]  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
     near_dup: NearDup
     decontam: Decontam

@@ -74,6 +74,13 @@ def _source(i: int, s: Source) -> Iterable[str]:
         yield f"{key}.quota: must be >= 0 (0: no cap, the source shares what is left of the budget)"
     if s.quota is not None and s.split != "train":
         yield f"{key}.quota: only train sources are curated; remove it from {s.name!r}"
+    if s.split == "train" and s.curated is None:
+        yield f"{key}.curated: missing; add it (true: people chose its rows, no selection rule applies; else false)"
+    for name in ("curated", "rules"):
+        if getattr(s, name) is not None and s.split != "train":
+            yield f"{key}.{name}: only train sources are curated; remove it from {s.name!r}"
+    if s.rules is not None and s.curated:
+        yield f"{key}.rules: a curated source has no selection rules to change; remove rules or set curated: false"
     hf = s.path.startswith("hf://")
     for name in ("hf_split", "hf_config"):
         value = getattr(s, name)
@@ -103,8 +110,9 @@ def _curate(p: Params) -> Iterable[str]:
         yield f"curate.single_source: {c.single_source!r} is not a train source; use one of {train_names}"
     if c.budget <= 0:
         yield "curate.budget: must be > 0 (LIMA used 1000)"
-    if c.min_response_chars > c.max_response_chars:
-        yield "curate.min_response_chars: larger than curate.max_response_chars; swap them"
+    for fmt, window in c.response_chars.items():  # the keys are source formats: yamlconfig checked them
+        if window is not None and (len(window) != 2 or not 0 <= window[0] <= window[1]):
+            yield f"curate.response_chars.{fmt}: expected [min, max] with 0 <= min <= max, got {list(window)}"
     if c.site_temperature <= 0:
         yield "curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)"
 
@@ -120,6 +128,8 @@ def _near_dup(p: Params) -> Iterable[str]:
 def _decontam(p: Params) -> Iterable[str]:
     if p.curate.decontam.ngram < 1 or p.curate.decontam.min_words < 1:
         yield "curate.decontam: ngram and min_words must be >= 1 (lm-eval-harness: 13)"
+    if not 0.0 < p.curate.decontam.short_similarity <= 1.0:
+        yield "curate.decontam.short_similarity: must be in (0, 1] (a Jaccard similarity; 1: the same words only)"
 
 
 # ------------------------------------------------------------------------------------------------------------ model

@@ -143,6 +143,7 @@ def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict
         "source_selected": share.get("selected"),
         "source_candidates": share.get("candidates"),
         "variant": (curate_metrics or {}).get("variant"),
+        "rules": ((curate_metrics or {}).get("rules") or {}).get(source),  # the selection rules it passed
     }
     return story | {"verdict": "kept: in the training set", "kept": kept_info}
 
@@ -197,5 +198,6 @@ def render_example(story: dict[str, Any]) -> Any:
                 f"{kept['source']}: {kept['source_selected']} of {kept['source_candidates']} candidates selected"
             )
         facts += [f"variant {kept['variant']}"] if kept.get("variant") else []
+        facts += [f"rules {kept['rules']}"] if kept.get("rules") else []
         table.add_row("kept", escape("; ".join(facts)))
     return table

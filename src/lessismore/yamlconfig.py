@@ -68,7 +68,10 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
         return build(tp, value, key + ".", errs)
     if origin is Literal:
         if value not in args:
-            errs.append(f"{key}: {value!r} is not one of {list(args)}")
+            near = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            errs.append(
+                f"{key}: {value!r} is not one of {list(args)}" + (f"; did you mean {near[0]!r}?" if near else "")
+            )
             return INVALID
         return value
     if origin in (typing.Union, types.UnionType):
@@ -84,7 +87,12 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
         if not isinstance(value, dict):
             errs.append(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
             return INVALID
-        return {str(k): _coerce(args[1], v, f"{key}.{k}", errs) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():  # a Literal key type names the keys allowed
+            name = str(k) if args[0] is str else _coerce(args[0], str(k), f"{key}.{k}", errs)
+            if name is not INVALID:  # a refused key has its error line already
+                out[name] = _coerce(args[1], v, f"{key}.{k}", errs)
+        return out
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):

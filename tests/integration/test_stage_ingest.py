@@ -47,7 +47,7 @@ def _sources(root: Path) -> list[dict[str, str]]:
 
 
 def _quota(split: str) -> dict[str, int]:
-    return {"quota": 0} if split == "train" else {}  # train sources say their cap (0: none); eval sources have none
+    return {"quota": 0, "curated": False} if split == "train" else {}  # train sources say their cap and kind
 
 
 def _run_stage(root: Path, sources: list[dict[str, str]]) -> subprocess.CompletedProcess:
@@ -115,7 +115,15 @@ def test_quarantine_is_written_even_when_empty(tmp_path):
     (tmp_path / "t.jsonl").write_text('{"conversations": ["a", "b"]}\n')
     (tmp_path / "p.jsonl").write_text('{"prompt": "c"}\n')
     sources = [
-        {"name": "t", "format": "lima_jsonl", "path": "t.jsonl", "split": "train", "license": "x", "quota": 0},
+        {
+            "name": "t",
+            "format": "lima_jsonl",
+            "path": "t.jsonl",
+            "split": "train",
+            "license": "x",
+            "quota": 0,
+            "curated": False,
+        },
         {"name": "p", "format": "prompts_jsonl", "path": "p.jsonl", "split": "test", "license": "x"},
     ]
     proc = _run_stage(tmp_path, sources)

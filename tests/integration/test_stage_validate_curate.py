@@ -36,12 +36,18 @@ def example(source: str, row: int, answer: str = LONG, fmt: str = "lima_jsonl", 
     return Example(messages=messages, origin=Origin(source, f"data/sources/{source}", str(row)), meta=meta)
 
 
-def project(tmp_path: Path, drop_source: str = "", ingest_drops: tuple[Dropped, ...] = ()) -> Path:
+def project(
+    tmp_path: Path, drop_source: str = "", ingest_drops: tuple[Dropped, ...] = (), budget: int = 4, **curated: bool
+) -> Path:
     params = read_yaml(REPO / "params.yaml")
-    params["curate"] |= {"budget": 4, "min_response_chars": 40, "se_min_score": 10, "diversity": "none"}
+    params["curate"] |= {"budget": budget, "se_min_score": 10, "diversity": "none"}
+    params["curate"]["response_chars"] |= {"stackexchange_xml": [40, 4096], "wikihow_csv": [40, 4096]}
     for source in params["ingest"]["sources"]:
         if source["split"] == "train":
             source["quota"] = 1 if source["name"] == "se_stem" else 0
+            source["curated"] = curated.get(source["name"], False)
+            if source["name"] == "handwritten" and not source["curated"]:  # lima_jsonl has no window of its own
+                source["rules"] = {"min_response_chars": 40}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     se = {"fmt": "stackexchange_xml", "score": 20}
     examples = [
@@ -140,3 +146,17 @@ def test_a_test_prompt_lost_at_ingest_fails_validate_by_name_unless_allowed(tmp_
     assert "WARNING 1 dev/test prompt(s) were removed" in " ".join(done.stderr.split())
     metrics = json.loads((root / "metrics/validate.json").read_text())
     assert metrics["eval"]["test"] == {"prompts": 1, "dropped": 1}
+
+
+def test_a_curated_source_keeps_its_short_answer_and_an_under_filled_budget_is_said(tmp_path):
+    root = project(tmp_path, budget=9, handwritten=True)  # people chose handwritten's rows: no selection rule
+    assert stage(root, "validate").returncode == 0
+    done = stage(root, "curate")
+    assert done.returncode == 0, done.stderr
+    train = read_jsonl(root / "data/curated/train.jsonl", Example)
+    assert ("handwritten", "9") in {(e.origin.source, e.origin.row) for e in train}  # "Too short." is kept
+    curated = json.loads((root / "metrics/curate.json").read_text())
+    assert curated["rules"]["handwritten"].startswith("curated: chosen by people")
+    assert curated["rules"]["wikihow"].startswith("lima: response 40-4096 chars")
+    assert curated["budget_shortfall"]["short_by"] == 9 - len(train) > 0
+    assert f"curate: WARNING selected {len(train)} of the budget 9" in " ".join(done.stderr.split())

@@ -17,6 +17,11 @@ CURATE = {
     "per_source": {"handwritten": {"candidates": 42, "selected": 24}, "se_stem": {"candidates": 101, "selected": 72}},
     "dropped_by_reason": {"low_score": 10, "over_quota": 37},
     "diversity": {"selected": {"mean_nearest": 0.7168}, "random": {"mean_nearest": 0.6438}},
+    "rules": {
+        "handwritten": "lima: no length window",
+        "se_stem": "lima: response 200-4096 chars; Stack Exchange: score >= 10, impersonal, no reference to other "
+        "answers",
+    },
 }
 TRAIN = {
     "steps": 12,
@@ -52,6 +57,7 @@ def test_dataset_card_lists_sources_licenses_and_the_funnel_from_the_metrics():
     assert "| selected | 96 | 24 | 72 |" in text and "- over_quota: 37" in text
     assert "`test_prompts` (test" in text  # the eval sources it was decontaminated against
     assert "seed 1234" in text and "0.717" in text and "0.644" in text
+    assert "- handwritten: lima: no length window\n- se_stem: lima: response 200-4096 chars; Stack Exchange" in text
 
 
 def test_model_card_has_hub_metadata_training_params_and_lineage():

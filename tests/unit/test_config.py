@@ -32,7 +32,14 @@ def test_lima_profile_has_the_papers_settings():
     assert (p.train.lr, p.train.lr_end, p.train.epochs) == (1e-5, 1e-6, 15)
     assert (p.train.adam_beta1, p.train.adam_beta2, p.train.weight_decay) == (0.9, 0.95, 0.1)
     assert p.train.batch_size * p.train.grad_accum == 32 and p.train.max_tokens == 2048
-    assert (p.curate.budget, p.curate.min_response_chars, p.curate.max_response_chars) == (1000, 1200, 4096)
+    assert p.curate.budget == 1000
+    # LIMA's length window was for Stack Exchange answers; its wikiHow and Reddit examples were not length-filtered
+    windows = p.curate.response_chars
+    assert (windows["stackexchange_xml"], windows["wikihow_csv"], windows["writingprompts_csv"]) == (
+        (1200, 4096),
+        None,
+        None,
+    )
 
 
 def test_params_are_frozen():
@@ -197,6 +204,10 @@ def test_a_key_that_applies_is_required_and_one_that_does_not_is_refused():
     }
     data["ingest"]["sources"][0]["hf_split"] = "train"  # not an hf:// source
     del data["ingest"]["sources"][1]["quota"]  # a train source must say its quota
+    del data["ingest"]["sources"][2]["curated"]  # ... and whether people chose its rows
+    data["ingest"]["sources"][3] |= {"curated": True, "rules": {"min_respons_chars": 0}}
+    data["ingest"]["sources"][4]["curated"] = False  # a dev source is not curated
+    data["curate"]["response_chars"] |= {"wikihow": [0, 10], "stackexchange_xml": [500, 100]}
     with pytest.raises(ConfigError) as err:
         parse_params(data)
     text = str(err.value)
@@ -205,6 +216,11 @@ def test_a_key_that_applies_is_required_and_one_that_does_not_is_refused():
     assert "train.select_decoding: only train.select judge reads it" in text
     assert "ingest.sources[0].hf_split: only hf:// sources read it" in text
     assert "ingest.sources[1].quota: missing" in text
+    assert "ingest.sources[2].curated: missing" in text
+    assert "ingest.sources[3].rules.min_respons_chars: unknown key; did you mean 'min_response_chars'?" in text
+    assert "ingest.sources[4].curated: only train sources are curated" in text
+    assert "curate.response_chars.wikihow: 'wikihow' is not one of" in text and "did you mean 'wikihow_csv'?" in text
+    assert "curate.response_chars.stackexchange_xml: expected [min, max] with 0 <= min <= max" in text
 
 
 def test_a_stage_that_reads_an_undeclared_key_fails():

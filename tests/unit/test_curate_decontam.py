@@ -6,14 +6,21 @@ import random
 
 import pytest
 
-from lessismore.curate.decontam import build_index, decontaminate, describe_match, find_match, words
+from lessismore.curate.decontam import (
+    build_index,
+    decontaminate,
+    describe_match,
+    find_match,
+    remove_contaminated,
+    words,
+)
 from lessismore.records import Example, Message, Origin, Prompt
 
 FILLER = " ".join(f"filler{i}" for i in range(120))
 P13 = "What are the main differences between a crocodile and an alligator, in simple terms?"  # 14 words
 P12 = "Write a short poem about the sea at night for children"  # 12 words
 P13_EXACT = "Describe how a rainbow forms after the rain stops falling on the hills"  # 13 words
-PARAMS = {"ngram": 13, "min_words": 8}
+PARAMS = {"ngram": 13, "min_words": 8, "similarity": 0.8}
 
 
 def prompt(text: str, row: int = 1, split: str = "test") -> Prompt:
@@ -93,6 +100,19 @@ def test_short_prompts_are_matched_exactly_and_wordless_ones_counted():
     )
 
 
+def test_a_near_copy_of_a_short_prompt_is_caught_by_its_word_set():
+    short = prompt("Tell me a joke.", 5)
+    index = build_index([short], **PARAMS)
+    please = ex("Why did the chicken...", question="Tell me a joke, please!")  # 4 of 5 words: Jaccard 0.8
+    reordered = ex("Knock knock.", question="A joke: tell me")  # the same words: 1.0
+    other = ex("Sure.", question="Tell me a story about a joke.")  # 4 of 6: 0.67
+    longer = ex("No.", question="Tell me a joke " + " ".join(f"word{i}" for i in range(20)))  # too long to be a copy
+    kept, dropped = remove_contaminated([please, reordered, other, longer], index)
+    assert kept == [other, longer] and [r for _, r in dropped] == [f"contaminated:{short.id}"] * 2
+    strict = build_index([short], ngram=13, min_words=8, similarity=1.0)
+    assert find_match(please, strict) is None and find_match(reordered, strict) is not None
+
+
 def test_first_match_in_reading_order_decides():
     a, b = prompt(P13, 1), prompt(P12, 2)
     both = ex(f"{P12} and then {P13}")
@@ -120,4 +140,4 @@ def test_empty_and_one_word_texts_do_not_crash():
 def test_words_ignore_unicode_forms_and_apostrophes():
     assert words("Ｗｈａｔ’s the café's ＩＤ?") == words("whats the cafés id")
     with pytest.raises(ValueError, match="decontam.ngram"):
-        build_index([], ngram=0, min_words=8)
+        build_index([], ngram=0, min_words=8, similarity=0.8)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall
+from lessismore.config import SourceRules
+from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall, source_rules
 from lessismore.curate.transforms import rewrite, rewrite_this_article
 from lessismore.records import Example, Message, Origin, Prompt
-from tests.specs import curate_spec
+from tests.specs import curate_spec, source
 
 IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
 ANSWERS = {  # distinct answers, so that near-duplicate removal leaves them alone
@@ -29,7 +30,8 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
 
 
 def run(examples, prompts=(), variant="lima", budget=3, quotas=None, embed=None, **kw):
-    spec = curate_spec(variant=variant, budget=budget, min_response_chars=10, max_response_chars=400, **kw)
+    window = {fmt: (10, 400) for fmt in ("stackexchange_xml", "lima_jsonl", "wikihow_csv")}
+    spec = curate_spec(variant=variant, budget=budget, response_chars=window, **kw)
     return curate(examples, list(prompts), spec, quotas={"se": 2} if quotas is None else quotas, seed=0, embed=embed)
 
 
@@ -81,6 +83,62 @@ def test_an_under_filled_budget_and_quota_are_said_with_their_reasons():
     assert metrics["budget_shortfall"] == short
     filled = run(examples, budget=2, quotas={"se": 1, "hand": 1})
     assert describe_shortfall(shortfall(filled, 2, {"se": 1, "hand": 1})) == ""
+
+
+def test_a_curated_source_is_taken_whole_and_a_source_may_have_its_own_rule_values():
+    lima = [ex(f"Short, chosen by people {i}.", source="lima", row=i, prompt=f"lima {i}") for i in range(3)]
+    lima.append(ex("Short, chosen by people 0.", source="lima", row=9, prompt="lima 0"))  # a duplicate still goes
+    mined = [ex(f"{ANSWERS[i]} ({i})", score=20, row=i, prompt=f"se {i}") for i in (1, 3, 4, 5)]
+    alpaca = [ex("Ok.", source="alpaca", row=1, prompt="a1"), ex("Fine.", source="alpaca", row=2, prompt="a2")]
+    spec = curate_spec(budget=5, response_chars={"stackexchange_xml": (20, 400)}, diversity="none")
+    sources = [
+        source("lima", "alpaca_json", "l.json", "train", quota=0, curated=True),
+        source("se", "stackexchange_xml", "se.xml", "train", quota=0, curated=False),
+        source(
+            "alpaca", "alpaca_json", "a.json", "train", quota=1, curated=False, rules=SourceRules(min_response_chars=3)
+        ),
+    ]
+    rules = source_rules(spec, sources)
+    result = curate(lima + mined + alpaca, [], spec, quotas={"alpaca": 1}, seed=0, rules=rules)
+    chosen = [(e.origin.source, e.origin.row) for e in result.selected]
+    assert [r for s, r in chosen if s == "lima"] == ["0", "1", "2"]  # whole, though under any window
+    assert sum(s == "alpaca" for s, _ in chosen) == 1 and sum(s == "se" for s, _ in chosen) == 1  # the rest
+    reasons = {(d.origin.source, d.origin.row): d.reason.split(":")[0] for d in result.dropped}
+    assert reasons[("lima", "9")] == "duplicate_prompt"
+    assert "response_too_short" not in {r for (s, _), r in reasons.items() if s == "alpaca"}  # its own 3 chars
+    assert result.rules["lima"].startswith("curated: chosen by people")
+    assert result.rules["alpaca"] == "lima: response >= 3 chars"  # alpaca_json has no window: only its own minimum
+    assert result.rules["se"].startswith("lima: response 20-400 chars; Stack Exchange: score >= 10")
+
+
+def test_each_format_has_its_own_window_and_an_authored_format_has_none():
+    long = "Knead the dough for ten minutes. " * 40  # 1,320 characters
+    examples = [
+        ex(long, score=20, row=1, prompt="se long"),
+        ex(ANSWERS[1], score=20, row=2, prompt="se short"),  # under Stack Exchange's 200
+        ex(ANSWERS[3], source="wiki", fmt="wikihow_csv", row=1, prompt="wiki short"),  # under wikiHow's 100
+        ex("Ok.", source="alpaca", fmt="alpaca_json", row=1, prompt="alpaca short", score=-5),  # authored: kept
+        ex(long, source="alpaca", fmt="alpaca_json", row=2, prompt="alpaca long"),
+    ]
+    windows = {"stackexchange_xml": (200, 4096), "wikihow_csv": (100, 1000), "writingprompts_csv": None}
+    spec = curate_spec(budget=10, response_chars=windows, diversity="none")
+    sources = [
+        source("se", "stackexchange_xml", "se.xml", "train", quota=0, curated=False),
+        source("wiki", "wikihow_csv", "w.csv", "train", quota=0, curated=False),
+        source("alpaca", "alpaca_json", "a.json", "train", quota=0, curated=False),
+    ]
+    result = curate(examples, [], spec, quotas={}, seed=0, rules=source_rules(spec, sources))
+    kept = {(e.origin.source, e.origin.row) for e in result.selected}
+    assert kept == {("se", "1"), ("alpaca", "1"), ("alpaca", "2")}
+    assert {(d.origin.source, d.origin.row, d.reason) for d in result.dropped} == {
+        ("se", "2", "response_too_short"),
+        ("wiki", "1", "response_too_short"),
+    }
+    assert result.rules == {
+        "alpaca": "lima: no length window",  # and no score rule: score -5 is Stack Exchange's business only
+        "se": "lima: response 200-4096 chars; Stack Exchange: score >= 10, impersonal, no reference to other answers",
+        "wiki": "lima: response 100-1000 chars",
+    }
 
 
 def test_a_test_prompt_inside_a_training_answer_is_caught():

@@ -148,6 +148,22 @@ def test_select_loses_nothing_keeps_input_order_and_gives_reasons():
     assert {e.origin.source: r for e, r in left_out} == {"se": "over_quota", "wiki": "over_budget"}
 
 
+def test_mix_says_how_sources_without_a_quota_share_and_union_gives_none_a_share():
+    examples = pool({"big": 90, "small": 10, "capped": 10})
+    args = {"site_temperature": 3.0, "vectors": None, "seed": 0}
+    equal = select(examples, 24, {"capped": 4}, mix="equal", **args)[0]
+    proportional = select(examples, 24, {"capped": 4}, mix="proportional", **args)[0]
+    union = select(examples, 24, {"capped": 4}, mix="union", **args)[0]
+    assert per_source(equal) == {"big": 10, "capped": 4, "small": 10}
+    assert per_source(proportional) == {"big": 18, "capped": 4, "small": 2}
+    mixed = per_source(union)  # one pool of 100: the draw makes the mix, about 9 to 1 here
+    assert mixed["capped"] == 4 and mixed["big"] + mixed["small"] == 20 and mixed["small"] < 10
+    # union with embeddings: farthest-first over the pooled sources, whatever their sizes
+    vectors, _ = clustered([90, 10, 10])
+    spread = select(examples, 24, {"capped": 4}, site_temperature=3.0, vectors=vectors, seed=0, mix="union")[0]
+    assert len(spread) == 24 and per_source(spread)["capped"] == 4
+
+
 def test_quotas_cut_by_the_budget_leave_out_as_over_budget():
     selected, left_out = select(
         pool({"a": 5, "b": 5}), 4, {"a": 5, "b": 5}, site_temperature=3.0, vectors=None, seed=0

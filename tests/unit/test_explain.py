@@ -75,7 +75,12 @@ ROWS = [
         _drop("curate", "ffff000000000006", "near_duplicate:eeee000000000005", _ex("bbbb000000000002", SE), SE),
     ),
 ]
-METRICS = {"variant": "lima", "per_source": {"wikihow": {"candidates": 32, "selected": 24}}}
+RULES = "curated: chosen by people, no selection rule (validation, dedup, decontamination only)"
+METRICS = {
+    "variant": "lima",
+    "per_source": {"wikihow": {"candidates": 32, "selected": 24}},
+    "rules": {"wikihow": RULES},
+}
 
 
 @pytest.mark.parametrize("query", ["aaaa000000000001", "eeee000000000005", "eeee"])
@@ -96,6 +101,7 @@ def test_a_kept_example_is_found_by_its_id_before_or_after_the_rewrite(query):
         "source_selected": 24,
         "source_candidates": 32,
         "variant": "lima",
+        "rules": RULES,
     }
 
 

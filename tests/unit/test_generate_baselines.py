@@ -123,6 +123,26 @@ def test_ids_win_over_text_and_the_file_decoding_is_kept(tmp_path):
     }
 
 
+def test_two_files_with_the_same_texts_pair_by_their_own_ids_and_ambiguous_rows_are_said(tmp_path):
+    # LIMA's test prompt lima-16 and an AlpacaEval prompt with the very same words, both in our eval set
+    same = "Given a <span> in HTML I want to change its color on mouse over."
+    lima = records.Origin("lima_test", "data/lima/test.jsonl", "16")
+    ours = [
+        records.Prompt(text=same, split="test", origin=lima, meta={"id": "lima-16"}),
+        records.Prompt(text="How do I boil an egg?", split="test", origin=lima, meta={"id": "lima-17"}),
+    ]
+    rows = [
+        {"id": 0, "instruction": "How do I boil an egg?", "source_id": "lima-17", "output": "Boil water."},
+        {"id": 1, "instruction": same, "source_id": "alpaca_eval-5", "output": "Use :hover."},  # another question
+    ]
+    imp = import_baseline("gpt-4", "just_eval", _json(tmp_path / "gpt4.to_eval.json", rows), ours)
+    assert [(r.prompt_id, r.meta["matched_by"]) for r in imp.responses] == [(ours[1].id, "id")]
+    assert imp.ambiguous == [
+        "row 1: its text is prompt lima-16's, but its ids ['1', 'alpaca_eval-5'] name another question"
+    ]
+    assert imp.unmatched == [ours[0]]  # said, not silently paired with the AlpacaEval row
+
+
 def test_rows_without_an_answer_become_dropped_records_and_second_answers_are_counted(tmp_path):
     path = tmp_path / "answers.jsonl"
     path.write_text(

@@ -91,6 +91,11 @@ def test_flat_frame_derives_lengths_roles_and_prose():
     asked = flat_frame([ex("Why is <b> bold?", "Browsers style it so.")], Example).iloc[0]
     assert "<b>" in asked["body"] and asked["prose"] == "Browsers style it so."  # tags are looked for in answers
     assert flat_frame([Prompt("What is <p>?", "test", Origin("t", "t", "1"))], Prompt).iloc[0]["prose"] == ""
+    page = ex("Create an HTML page with a heading.", "<html>\n<h1>Heading</h1>\n</html>")  # Alpaca row 4750's kind
+    authored = Example(page.messages, page.origin, {"format": "alpaca_json", "split": "train"})
+    scraped = Example(page.messages, page.origin, {"format": "wikihow_csv", "split": "train"})
+    frame = flat_frame([authored, scraped], Example)
+    assert frame.iloc[0]["prose"] == "" and "<h1>" in frame.iloc[1]["prose"]  # HTML written as the answer is kept
     assert row["origin.source"] == "se"
 
 

@@ -14,7 +14,7 @@ and row, so the funnel adds up: candidates = selected + dropped, per source and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,16 +23,25 @@ import numpy as np
 from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
 from lessismore.curate.dedup import dedup_prompts
 from lessismore.curate.diversity import diversity as diversity_measure
-from lessismore.curate.filters import REASONS, apply_filters, lima_checks
+from lessismore.curate.filters import REASONS, Rules, apply_filters
 from lessismore.curate.neardup import near_duplicates
 from lessismore.curate.select import sample, select
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
 
 if TYPE_CHECKING:
-    from lessismore.config import Curate
+    from lessismore.config import Curate, Source, SourceRules
 
-__all__ = ["CurateResult", "curate", "curate_metrics", "describe_shortfall", "drop", "shortfall"]
+__all__ = [
+    "CurateResult",
+    "curate",
+    "curate_metrics",
+    "describe_shortfall",
+    "drop",
+    "format_rules",
+    "shortfall",
+    "source_rules",
+]
 
 Embed = Callable[[list[str]], np.ndarray]
 Variant = Literal["lima", "random", "unfiltered", "single_source"]
@@ -46,6 +55,7 @@ class CurateResult:
     diversity: dict[str, Any] | None = None  # diversity.diversity() of the selection vs random; None unembedded
     rewritten: dict[str, int] = field(default_factory=dict)  # rewrite rule -> examples it changed
     decontam: dict[str, Any] = field(default_factory=dict)  # the n-gram index's stats (prompts too short to match)
+    rules: dict[str, str] = field(default_factory=dict)  # source -> the selection rules that applied to it
 
     def per_source(self) -> dict[str, dict[str, int]]:
         candidates = Counter(e.origin.source for e in self.selected) + Counter(d.origin.source for d in self.dropped)
@@ -79,14 +89,23 @@ def curate(
     quotas: dict[str, int],
     seed: int,
     embed: Embed | None = None,
+    rules: Mapping[str, Rules] | None = None,
 ) -> CurateResult:
     """Run the funnel over `examples` (the validated ones); `prompts` are the dev and test prompts to keep out.
 
     `spec` is params' curate section; `quotas` the train sources' caps (source name -> examples, 0 or absent: none).
+    `rules` (`source_rules`): each source's selection rules where they are not curate's own: none for a curated
+    source, whose examples are then taken whole within its quota ahead of the mined ones.
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
     diversity measure; without it the draw within each source and site is seeded random.
     """
     variant, budget, nd, dc = spec.variant, spec.budget, spec.near_dup, spec.decontam
+    rules = dict(rules or {})
+    for ex in examples:  # a source the caller gave no rules for gets its format's
+        if ex.origin.source not in rules:
+            rules[ex.origin.source] = format_rules(spec, ex.meta.get("format", ""))
+    checks = {name: r.checks() for name, r in rules.items()}
+    curated = frozenset(name for name, r in rules.items() if r.curated)
     rejected: list[tuple[Example, str]] = []
     funnel = [_step("validated", examples)]
     pool = examples
@@ -97,12 +116,11 @@ def curate(
     pool = pool_in = [rewrite(ex, se_prompt=spec.se_prompt) for ex in pool]
     rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
     if variant in ("lima", "single_source"):
-        checks = lima_checks(spec.min_response_chars, spec.max_response_chars, spec.se_min_score)
-        verdicts = [(ex, *apply_filters(ex, checks)) for ex in pool]
+        verdicts = [(ex, *apply_filters(ex, checks[ex.origin.source])) for ex in pool]
         pool = [ex for ex, keep, _ in verdicts if keep]
         rejected += [(ex, reason) for ex, keep, reason in verdicts if not keep]
         funnel.append(_step("filters", pool))
-    index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words)
+    index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words, similarity=dc.short_similarity)
     for name, run in (
         ("dedup", lambda p: dedup_prompts(p)),
         ("decontam", lambda p: remove_contaminated(p, index)),
@@ -117,7 +135,14 @@ def curate(
         selected, left_out = sample(pool, budget, seed)
     else:
         selected, left_out = select(
-            pool, budget, quotas, site_temperature=spec.site_temperature, vectors=vectors, seed=seed
+            pool,
+            budget,
+            quotas,
+            site_temperature=spec.site_temperature,
+            vectors=vectors,
+            seed=seed,
+            first=curated if variant in ("lima", "single_source") else frozenset(),
+            mix=spec.mix,
         )
     rejected += left_out
     funnel.append(_step("selected", selected))
@@ -137,7 +162,31 @@ def curate(
 
     dropped = [drop(ex, r, extra(ex, r)) for ex, r in rejected]
     assert len(selected) + len(dropped) == len(examples), "curate lost or duplicated an example"
-    return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats)
+    sources = sorted({ex.origin.source for ex in examples})
+    applied = {name: rules[name].describe() for name in sources} if variant in ("lima", "single_source") else {}
+    return CurateResult(selected, dropped, funnel, measure, dict(sorted(rewritten.items())), index.stats, applied)
+
+
+def source_rules(spec: Curate, sources: Sequence[Source]) -> dict[str, Rules]:
+    """Each train source's selection rules: its format's (curate.response_chars, and Stack Exchange's score and
+    style rules), with the source's own `rules` over them, or none at all for a `curated: true` source."""
+    return {
+        s.name: format_rules(spec, s.format, s.rules, curated=bool(s.curated)) for s in sources if s.split == "train"
+    }
+
+
+def format_rules(spec: Curate, fmt: str, own: SourceRules | None = None, *, curated: bool = False) -> Rules:
+    """The rules for one source of format `fmt`: the format's length window (none when curate.response_chars leaves
+    the format out), the score rule for Stack Exchange, and any value the source sets itself (`own`)."""
+    lo, hi = spec.response_chars.get(fmt) or (0, None)
+    mine = {k: v for k, v in (vars(own) if own else {}).items() if v is not None}  # the keys the source sets
+    return Rules(
+        curated=curated,
+        min_response_chars=mine.get("min_response_chars", lo),
+        max_response_chars=mine.get("max_response_chars", hi),
+        se_min_score=mine.get("se_min_score", spec.se_min_score),
+        stackexchange=fmt == "stackexchange_xml",
+    )
 
 
 def shortfall(result: CurateResult, budget: int, quotas: Mapping[str, int]) -> dict[str, Any]:
@@ -191,5 +240,6 @@ def curate_metrics(
         "dropped_by_reason": result.dropped_by_reason(),
         "rewritten": result.rewritten,
         "decontam": result.decontam,
+        "rules": result.rules,
         "diversity": result.diversity,
     }

@@ -6,8 +6,12 @@ those runs is dropped with reason "contaminated:<prompt id>". A prompt shorter t
 whole and matched as a contiguous run of words when it has at least `min_words` words. A shorter one would match
 too much ordinary text as a run, yet short prompts are the ones that recur verbatim ("Tell me a joke."), so it is
 matched exactly: a user message whose words are the prompt's words, nothing more or less ("exact" in
-`NgramIndex.stats`; `NgramIndex.too_short` lists those with no word at all, which cannot match). Both sides go
-through `words`, so case, punctuation and Unicode forms never hide an overlap. Runs never span two messages.
+`NgramIndex.stats`; `NgramIndex.too_short` lists those with no word at all, which cannot match), or nearly: a user
+message whose word set has a Jaccard similarity of at least `similarity` with the prompt's ("Tell me a joke" and
+"Tell me a joke, please": 0.8). The sets are a few words each, so the Jaccard is computed exactly, through an
+inverted index from word to short prompt, rather than estimated with MinHash: exact and cheaper at this size.
+Both sides go through `words`, so case, punctuation and Unicode forms never hide an overlap. Runs never span two
+messages.
 
 Lookups cost one dict probe per word position: each entry is filed under its first `key_len` words and checked in
 full only on a hit (measured: ~20,000 examples of ~300 words against 1,000 prompts in ~2 s on one core).
@@ -49,6 +53,9 @@ class NgramIndex:
     entries: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]]  # key -> [(word run, prompt id)], prompt order
     prompts: dict[str, Prompt]  # every prompt given, by id (for the quarantine detail: split, file, row)
     exact: dict[tuple[str, ...], str] = field(default_factory=dict)  # words -> id, prompts under min_words words
+    similarity: float = 1.0  # Jaccard of word sets from which a user message is a near-copy of a short prompt
+    short_sets: dict[str, frozenset[str]] = field(default_factory=dict)  # short prompt id -> its word set
+    by_word: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> ids of the short prompts with it
     too_short: tuple[str, ...] = ()  # ids of prompts without a word (punctuation only): they cannot match
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -64,14 +71,14 @@ class Match:
     words: tuple[str, ...]  # the overlapping words, normalised
 
 
-def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIndex:
+def build_index(prompts: list[Prompt], *, ngram: int, min_words: int, similarity: float) -> NgramIndex:
     """Index every `ngram`-word run of every prompt (and short prompts of >= min_words words whole).
 
     >>> from lessismore.records import Origin
     >>> p = Prompt("Name three birds.", "test", Origin("t", "t.txt", "1"))
-    >>> build_index([p], ngram=13, min_words=8).stats
+    >>> build_index([p], ngram=13, min_words=8, similarity=0.8).stats
     {'prompts': 1, 'indexed_ngrams': 0, 'indexed_whole': 0, 'exact': 1, 'too_short': 0, 'entries': 0}
-    >>> build_index([p], ngram=2, min_words=2).stats
+    >>> build_index([p], ngram=2, min_words=2, similarity=0.8).stats
     {'prompts': 1, 'indexed_ngrams': 1, 'indexed_whole': 0, 'exact': 0, 'too_short': 0, 'entries': 2}
     """
     if ngram < 1:
@@ -106,17 +113,52 @@ def build_index(prompts: list[Prompt], *, ngram: int, min_words: int) -> NgramIn
                 seen.add((run, prompt.id))
                 entries.setdefault(run[:key_len], []).append((run, prompt.id))
     stats = {"prompts": len(by_id), **counts, "too_short": len(too_short), "entries": len(seen)}
-    return NgramIndex(ngram, min_words, key_len, entries, by_id, exact, tuple(too_short), stats)
+    short_sets = {pid: frozenset(w) for w, pid in exact.items()}
+    by_word: dict[str, list[str]] = {}
+    for pid, ws in short_sets.items():
+        for word in sorted(ws):
+            by_word.setdefault(word, []).append(pid)
+    return NgramIndex(
+        ngram,
+        min_words,
+        key_len,
+        entries,
+        by_id,
+        exact,
+        similarity,
+        short_sets,
+        {w: tuple(ids) for w, ids in by_word.items()},
+        tuple(too_short),
+        stats,
+    )
+
+
+def _near_short(w: list[str], index: NgramIndex) -> str | None:
+    """The first short prompt (in index order) whose word set is at least `index.similarity` Jaccard-similar to
+    `w`'s, or None. Only a message of at most twice min_words words can reach it against a shorter prompt."""
+    if not index.by_word or not w or len(w) > 2 * index.min_words:
+        return None
+    mine = frozenset(w)
+    seen: set[str] = set()
+    for word in sorted(mine):
+        for pid in index.by_word.get(word, ()):
+            if pid in seen:
+                continue
+            seen.add(pid)
+            theirs = index.short_sets[pid]
+            if len(mine & theirs) / len(mine | theirs) >= index.similarity:
+                return pid
+    return None
 
 
 def find_match(example: Example, index: NgramIndex) -> Match | None:
     """The first overlap in reading order (message by message, word by word; prompts in index order), or None."""
     k, entries, exact = index.key_len, index.entries, index.exact
     if not entries and not exact:
-        return None
+        return None  # (short_sets come from `exact`: none without it)
     for m, message in enumerate(example.messages):
         w = words(message.content)
-        if message.role == "user" and (prompt_id := exact.get(tuple(w))) is not None:
+        if message.role == "user" and (prompt_id := exact.get(tuple(w)) or _near_short(w, index)) is not None:
             return Match(index.prompts[prompt_id], m, message.role, 0, tuple(w))
         for i in range(len(w) - k + 1):
             hits = entries.get(tuple(w[i : i + k]))
@@ -162,7 +204,8 @@ def remove_contaminated(examples: list[Example], index: NgramIndex) -> tuple[lis
 
 
 def decontaminate(
-    examples: list[Example], prompts: list[Prompt], *, ngram: int, min_words: int
+    examples: list[Example], prompts: list[Prompt], *, ngram: int, min_words: int, similarity: float
 ) -> tuple[list[Example], list[tuple[Example, str]]]:
     """`remove_contaminated` against an index of `prompts` built here (build it yourself to reuse it or its stats)."""
-    return remove_contaminated(examples, build_index(prompts, ngram=ngram, min_words=min_words))
+    index = build_index(prompts, ngram=ngram, min_words=min_words, similarity=similarity)
+    return remove_contaminated(examples, index)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from lessismore.records import Example
+from lessismore.text import prose
 
 Check = Callable[[Example], tuple[bool, str]]
 KEEP = (True, "ok")
 
 # reason code -> the human sentence the quarantine detail carries (what was wrong, and what to do about it)
 REASONS = {
-    "response_too_short": "the response is shorter than curate.min_response_chars; lower it to keep such answers",
-    "response_too_long": "the response is longer than curate.max_response_chars; raise it to keep such answers",
+    "response_too_short": "the response is shorter than its format's window in curate.response_chars (or its "
+    "source's rules.min_response_chars); lower it to keep such answers",
+    "response_too_long": "the response is longer than its format's window in curate.response_chars (or its "
+    "source's rules.max_response_chars); raise it to keep such answers",
     "low_score": "the Stack Exchange answer scored below curate.se_min_score (or has no score in meta)",
     "first_person": "the Stack Exchange answer speaks in the first person (LIMA keeps impersonal answers only)",
     "refers_to_other_answers": "the Stack Exchange answer refers to other answers, which the model will not see",
@@ -33,7 +37,6 @@ REASONS = {
     "over_budget": "curate.budget was spent; raise it to keep more",
 }
 
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code quotes identifiers such as `me` or `i`: not prose
 _QUOTED = re.compile(r'"[^"\n]{0,200}"|“[^”\n]{0,200}”')  # a quoted sentence ("My bike was stolen.") is an example
 # the roman numeral I after a noun that numbers things: "Type I error", "Phase I trial", "World War I", "Louis I"
 _NUMERAL_I = re.compile(
@@ -54,16 +57,13 @@ def is_stackexchange(example: Example) -> bool:
     return example.meta.get("format") == "stackexchange_xml"
 
 
-def _prose(text: str) -> str:
-    return _CODE.sub(" ", text)
-
-
-def response_length(example: Example, min_chars: int, max_chars: int) -> tuple[bool, str]:
-    """LIMA: 1,200-4,096 characters in the (last) assistant turn; whitespace at the ends is not counted."""
+def response_length(example: Example, min_chars: int, max_chars: int | None) -> tuple[bool, str]:
+    """LIMA: 1,200-4,096 characters in the (last) assistant turn; whitespace at the ends is not counted. A max of
+    None: no upper bound."""
     n = len(example.response.strip())
     if n < min_chars:
         return False, "response_too_short"
-    return (False, "response_too_long") if n > max_chars else KEEP
+    return (False, "response_too_long") if max_chars is not None and n > max_chars else KEEP
 
 
 def se_score(example: Example, min_score: int) -> tuple[bool, str]:
@@ -78,25 +78,66 @@ def se_first_person(example: Example) -> tuple[bool, str]:
     """Stack Exchange only: no I, I'm, my or me as words in the answer's own prose (not in code, not in quotes)."""
     if not is_stackexchange(example):
         return KEEP
-    prose = _NUMERAL_I.sub(" ", _QUOTED.sub(" ", _prose(example.response)))
-    return (False, "first_person") if _FIRST_PERSON.search(prose) else KEEP
+    text = _NUMERAL_I.sub(" ", _QUOTED.sub(" ", prose(example.response)))
+    return (False, "first_person") if _FIRST_PERSON.search(text) else KEEP
 
 
 def se_other_answers(example: Example) -> tuple[bool, str]:
     """Stack Exchange only: no "as mentioned above", "the other answer", "as others have said", /a/<id> links."""
     if not is_stackexchange(example):
         return KEEP
-    return (False, "refers_to_other_answers") if _OTHER_ANSWERS.search(_prose(example.response)) else KEEP
+    return (False, "refers_to_other_answers") if _OTHER_ANSWERS.search(prose(example.response)) else KEEP
 
 
-def lima_checks(min_response_chars: int, max_response_chars: int, se_min_score: int) -> list[Check]:
+def lima_checks(min_response_chars: int, max_response_chars: int | None, se_min_score: int) -> list[Check]:
     """The LIMA rules with their params bound, cheapest first."""
-    return [
-        partial(response_length, min_chars=min_response_chars, max_chars=max_response_chars),
-        partial(se_score, min_score=se_min_score),
-        se_other_answers,  # before first person: an answer that cites another usually also says "I"
-        se_first_person,
-    ]
+    return Rules(False, min_response_chars, max_response_chars, se_min_score, stackexchange=True).checks()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The selection rules one train source's examples go through: LIMA's, with the values of the source's format
+    and its own, or none at all for a source whose rules people chose (`curated`).
+
+    No window (min 0, max None) means no length rule; the score and style rules are Stack Exchange's alone.
+    """
+
+    curated: bool
+    min_response_chars: int = 0
+    max_response_chars: int | None = None  # None: no upper bound
+    se_min_score: int = 0
+    stackexchange: bool = False  # a Stack Exchange source: the score and style rules apply
+
+    def checks(self) -> list[Check]:
+        if self.curated:
+            return []
+        out: list[Check] = []
+        if self.min_response_chars > 0 or self.max_response_chars is not None:
+            out.append(partial(response_length, min_chars=self.min_response_chars, max_chars=self.max_response_chars))
+        if self.stackexchange:
+            # other answers before first person: an answer that cites another usually also says "I"
+            out += [partial(se_score, min_score=self.se_min_score), se_other_answers, se_first_person]
+        return out
+
+    def describe(self) -> str:
+        """What the funnel and the dataset card say applied to the source.
+
+        >>> Rules(True).describe()
+        'curated: chosen by people, no selection rule (validation, dedup, decontamination only)'
+        >>> Rules(False, 200, 4096, 10, stackexchange=True).describe()
+        'lima: response 200-4096 chars; Stack Exchange: score >= 10, impersonal, no reference to other answers'
+        >>> Rules(False).describe(), Rules(False, 0, 8192).describe(), Rules(False, 200).describe()
+        ('lima: no length window', 'lima: response 0-8192 chars', 'lima: response >= 200 chars')
+        """
+        if self.curated:
+            return "curated: chosen by people, no selection rule (validation, dedup, decontamination only)"
+        lo, hi = self.min_response_chars, self.max_response_chars
+        text = "lima: " + (
+            f"response {lo}-{hi} chars" if hi is not None else f"response >= {lo} chars" if lo else "no length window"
+        )
+        if self.stackexchange:
+            text += f"; Stack Exchange: score >= {self.se_min_score}, impersonal, no reference to other answers"
+        return text
 
 
 def apply_filters(example: Example, checks: Sequence[Check]) -> tuple[bool, str]:

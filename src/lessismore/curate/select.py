@@ -1,10 +1,12 @@
 """Selection under a budget: the last step of curate. Seeded, deterministic, and nothing vanishes.
 
-`allocate` splits the budget N into (source, site) groups. A source with a quota gets min(quota, what it has),
-scaled down in proportion when the quotas add up to more than N; sources without a quota share what is left
-equally. Inside a source, its sites (meta "site", Stack Exchange) share its part in proportion to n ** (1 / tau),
-LIMA's site temperature (tau = 3; 1: in proportion to size; large: equal). Every split is water-filled: a group with
-fewer candidates than its share keeps them all and the rest goes to the others.
+`allocate` splits the budget N into (source, site) groups. A curated source is taken whole first (up to its quota);
+a source with a quota gets min(quota, what it has), scaled down in proportion when the quotas add up to more than N;
+sources without a quota share what is left as curate.mix says: pooled into one (union, the default: no source gets a
+share), equally, or in proportion to their candidates. Inside a source, its sites (meta "site", Stack Exchange)
+share its part in proportion to n ** (1 / tau), LIMA's site temperature (tau = 3; 1: in proportion to size; large:
+equal). Every split is water-filled: a group with fewer candidates than its share keeps them all and the rest goes
+to the others.
 `select` fills each group's part: with embeddings, by greedy k-center (farthest-first) over the whole selection;
 without, by a seeded random draw per group. `sample` (variant "random", the ablation) is a seeded sample of N.
 All return (selected in input order, [(example, reason)]): reason "over_quota" when the example's source reached
@@ -18,7 +20,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Hashable, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -26,6 +28,8 @@ from lessismore.records import Example
 
 K = TypeVar("K", bound=Hashable)
 Group = tuple[str, str]  # (source, site); site "" when the source has none
+Mix = Literal["union", "equal", "proportional"]  # params curate.mix: how sources without a quota share
+UNION: Group = ("*", "")  # mix "union": every source without a quota, pooled
 
 
 def water_fill(weights: Mapping[K, float], caps: Mapping[K, int], total: int) -> dict[K, int]:
@@ -59,23 +63,47 @@ def water_fill(weights: Mapping[K, float], caps: Mapping[K, int], total: int) ->
     return out
 
 
-def source_parts(available: Mapping[str, int], budget: int, quotas: Mapping[str, int]) -> dict[str, int]:
-    """How many examples each source gets: quotas first (scaled down to fit), then equal shares of the rest.
+def source_parts(
+    available: Mapping[str, int],
+    budget: int,
+    quotas: Mapping[str, int],
+    first: frozenset[str] = frozenset(),
+    mix: Mix = "equal",
+) -> dict[str, int]:
+    """How many examples each source gets: the sources in `first` (curated ones) whole, up to their quota; then
+    quotas (scaled down to fit what is left), then the rest split over the sources without a quota: equal shares
+    (`mix` "equal") or in proportion to their candidates ("proportional"). A cut never leaves room unused.
+    ("union", no split at all, is done by `select`: it pools those sources into one before calling this.)
 
     >>> source_parts({"se": 50, "wiki": 50, "hand": 3}, 20, {"se": 8})
     {'hand': 3, 'se': 8, 'wiki': 9}
     >>> source_parts({"a": 100, "b": 100}, 10, {"a": 10, "b": 5})
     {'a': 7, 'b': 3}
+    >>> source_parts({"lima": 12, "se": 50}, 20, {"se": 20}, first=frozenset({"lima"}))  # curated: whole, first
+    {'lima': 12, 'se': 8}
+    >>> source_parts({"big": 90, "small": 10}, 20, {}, mix="proportional")
+    {'big': 18, 'small': 2}
     """
+    whole = {s: min(quotas.get(s, 0) or n, n) for s, n in available.items() if s in first}
+    taken = water_fill(whole, whole, budget)  # scaled down only when the curated sources alone exceed the budget
+    budget -= sum(taken.values())
+    available = {s: n for s, n in available.items() if s not in first}
     claims = {s: min(quotas.get(s, 0), n) for s, n in available.items() if quotas.get(s, 0) > 0}
     parts = water_fill(claims, claims, budget)  # proportional cut, only when the claims exceed the budget
     free = {s: n for s, n in available.items() if s not in claims}
-    parts |= water_fill({s: 1 for s in free}, free, budget - sum(parts.values()))
-    return dict(sorted(parts.items()))
+    weights = {s: float(n) if mix == "proportional" else 1.0 for s, n in free.items()}
+    parts |= water_fill(weights, free, budget - sum(parts.values()))
+    return dict(sorted((parts | taken).items()))
 
 
 def allocate(
-    sizes: Mapping[Group, int], budget: int, quotas: Mapping[str, int], *, site_temperature: float
+    sizes: Mapping[Group, int],
+    budget: int,
+    quotas: Mapping[str, int],
+    *,
+    site_temperature: float,
+    first: frozenset[str] = frozenset(),
+    mix: Mix = "equal",
 ) -> dict[Group, int]:
     """The budget split over (source, site) groups of `sizes` candidates; each part is at most its group's size.
 
@@ -88,7 +116,7 @@ def allocate(
     available: Counter[str] = Counter()
     for (source, _), n in sizes.items():
         available[source] += n
-    parts = source_parts(available, budget, quotas)
+    parts = source_parts(available, budget, quotas, first, mix)
     out: dict[Group, int] = {}
     for source, part in sorted(parts.items()):
         sites = {site: n for (src, site), n in sizes.items() if src == source}
@@ -136,13 +164,22 @@ def select(
     site_temperature: float,
     vectors: np.ndarray | None,
     seed: int,
+    first: frozenset[str] = frozenset(),
+    mix: Mix = "equal",
 ) -> tuple[list[Example], list[tuple[Example, str]]]:
     """Fill each (source, site) group's part of `budget`: k-center over `vectors` (rows aligned with `examples`,
-    L2-normalised) when given, else a seeded random draw per group. Returns (selected, [(left out, reason)]).
+    L2-normalised) when given, else a seeded random draw per group. The sources in `first` (curated) are taken
+    whole, up to their quota, before the others share the rest. The sources without a quota share what is left
+    as `mix` says: "union" pools them into one group (no source gets a share: the selection's own choice makes
+    the mix, and the funnel shows it), "equal" or "proportional" split it first (see `source_parts`).
+    Returns (selected, [(left out, reason)]).
     """
     order = sorted(range(len(examples)), key=lambda i: _sort_key(examples[i]))
-    labels = [group_of(examples[i]) for i in order]
-    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature)
+    pooled = {ex.origin.source for ex in examples if quotas.get(ex.origin.source, 0) <= 0} - first
+    labels = [
+        UNION if mix == "union" and examples[i].origin.source in pooled else group_of(examples[i]) for i in order
+    ]
+    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
     index = {g: i for i, g in enumerate(sorted(parts))}
     groups = np.array([index[g] for g in labels], dtype=np.int64)
     room = np.array([parts[g] for g in index], dtype=np.int64)

@@ -7,7 +7,8 @@ Part of the generate stage (params generate.baselines -> outputs/responses/<name
                the first turn answers a single-turn prompt (MT-Bench files carry no question text: ids only)
   jsonl        one object a line: {prompt or prompt_id (or id), response or output, optional decoding}
 Each answer is matched to a test prompt by id (the file's id equals the prompt's source id, meta["id"], or its
-content id) or else by normalised, case-folded text. Test prompts left without an answer are reported, answers to
+content id) or else by normalised, case-folded text when no id says otherwise (a row whose ids name another
+question is reported, never silently paired). Test prompts left without an answer are reported, answers to
 prompts outside the test set are counted and ignored, and rows without answer text become records.Dropped.
 A Response's checkpoint is the file's sha256 (16 hex digits), so a changed file is a different baseline.
 """
@@ -46,6 +47,7 @@ class BaselineImport:
     duplicates: int  # second answers to an already-answered prompt (the first is kept)
     dropped: list[Dropped]  # rows that carry no usable answer
     checkpoint: str
+    ambiguous: list[str] = field(default_factory=list)  # rows not paired: their ids name another question
 
 
 def text_key(text: str) -> str:
@@ -128,21 +130,33 @@ def read_answers(path: str | Path, fmt: str, name: str) -> tuple[list[Answer], l
 
 def match_answers(
     answers: list[Answer], prompts: list[Prompt], name: str, checkpoint: str, file: str = ""
-) -> tuple[list[Response], list[Prompt], int, int]:
-    """(responses in prompt order, unmatched prompts, answers to other prompts, duplicate answers)."""
+) -> tuple[list[Response], list[Prompt], int, int, list[str]]:
+    """(responses in prompt order, unmatched prompts, answers to other prompts, duplicate answers, the rows left
+    unpaired because their ids say they answer another question than the prompt with their text, each with why).
+
+    By the file's own ids first; by text only when no id says otherwise: once the file's ids match ours, a row
+    whose ids match none of our prompts is about another question even if its text is the same (just-eval's
+    alpaca_eval rows repeat some LIMA test prompts word for word).
+    """
     by_id: dict[str, Prompt] = {}
-    by_text: dict[str, Prompt] = {}
+    by_text: dict[str, Prompt] = {}  # one prompt a text: a prompt's content id is its normalised text's hash
     for p in prompts:
         by_id.setdefault(p.id, p)
         if p.meta.get("id") is not None:
             by_id.setdefault(str(p.meta["id"]), p)
         by_text.setdefault(text_key(p.text), p)
+    shared_ids = any(i in by_id for ans in answers for i in ans.ids)
     found: dict[str, Response] = {}
     extra = duplicates = 0
+    ambiguous: list[str] = []
     for ans in answers:
         prompt, how = next(((by_id[i], "id") for i in ans.ids if i in by_id), (None, ""))
         if prompt is None and ans.prompt:
             prompt, how = by_text.get(text_key(ans.prompt)), "text"
+            if prompt is not None and shared_ids and ans.ids and prompt.meta.get("id") is not None:
+                why = f"its text is prompt {prompt.meta['id']}'s, but its ids {list(ans.ids)} name another question"
+                ambiguous.append(f"row {ans.row}: {why}")
+                continue
         if prompt is None:
             extra += 1
         elif prompt.id in found:
@@ -152,12 +166,12 @@ def match_answers(
             found[prompt.id] = Response(prompt.id, name, checkpoint, ans.text.strip(), ans.decoding, meta)
     ordered = list({p.id: p for p in prompts}.values())
     unmatched = [p for p in ordered if p.id not in found]
-    return [found[p.id] for p in ordered if p.id in found], unmatched, extra, duplicates
+    return [found[p.id] for p in ordered if p.id in found], unmatched, extra, duplicates, ambiguous
 
 
 def import_baseline(name: str, fmt: str, path: str | Path, prompts: list[Prompt]) -> BaselineImport:
     """Read a baseline file and match its answers to the test prompts."""
     answers, dropped = read_answers(path, fmt, name)
     checkpoint = file_hash(Path(path))
-    responses, unmatched, extra, duplicates = match_answers(answers, prompts, name, checkpoint, str(path))
-    return BaselineImport(responses, unmatched, extra, duplicates, dropped, checkpoint)
+    responses, unmatched, extra, duplicates, ambiguous = match_answers(answers, prompts, name, checkpoint, str(path))
+    return BaselineImport(responses, unmatched, extra, duplicates, dropped, checkpoint, ambiguous)

@@ -123,6 +123,8 @@ def import_all(
                 f"generate: WARNING baseline {b.name!r} has no answer to test prompt {p.id} "
                 f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}"
             )
+        for why in imp.ambiguous:
+            print(f"generate: WARNING baseline {b.name!r} {b.path} {why}: not paired with any prompt")
         dropped += imp.dropped
         metrics["counts"][b.name] = len(imp.responses)
         metrics["counts"]["responses"] += len(imp.responses)
@@ -132,6 +134,7 @@ def import_all(
             "unmatched": len(imp.unmatched),
             "extra": imp.extra,
             "duplicates": imp.duplicates,
+            "ambiguous": len(imp.ambiguous),
             "dropped": len(imp.dropped),
         }
         metrics["baselines"][b.name] = {"format": b.format, **counts}

@@ -12,9 +12,10 @@ import html
 import re
 from functools import cache
 
+from lessismore.text import CODE_SPANS
+
 _BLANK_RUNS = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")  # two or more line breaks with only blanks between
 _FENCED = re.compile(r"(```.*?```)", re.DOTALL)  # code is left exactly as written
-_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)  # fenced and inline code
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _OPTIONS = {
     "heading_style": "ATX",  # "## Heading", not underlined
@@ -63,7 +64,7 @@ def decode_entities(text: str) -> tuple[str, int]:
     """
     if "&" not in text:
         return text, 0
-    parts, count = _CODE.split(text), 0
+    parts, count = CODE_SPANS.split(text), 0
     for i in range(0, len(parts), 2):  # even parts are prose
         found = _ENTITY.findall(parts[i])
         if found:

@@ -11,17 +11,19 @@ meta {"problem", "fix"}: the quarantine detail and the stage's error message are
 from __future__ import annotations
 
 import json
-import re
 import typing
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal
 
+from lessismore.text import prose
+
 _COMPUTED = {"id"}  # defaults to "" but __post_init__ always fills it with the content hash: required
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # fenced and inline code may quote HTML on purpose
 # an HTML tag left by a scrape: <p>, </div>, <br/>, <a href="..."> (quoted attributes only, so math such as
 # "$x<a$ and $b>c$" is not mistaken for a tag)
 _TAGS = "p|div|br|span|a|ul|ol|li|pre|code|blockquote|h[1-6]|strong|em|b|i|img|table|tr|td|th"
 HTML_TAG = rf"""(?i)</?(?:{_TAGS})(?:\s+[\w-]+=(?:"[^"]*"|'[^']*'))*\s*/?>"""
+# formats whose answers people or models wrote as text: HTML there is content, not what a scrape left behind
+AUTHORED_FORMATS = ("alpaca_json", "lima_jsonl", "sharegpt_jsonl", "openai_jsonl")
 BAD_CODEPOINTS = r"[\ufffd\ud800-\udfff]"  # U+FFFD: bytes that did not decode; lone surrogates: broken UTF-16
 ROLE_ORDER = r"^(?:system,)?user(?:,assistant,user)*(?:,assistant)?$"  # alternating turns, an optional system first
 
@@ -99,15 +101,18 @@ def _texts(record: Any) -> list[str]:
 
 def derived_row(record: Any) -> dict[str, Any]:
     """The content columns the row expectations read: lengths in non-blank characters, body (all texts joined),
-    prose (the assistant turns without code; "" for a prompt), and for conversations the role sequence and the
-    last role."""
+    prose (the assistant turns without code, in scraped formats; "" for a prompt or an authored format), and for
+    conversations the role sequence and the last role."""
     texts = _texts(record)
     chars = [len("".join(t.split())) for t in texts] or [0]
     row = {"chars_min": min(chars), "chars_max": max(chars), "body": "\n\n".join(texts)}
     # a scrape's leftover tags are looked for in the answers only: a question may be about HTML (LIMA's test prompt
-    # lima-16 asks how to recolour a <span>), and an eval prompt is never dropped for its subject
-    answers = [m.content for m in getattr(record, "messages", ()) if m.role == "assistant"]
-    row["prose"] = _CODE.sub(" ", "\n\n".join(answers))
+    # lima-16 asks how to recolour a <span>), and an eval prompt is never dropped for its subject. In an authored
+    # instruction set HTML in an answer is the answer (Alpaca: "Create an HTML page ..."), so only scraped formats
+    # are checked
+    scraped = getattr(record, "meta", {}).get("format") not in AUTHORED_FORMATS
+    answers = [m.content for m in getattr(record, "messages", ()) if m.role == "assistant" and scraped]
+    row["prose"] = prose("\n\n".join(answers))  # code may quote HTML on purpose
     if hasattr(record, "messages"):
         roles = [m.role for m in record.messages]
         row |= {"roles": ",".join(roles), "last_role": roles[-1] if roles else ""}
