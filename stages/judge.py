@@ -2,14 +2,14 @@
 outputs/injection.jsonl, metrics/judge.json (and the persistent verdict cache outputs/judge_cache.jsonl); also reads
 outputs/human_judgments.jsonl.
 
-Every judge in params judge.judges compares the candidate with each baseline on every test prompt in both orders
-(LIMA's pairwise question), grades every answer excellent / pass / fail (LIMA Figure 3), and judges the planted
-verdict-injection twins. Every call goes through the verdict cache: a re-run asks only what it has never asked, and
-a killed run loses nothing already judged. The metrics hold, per judge, win / tie / loss with bootstrap intervals,
-Bradley-Terry ratings, the judge's own reliability, the injection result and its cost; between judges, agreement.
-The primary judge's numbers are also at the top level: they are the headline. When people have judged (the export of
-`lessismore annotate`), "humans" holds their win / tie / loss and grades with CIs and their agreement with each other
-and with every judge.
+Every judge in params judge.judges compares the candidate with each baseline on every test prompt (or the subset
+eval.prompts names) in both orders (LIMA's pairwise question), grades every answer excellent / pass / fail (LIMA
+Figure 3), and judges the planted verdict-injection twins. Every call goes through the verdict cache: a re-run asks
+only what it has never asked, and a killed run loses nothing already judged. The metrics hold, per judge, win / tie
+/ loss with bootstrap intervals, Bradley-Terry ratings, the judge's own reliability, the injection result and its
+cost; between judges, agreement. The primary judge's numbers are also at the top level: they are the headline. When
+people have judged (the export of `lessismore annotate`), "humans" holds their win / tie / loss and grades with CIs
+and their agreement with each other and with every judge.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
+from lessismore.evalset import choose_prompts
 from lessismore.judge.run import judge_all, print_summary
 
 
@@ -38,7 +39,8 @@ def main() -> None:
     prompts_file = c.VALIDATED / c.PROMPTS
     if not prompts_file.exists():
         raise NotFound(f"{prompts_file} not found: run `dvc repro validate` first")
-    prompts = {p.id: p for p in records.read_parquet(prompts_file, records.Prompt) if p.split == "test"}
+    test = [p for p in records.read_parquet(prompts_file, records.Prompt) if p.split == "test"]
+    prompts = {p.id: p for p in choose_prompts(test, params.eval.prompts)}  # the prompts generate answered
     responses = read_responses([j.candidate, *j.baselines])
     humans = list(records.iter_jsonl(c.HUMAN_JUDGMENTS)) if c.HUMAN_JUDGMENTS.exists() else []
 
@@ -59,7 +61,7 @@ def main() -> None:
     records.write_jsonl(c.INJECTION, out.injected)
     records.write_json(c.metrics("judge"), out.metrics)
     records.write_json(c.timing("judge"), out.timing)
-    print_summary(out.metrics)
+    print_summary(out.metrics, out.timing)
     n = f"{len(out.judgments)} verdicts + {len(out.ratings)} grades in {out.timing['seconds']:.1f} s"
     print(f"judge: {n} -> {c.JUDGMENTS}, {c.RATINGS}")
 

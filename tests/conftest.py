@@ -52,6 +52,7 @@ PIPELINE_FILES = [
     "flows",
     "src/lessismore",
     "data/sources",
+    "data/baselines",
     "profiles",
     "prefect.yaml",
     "infra",

@@ -277,6 +277,23 @@ class Judge:
 
 
 @dataclass(frozen=True)
+class PromptSubset:
+    """Some of the test prompts (evalset.choose_prompts): exactly one of ids, first or sample; sample needs seed."""
+
+    ids: tuple[str, ...] | None = None  # the file's own ids ("lima-16") or the prompts' content ids
+    first: int | None = None  # the first N in file order
+    sample: int | None = None  # N drawn at random with `seed`, kept in file order
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Eval:
+    """What generate and judge evaluate on: every test prompt, or a subset recorded in the lineage."""
+
+    prompts: Literal["all"] | PromptSubset
+
+
+@dataclass(frozen=True)
 class Report:
     title: str
 
@@ -291,6 +308,7 @@ class Params:
     train: Train
     generate: Generate
     judge: Judge
+    eval: Eval
     report: Report
 
 

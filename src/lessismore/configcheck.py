@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from lessismore.contract import BASELINES
 from lessismore.yamlconfig import Unchecked
 
 if TYPE_CHECKING:
@@ -209,6 +210,11 @@ def _judge(p: Params) -> Iterable[str]:
     j = p.judge
     if j.candidate in j.baselines:
         yield "judge.baselines: contains the candidate itself; list only the models to compare against"
+    answered = [*p.generate.models, *(b.name for b in p.generate.baselines)]  # whom generate gives answers for
+    compared = {"judge.candidate": j.candidate} | {f"judge.baselines[{i}]": b for i, b in enumerate(j.baselines)}
+    for key, name in compared.items():
+        if name not in answered:
+            yield f"{key}: {name!r} has no answers; add it to generate.models or generate.baselines ({answered})"
     names = [s.name for s in j.judges]
     if not names:
         yield "judge.judges: empty; list at least one judge (backend, model, template)"
@@ -237,6 +243,22 @@ def _judge_spec(key: str, s: JudgeSpec) -> Iterable[str]:
         yield f"{key}.price: prices are >= 0 dollars per million tokens"
 
 
+def _eval(p: Params) -> Iterable[str]:
+    s = p.eval.prompts
+    if s == "all":
+        return
+    given = [k for k in ("ids", "first", "sample") if getattr(s, k) is not None]
+    if len(given) != 1:
+        yield f"eval.prompts: set exactly one of ids, first, sample (got {given or 'none'}); or eval.prompts: all"
+    if s.ids is not None and (not s.ids or len(set(s.ids)) != len(s.ids)):
+        yield "eval.prompts.ids: list each prompt id once, at least one"
+    for key in ("first", "sample"):
+        if getattr(s, key) is not None and getattr(s, key) < 1:
+            yield f"eval.prompts.{key}: must be >= 1"
+    if (s.sample is None) != (s.seed is None):
+        yield "eval.prompts.seed: a sample needs its seed, and only a sample reads one"
+
+
 CHECKS: list[Check] = [
     _sources,
     _validate,
@@ -248,6 +270,7 @@ CHECKS: list[Check] = [
     _train_select,
     _generate,
     _judge,
+    _eval,
 ]
 
 
@@ -272,8 +295,12 @@ def _generate_paths(p: Params) -> Iterable[str]:
     from pathlib import Path
 
     for i, b in enumerate(p.generate.baselines):
-        if "://" not in b.path and not Path(b.path).is_file():
-            yield f"generate.baselines[{i}].path: {b.path} is not a file; fix the path (relative to the repository)"
+        key = f"generate.baselines[{i}].path"
+        if not Path(b.path).is_file():
+            yield f"{key}: {b.path} is not a file; fix the path (relative to the repository)"
+        elif BASELINES.resolve() not in Path(b.path).resolve().parents:
+            # DVC deps are static: generate depends on the folder, so a changed file re-runs generate and judge
+            yield f"{key}: {b.path} is outside {BASELINES}/; put it there (generate's DVC dependency)"
 
 
 def _model_paths(p: Params) -> Iterable[str]:

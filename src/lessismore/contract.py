@@ -33,6 +33,7 @@ TRAIN_LAST = TRAIN_LOG / "metrics.json"  # the last step's values, for `dvc exp 
 TRAIN_PERF = Path("logs/train_perf")  # the machine's per-step figures (tokens/s, seconds, memory): volatile
 TRAIN_PERF_STEPS = TRAIN_PERF / "plots" / "metrics"
 TRAIN_PERF_LAST = TRAIN_PERF / "metrics.json"
+BASELINES = Path("data/baselines")  # published answers that generate.baselines imports (git- or DVC-tracked)
 RESPONSES = Path("outputs/responses")  # <model>.jsonl: one records.Response a line
 JUDGMENTS = Path("outputs/judgments.jsonl")
 RATINGS = Path("outputs/ratings.jsonl")
@@ -115,12 +116,12 @@ STAGES: dict[str, Stage] = {
         ),
     ),
     "generate": Stage(
-        ("generate", "base.seed"),
-        (VALIDATED, BASE_MODEL, FINAL_MODEL),
+        ("generate", "base.seed", "eval.prompts"),
+        (VALIDATED, BASE_MODEL, FINAL_MODEL, BASELINES),
         (RESPONSES, quarantine("generate"), metrics("generate"), timing("generate")),
     ),
     "judge": Stage(
-        ("judge", "base.seed"),
+        ("judge", "base.seed", "eval.prompts"),
         (RESPONSES, HUMAN_JUDGMENTS, VALIDATED, BASE_MODEL, FINAL_MODEL),
         (JUDGMENTS, RATINGS, INJECTION, JUDGE_CACHE, metrics("judge"), timing("judge")),
     ),

@@ -77,7 +77,17 @@ def _coerce(tp: Any, value: Any, key: str, errs: list[str]) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        return _coerce(next(a for a in args if a is not type(None)), value, key, errs)
+        # the first type the value fits; else the errors of the type of its shape (a mapping: the dataclass)
+        shaped: list[str] = []
+        for option in (a for a in args if a is not type(None)):
+            tried: list[str] = []
+            built = _coerce(option, value, key, tried)
+            if not tried:
+                return built
+            if not shaped or is_dataclass(option) == isinstance(value, dict):
+                shaped = tried
+        errs += shaped
+        return INVALID
     if origin is tuple:
         if not isinstance(value, list | tuple):
             errs.append(f"{key}: expected a list, got {type(value).__name__} {value!r}")

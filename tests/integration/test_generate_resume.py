@@ -44,6 +44,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 def _setup(root: Path, model_dir: Path, n_prompts: int) -> list[records.Prompt]:
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
     params["generate"].update(models=["base"], batch_size=2, max_new_tokens=4, baselines=[], backend="transformers")
+    params["judge"].update(candidate="base", baselines=[])  # judge names only systems generate answers for
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     shutil.copytree(model_dir, root / "models" / "base")
     origin = records.Origin(source="test_prompts", file="test.jsonl", row="0")
@@ -80,7 +81,7 @@ def test_kill_mid_run_then_rerun_generates_each_prompt_exactly_once(tmp_path, ti
     assert len(generated) == len(set(generated)) == len(prompts)  # across both runs: each prompt generated once
     responses = records.read_jsonl(out, records.Response)
     assert [r.prompt_id for r in responses] == [p.id for p in prompts]  # every prompt exactly once, in order
-    metrics = json.loads((tmp_path / "metrics" / "generate.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate.json").read_text())  # what the run did
     assert (
         metrics["resumed"] == {"base": 2} and metrics["generated"] == {"base": 4} and metrics["stale"] == {"base": 0}
     )
@@ -92,7 +93,7 @@ def test_kill_mid_run_then_rerun_generates_each_prompt_exactly_once(tmp_path, ti
     weights.write_bytes(bytes(data))
     again = _run(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    metrics = json.loads((tmp_path / "metrics" / "generate.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate.json").read_text())
     assert (
         metrics["resumed"] == {"base": 0} and metrics["generated"] == {"base": 6} and metrics["stale"] == {"base": 6}
     )

@@ -233,3 +233,22 @@ def test_a_stage_that_reads_an_undeclared_key_fails():
         _ = params.base.experiment
     with pytest.raises(UndeclaredParam, match="train.lr"):
         _ = params.train.lr
+
+
+def test_a_baseline_file_lives_under_data_baselines_so_a_change_re_runs_generate(tmp_path, monkeypatch):
+    data = read_yaml(REPO / "params.yaml")
+    (tmp_path / "data" / "baselines").mkdir(parents=True)
+    (tmp_path / "data" / "baselines" / "gpt4.json").write_text("[]")
+    (tmp_path / "elsewhere.json").write_text("[]")
+    data["generate"]["baselines"] = [
+        {"name": "gpt4", "format": "alpaca_eval", "path": "data/baselines/gpt4.json"},
+        {"name": "old", "format": "alpaca_eval", "path": "elsewhere.json"},
+        {"name": "gone", "format": "alpaca_eval", "path": "data/baselines/gone.json"},
+    ]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        parse_params(data, paths=("generate",))
+    text = str(err.value)
+    assert "generate.baselines[0]" not in text
+    assert "generate.baselines[1].path: elsewhere.json is outside data/baselines/; put it there" in text
+    assert "generate.baselines[2].path: data/baselines/gone.json is not a file" in text

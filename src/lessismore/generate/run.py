@@ -66,7 +66,8 @@ def answer_all(
     spec: Generate, prompts: list[records.Prompt], model_dirs: dict[str, Path], out_dir: Path, seed: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every model of spec.models answers `prompts` into out_dir/<model>.jsonl (resumably); returns the metrics and
-    the timing (seconds and tokens/s per model: the machine's, kept apart from the results)."""
+    the timing: per model the seconds and tokens/s (the machine's) and what this run did (answers resumed from the
+    store, generated, found stale; tokens generated), which depends on earlier runs, not on the answers."""
     decoding = decoding_of(spec, seed)
     metrics: dict[str, Any] = {"counts": {"responses": 0}, "prompts": len(prompts), "decoding": decoding}
     metrics["backend"] = spec.backend
@@ -101,9 +102,9 @@ def answer_all(
             f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {reasons}"
         )
     metrics["checkpoints"] = {name: m["checkpoint"] for name, m in per_model.items()}
-    for key in ("new_tokens", "finish_reasons", "resumed", "generated", "stale"):
-        metrics[key] = {name: m[key] for name, m in per_model.items()}
-    timing = {key: {name: m[key] for name, m in per_model.items()} for key in ("seconds", "tokens_per_s")}
+    metrics["finish_reasons"] = {name: m["finish_reasons"] for name, m in per_model.items()}
+    run_keys = ("seconds", "tokens_per_s", "new_tokens", "resumed", "generated", "stale")
+    timing = {key: {name: m[key] for name, m in per_model.items()} for key in run_keys}
     return metrics, timing
 
 

@@ -30,7 +30,7 @@ class JudgeOutput:
     ratings: list[records.Rating]  # every judge's absolute grades
     injected: list[records.Judgment]  # the planted twins' verdicts
     metrics: dict[str, Any]  # metrics/judge.json
-    timing: dict[str, Any]  # metrics/timing/judge.json: seconds in all and per judge
+    timing: dict[str, Any]  # metrics/timing/judge.json: seconds in all, each judge's cost, the cache's state
 
 
 def judge_all(
@@ -93,11 +93,12 @@ def judge_all(
         "unpaired": unpaired,
         "not_test_responses": len(responses) - len(tested),
         "truncated": sum(bool(x.meta.get("truncated")) for x in [*judgments, *ratings]),
-        "cache": cache_info,
         "humans": _humans(humans, judgments, spec, seed),
     }
-    per_judge = {name: block["cost"].pop("seconds") for name, block in blocks.items()}
-    timing = {"seconds": round(time.perf_counter() - started, 1), "judges": per_judge}
+    # what this run did (calls made or served from the cache, their tokens and price, the cache's state) depends on
+    # what earlier runs left in the cache, not on the verdicts: it goes to the timing file with the seconds
+    per_judge = {name: block.pop("cost") for name, block in blocks.items()}
+    timing = {"seconds": round(time.perf_counter() - started, 1), "judges": per_judge, "cache": cache_info}
     return JudgeOutput(judgments, ratings, injected, metrics, timing)
 
 
@@ -142,11 +143,11 @@ def _humans(rows: list[dict[str, Any]], judgments: list, spec: Judge, seed: int)
     return human_summary(rows, labels, baselines=spec.baselines, n_resamples=spec.bootstrap, base_seed=seed)
 
 
-def print_summary(metrics: dict[str, Any]) -> None:
-    """The stage's closing lines: each judge's headline per baseline and its cost."""
+def print_summary(metrics: dict[str, Any], timing: dict[str, Any]) -> None:
+    """The stage's closing lines: each judge's headline per baseline and what this run cost."""
     for name, block in metrics["judges"].items():
         for base, b in block["baselines"].items():
             shares = f"{b['counts']} over {b['n']} pairs ({b['invalid']} invalid)"
             print(f"judge {name}: {metrics['candidate']} vs {base}: {shares}")
-        cost = block["cost"]
+        cost = timing["judges"][name]
         print(f"judge {name}: {cost['calls']} calls, {cost['cached']} from the cache, ${cost['cost_usd']:.4f}")

@@ -107,10 +107,10 @@ def with_timings(
     stage_metrics: Mapping[str, Mapping[str, Any]], timings: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """Each stage's metrics with its timing file's figures put back where the report reads them: "seconds" and
-    "tokens_per_s" at the top, and each judge's seconds in its cost block.
+    "tokens_per_s" at the top, and each judge's cost (calls, cache hits, tokens, dollars, seconds) as its "cost".
 
-    >>> m = with_timings({"judge": {"judges": {"j": {"cost": {"calls": 3}}}}}, {"judge": {"seconds": 9.0,
-    ...                  "judges": {"j": 8.5}}, "ingest": {"seconds": 1.5}})
+    >>> m = with_timings({"judge": {"judges": {"j": {"baselines": {}}}}}, {"judge": {"seconds": 9.0,
+    ...                  "judges": {"j": {"calls": 3, "seconds": 8.5}}}, "ingest": {"seconds": 1.5}})
     >>> m["judge"]["seconds"], m["judge"]["judges"]["j"]["cost"], m["ingest"]
     (9.0, {'calls': 3, 'seconds': 8.5}, {})
     """
@@ -120,11 +120,10 @@ def with_timings(
             out[stage] = {}  # a stage that wrote no metrics stays "not run", whatever its timing file says
             continue
         out[stage] |= {k: v for k, v in timing.items() if k in ("seconds", "tokens_per_s")}
-        for name, seconds in (timing.get("judges") or {}).items():
+        for name, cost in (timing.get("judges") or {}).items():
             judge = out[stage].get("judges", {}).get(name)
-            if isinstance(judge, Mapping):
-                out[stage]["judges"] = {**out[stage]["judges"], name: {**judge, "cost": {**judge.get("cost", {})}}}
-                out[stage]["judges"][name]["cost"]["seconds"] = seconds
+            if isinstance(judge, Mapping) and isinstance(cost, Mapping):
+                out[stage]["judges"] = {**out[stage]["judges"], name: {**judge, "cost": dict(cost)}}
     return out
 
 
