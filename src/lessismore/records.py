@@ -168,12 +168,32 @@ class Dropped:
     reason: str  # short machine-readable code, e.g. "too_short", "duplicate_of:<id>", "malformed_xml"
     origin: Origin
     detail: str = ""  # the human sentence: what was wrong and how to fix it
-    record: dict[str, Any] = field(default_factory=dict)  # the record as parsed, or {"raw": "<text>"}
+    record: dict[str, Any] = field(default_factory=dict)  # the record as parsed, or {"raw": "<text>"}; long texts cut
     id: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "record", _excerpts(self.record))  # a 3 MB answer is not copied into a quarantine
         if not self.id:
             object.__setattr__(self, "id", content_id(self.stage, self.reason, asdict(self.origin), self.record))
+
+
+EXCERPT_CHARS = 2000  # a quarantined text longer than twice this keeps its start and its size (the file has it all)
+
+
+def _excerpts(value: Any) -> Any:
+    """`value` with every string longer than 2 * EXCERPT_CHARS cut to its first EXCERPT_CHARS and its size.
+
+    >>> cut = _excerpts({"raw": "x" * 5000, "n": 1})["raw"]
+    >>> len(cut), cut[-40:]
+    (2040, '... [excerpt: 2,000 of 5,000 characters]')
+    """
+    if isinstance(value, str) and len(value) > 2 * EXCERPT_CHARS:
+        return f"{value[:EXCERPT_CHARS]}... [excerpt: {EXCERPT_CHARS:,} of {len(value):,} characters]"
+    if isinstance(value, dict):
+        return {k: _excerpts(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_excerpts(v) for v in value]
+    return value
 
 
 Record = Example | Prompt | Response | Judgment | Rating | Dropped

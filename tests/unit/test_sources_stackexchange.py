@@ -103,9 +103,10 @@ def test_stackexchange_top_answer_per_question(posts):
         ("malformed_xml", "9"),
         ("malformed_xml", "10"),
         ("not_qa", "9"),
-        ("orphan_answer", "99"),
         ("no_answer", "2"),
+        ("orphan_answer", "10"),  # under its own Id, not its missing question's
     ]
+    assert "Posts.xml:12: answer 10 answers question 99, which is not in this file" in drops[4].detail
     assert "Posts.xml:9:" in drops[0].detail and "a & b" in drops[0].record["raw"]
     assert "numeric Id" in drops[1].detail
     assert all(d.detail.startswith(f"{posts}:") for d in drops)  # every drop names its file

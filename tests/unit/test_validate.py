@@ -28,6 +28,12 @@ def ex(*turns: str, roles: tuple[str, ...] = ("user", "assistant") * 3, source: 
     )
 
 
+def authored(prompt: str, answer: str, row: int) -> Example:
+    """An example from an authored format (alpaca_json): HTML in its answers is content, unless it runs."""
+    base = ex(prompt, answer, row=row)
+    return Example(base.messages, base.origin, {"format": "alpaca_json", "split": "train"})
+
+
 def checks(expectations: list[Any]) -> set[tuple[str, str]]:
     return {(e.expectation_type, e.column) for e in expectations}
 
@@ -116,6 +122,10 @@ PLANTED = [
     ex("A bot?", "Beep.", roles=("user", "bot"), source="wiki", row=8),
     ex("Why does <span> not change colour on hover?", "Because the rule's selector is wrong.", row=9),  # a subject
     ex("What does &amp; mean?", "An ampersand, as &amp; is written in HTML.", row=10),  # entities are no reason
+    ex("A NUL\x00 in the prompt?", "An answer.", row=11),
+    authored("Summarise today's news.", "<script>alert(1)</script> The news is good.", row=12),  # an injection
+    authored("Create a JavaScript program to print hello world.", '<script>\nconsole.log("Hi");\n</script>', row=13),
+    authored("Say hi.", 'Hi! <img src=x onerror="alert(1)">', row=14),
 ]
 EXPECTED_REASONS = {
     "1": "expect_column_values_to_be_between:chars_min",
@@ -125,6 +135,9 @@ EXPECTED_REASONS = {
     "5": "duplicate_id",
     "6": "expect_column_values_to_not_match_regex:body",
     "8": "expect_column_values_to_match_regex:roles",
+    "11": "expect_column_values_to_not_match_regex_list:body",
+    "12": "expect_column_values_to_not_match_regex:active",
+    "14": "expect_column_values_to_not_match_regex:active",
 }
 PROMPTS = [
     Prompt("Tell me a joke.", "test", Origin("test", SOURCES["test"], "1")),
@@ -145,7 +158,7 @@ def planted():
 
 def test_exactly_the_bad_rows_are_quarantined_with_their_reasons(planted):
     assert {d.origin.row: d.reason for d in planted.dropped} == EXPECTED_REASONS
-    assert [e.origin.row for e in planted.examples] == ["0", "7", "9", "10"]
+    assert [e.origin.row for e in planted.examples] == ["0", "7", "9", "10", "13"]  # 13 asked for the script
     assert [p.text for p in planted.prompts] == ["Tell me a joke.", "Given a <span> in HTML, how do I recolour it?"]
     assert planted.success and planted.failures == []
 
@@ -156,6 +169,17 @@ def test_quarantine_details_name_file_row_and_fix(planted):
     assert "<p>Yes" in by_row["2"].detail and "fix: " in by_row["2"].detail
     assert "same content" in by_row["5"].detail and "data/se/Posts.xml row 0" in by_row["5"].detail
     assert by_row["3"].stage == "validate" and by_row["3"].record["id"] == PLANTED[3].id
+    assert "control character (NUL, escape...): 'A NUL\\x00 in the prompt?" in by_row["11"].detail
+    assert "markup that runs in a browser" in by_row["12"].detail and "<script>alert(1)" in by_row["12"].detail
+
+
+def test_a_huge_rejected_answer_is_quarantined_as_an_excerpt_with_its_size():
+    huge = ex("Too long?", "word " * 600_000, row=1)  # 3,000,000 characters
+    report = run([GOOD, huge], max_share=1.0)
+    (drop,) = report.dropped
+    answer = drop.record["messages"][1]["content"]
+    assert drop.reason == "expect_column_values_to_be_between:chars_max"
+    assert len(answer) < 2100 and answer.endswith("... [excerpt: 2,000 of 3,000,000 characters]")
 
 
 def test_metrics_list_every_expectation_with_its_unexpected_count(planted):
@@ -183,8 +207,8 @@ def test_a_declared_source_without_rows_fails_the_table_naming_file_and_fix():
 def test_too_many_bad_rows_fail_the_table_naming_the_worst_file():
     report = run(max_share=0.1)
     assert len(report.failures) == 1
-    assert "6 of 13 rows failed the row checks" in report.failures[0]
-    assert "data/se/Posts.xml (5 of 9 rows)" in report.failures[0]
+    assert "9 of 17 rows failed the row checks" in report.failures[0]
+    assert "data/se/Posts.xml (8 of 13 rows)" in report.failures[0]
     assert "validate.max_quarantine_share" in report.failures[0]
 
 

@@ -38,10 +38,7 @@ def read_stackexchange_xml(path: str, source: str, license: str, split: str) -> 
             where = row["Id"] if row.get("Id", "").isdigit() else lineno
             detail = f"{src.path}:{lineno}: {problem[1]}"
             yield src.drop(problem[0], where, detail, {k: row.get(k) for k in ("Id", "PostTypeId")})
-    for parent, n in index.orphans():
-        detail = f"{src.path}: {n} answer(s) to question {parent}, which is not in this file; nothing to pair with"
-        yield src.drop("orphan_answer", parent, detail, {"question_id": parent})
-    yield from _join(src, index.top())
+    yield from _join(src, index.top(), index.orphans())
 
 
 class _Index:
@@ -75,8 +72,9 @@ class _Index:
             )
         return None
 
-    def orphans(self) -> list[tuple[int, int]]:
-        return [(q, n) for q, n in self.count.items() if q not in self.accepted]
+    def orphans(self) -> set[int]:
+        """The question ids that answers name and that are not in the file."""
+        return {q for q in self.count if q not in self.accepted}
 
     def top(self) -> dict[int, tuple[int, int]]:
         """question id -> (top answer id, answers seen): highest Score; a tie goes to the accepted, else the first."""
@@ -87,16 +85,22 @@ class _Index:
         return out
 
 
-def _join(src: SourceFile, top: dict[int, tuple[int, int]]) -> Iterator[Example | Prompt | Dropped]:
-    """Pass 2: pair each answered question with its top answer, emitting as soon as both halves were seen."""
+def _join(src: SourceFile, top: dict[int, tuple[int, int]], orphans: set[int]) -> Iterator[Example | Prompt | Dropped]:
+    """Pass 2: pair each answered question with its top answer, emitting as soon as both halves were seen; an answer
+    to a question the file lacks (`orphans`) is quarantined under its own Id and line."""
     wanted = {aid: qid for qid, (aid, _) in top.items()}
     questions: dict[int, dict[str, str]] = {}
     answers: dict[int, dict[str, str]] = {}
     for item in iter_rows(src):
         if isinstance(item, Dropped) or not item[1].get("Id", "").isdigit():
             continue  # already quarantined in pass 1
-        row = item[1]
+        lineno, row = item
         pid, kind = int(row["Id"]), row.get("PostTypeId")
+        parent = row.get("ParentId", "")
+        if kind == ANSWER and parent.isdigit() and int(parent) in orphans:
+            detail = f"{src.path}:{lineno}: answer {pid} answers question {parent}, which is not in this file"
+            yield src.drop("orphan_answer", pid, detail, {"Id": pid, "ParentId": int(parent)})
+            continue
         if kind == QUESTION and pid not in top:
             title = row.get("Title", "")
             detail = f"{src.path}: question {pid} ({title!r}) has no answer in this file; nothing to learn from"

@@ -11,6 +11,7 @@ meta {"problem", "fix"}: the quarantine detail and the stage's error message are
 from __future__ import annotations
 
 import json
+import re
 import typing
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal
@@ -20,8 +21,17 @@ from lessismore.text import prose
 _COMPUTED = {"id"}  # defaults to "" but __post_init__ always fills it with the content hash: required
 # an HTML tag left by a scrape: <p>, </div>, <br/>, <a href="..."> (quoted attributes only, so math such as
 # "$x<a$ and $b>c$" is not mistaken for a tag)
-_TAGS = "p|div|br|span|a|ul|ol|li|pre|code|blockquote|h[1-6]|strong|em|b|i|img|table|tr|td|th"
+_TAGS = "p|div|br|span|a|ul|ol|li|pre|code|blockquote|h[1-6]|strong|em|b|i|img|table|tr|td|th|script|style|iframe"
 HTML_TAG = rf"""(?i)</?(?:{_TAGS})(?:\s+[\w-]+=(?:"[^"]*"|'[^']*'))*\s*/?>"""
+# markup that runs when the text is shown as HTML: a script, style, iframe, object or embed element, a javascript:
+# URL, an on...= event handler in a tag. In any format, outside code, in an answer to a prompt that did not ask for
+# web code (_WEB_TOPIC): there it is an injection, not an answer. Alpaca's "Create a JavaScript program" answered
+# with a <script> element asked for it, and keeps it
+ACTIVE_MARKUP = r"(?i)<(?:script|style|iframe|object|embed)\b|\bjavascript:|<[a-z][^>]*\son[a-z]+\s*="
+_WEB_TOPIC = re.compile(
+    r"(?i)\b(?:html|javascript|js|css|web ?pages?|web ?sites?|browsers?|scripts?|svg|xss|dom|front-?end|code)\b"
+)
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # NUL and the other C0 controls but tab and line breaks
 # formats whose answers people or models wrote as text: HTML there is content, not what a scrape left behind
 AUTHORED_FORMATS = ("alpaca_json", "lima_jsonl", "sharegpt_jsonl", "openai_jsonl")
 BAD_CODEPOINTS = r"[\ufffd\ud800-\udfff]"  # U+FFFD: bytes that did not decode; lone surrogates: broken UTF-16
@@ -101,8 +111,9 @@ def _texts(record: Any) -> list[str]:
 
 def derived_row(record: Any) -> dict[str, Any]:
     """The content columns the row expectations read: lengths in non-blank characters, body (all texts joined),
-    prose (the assistant turns without code, in scraped formats; "" for a prompt or an authored format), and for
-    conversations the role sequence and the last role."""
+    prose (the assistant turns without code, in scraped formats; "" for a prompt or an authored format), active
+    (the same in every format, "" when a user turn asks for web code), and for conversations the role sequence and
+    the last role."""
     texts = _texts(record)
     chars = [len("".join(t.split())) for t in texts] or [0]
     row = {"chars_min": min(chars), "chars_max": max(chars), "body": "\n\n".join(texts)}
@@ -111,8 +122,11 @@ def derived_row(record: Any) -> dict[str, Any]:
     # instruction set HTML in an answer is the answer (Alpaca: "Create an HTML page ..."), so only scraped formats
     # are checked
     scraped = getattr(record, "meta", {}).get("format") not in AUTHORED_FORMATS
-    answers = [m.content for m in getattr(record, "messages", ()) if m.role == "assistant" and scraped]
-    row["prose"] = prose("\n\n".join(answers))  # code may quote HTML on purpose
+    messages = getattr(record, "messages", ())
+    answers = prose("\n\n".join(m.content for m in messages if m.role == "assistant"))  # code may quote HTML
+    row["prose"] = answers if scraped else ""
+    asked_for_web = any(_WEB_TOPIC.search(m.content) for m in messages if m.role != "assistant")
+    row["active"] = "" if asked_for_web else answers
     if hasattr(record, "messages"):
         roles = [m.role for m in record.messages]
         row |= {"roles": ",".join(roles), "last_role": roles[-1] if roles else ""}
@@ -121,7 +135,7 @@ def derived_row(record: Any) -> dict[str, Any]:
 
 def derived_columns(cls: type) -> list[str]:
     """The names `derived_row` adds for records of type `cls` (role columns only for conversations)."""
-    names = ["chars_min", "chars_max", "body", "prose"]
+    names = ["chars_min", "chars_max", "body", "prose", "active"]
     return names + (["roles", "last_role"] if any(f.name == "messages" for f in fields(cls)) else [])
 
 
@@ -176,7 +190,8 @@ def contract_expectations(cls: type) -> list[Any]:
 
 
 def row_expectations(cls: type, min_chars: int, max_chars: int) -> list[Any]:
-    """The content rules on derived columns: lengths (non-blank characters), encoding, HTML, role order."""
+    """The content rules on derived columns: lengths (non-blank characters), encoding, control characters, HTML
+    left by a scrape, markup that runs, role order."""
     src = "the source file"
     out = [
         _expect(
@@ -200,12 +215,26 @@ def row_expectations(cls: type, min_chars: int, max_chars: int) -> list[Any]:
             f"re-save {src} as UTF-8 (e.g. iconv -f cp1252 -t utf-8) and re-run ingest",
             regex=BAD_CODEPOINTS,
         ),
+        _expect(  # a list of one: the reason code differs from the encoding rule's on the same column
+            "ExpectColumnValuesToNotMatchRegexList",
+            "body",
+            "the text has a control character (NUL, escape...): {value}",
+            f"delete it in {src}: it is not text, and it breaks tokenizers and files downstream",
+            regex_list=[CONTROL_CHARS],
+        ),
         _expect(
             "ExpectColumnValuesToNotMatchRegexList",
             "prose",
             "HTML tags left in an answer outside code: {value}",
             f"convert it to markdown in the source reader (lessismore.sources.html) or clean it in {src}",
             regex_list=[HTML_TAG],
+        ),
+        _expect(
+            "ExpectColumnValuesToNotMatchRegex",
+            "active",
+            "markup that runs in a browser, in an answer to a prompt that did not ask for web code: {value}",
+            f"delete the row in {src}: it is an injection, not an answer (put wanted code in a ``` block)",
+            regex=ACTIVE_MARKUP,
         ),
     ]
     if "roles" in derived_columns(cls):
