@@ -23,8 +23,8 @@ def producers(stages: dict[str, dict[str, Any]]) -> dict[str, str]:
 def producer_of(path: str, made_by: dict[str, str]) -> tuple[str, str] | None:
     """(stage, out) for a path that is an out or lies inside an out directory; None for a source.
 
-    >>> producer_of("models/final/adapter.safetensors", {"models/final": "train"}), producer_of("x", {})
-    (('train', 'models/final'), None)
+    >>> producer_of("models/finetuned/adapter.safetensors", {"models/finetuned": "train"}), producer_of("x", {})
+    (('train', 'models/finetuned'), None)
     """
     if path in made_by:
         return made_by[path], path

@@ -79,14 +79,16 @@ def test_artifact_rows_from_the_metrics():
         {"step": "validated", "n": 10, "dropped": 0, "a": 6, "b": 4},
         {"step": "selected", "n": 4, "dropped": 6, "a": 4, "b": 0},
     ]
-    checkpoint = {"what": "checkpoint", "stage": "train", "path": "models/final", "md5": "9f.dir", "size": 3}
+    checkpoint = {"what": "checkpoint", "stage": "train", "path": "models/finetuned", "md5": "9f.dir", "size": 3}
     table = {
         "artifacts": [checkpoint],
         "params": {"curate": {"curate.budget": 96, "ingest.sources": ["x" * 300]}},
         "git": {"commit": "abc123", "dirty": True},
     }
     md = flow_mod.lineage_markdown(table)
-    assert "`abc123` (uncommitted changes)" in md and "| checkpoint | `models/final` | train | `9f.dir` | 3 |" in md
+    assert (
+        "`abc123` (uncommitted changes)" in md and "| checkpoint | `models/finetuned` | train | `9f.dir` | 3 |" in md
+    )
     assert "| curate | `curate.budget` | `96` |" in md and "(whole in dvc.lock)" in md
 
 
@@ -112,7 +114,7 @@ def test_flow_runs_every_stage_and_publishes_artifacts(prefect_harness, pipeline
     funnel = json.loads(found["curation-funnel"].data)
     assert [r["step"] for r in funnel] == [s["step"] for s in curate["funnel"]] and funnel[-1]["n"] == 24
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
-    final = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/final")
+    final = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/finetuned")
     assert f"`{final}`" in found["lineage"].data and "curate.budget" in found["lineage"].data
     assert f"({(pipeline_repo / 'reports/index.html').as_uri()})" in found["report"].data  # a markdown link
 

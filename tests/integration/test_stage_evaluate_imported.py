@@ -1,5 +1,5 @@
 """Evaluating published outputs without training (issue 20, item 6): stages/generate.py imports two answer files
-and stages/judge.py compares them, on a subset of the test prompts (eval.prompts), with no models/final at all.
+and stages/judge.py compares them, on a subset of the test prompts (eval.prompts), with no models/finetuned at all.
 The judge is the tiny random model at models/base (the `model` stage's out: no training needed)."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_two_published_output_files_are_judged_against_each_other_without_a_trai
     for stage in ("generate", "judge"):
         done = _run(stage, tmp_path)
         assert done.returncode == 0, f"{stage}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-    assert not (tmp_path / "models" / "final").exists()
+    assert not (tmp_path / "models" / "finetuned").exists()
 
     generate = json.loads((tmp_path / "metrics" / "generate.json").read_text())
     assert generate["eval_prompts"] == {"rule": {"first": 3}, "prompts": 3, "of": 5}

@@ -51,7 +51,7 @@ def test_model_train_generate_stages(tmp_path):
     assert json.loads((base / "lessismore.json").read_text())["checkpoint"] == base_hash
 
     # ---------------------------------------------------------------- train
-    final = tmp_path / "models" / "final"
+    final = tmp_path / "models" / "finetuned"
     meta = json.loads((final / "lessismore.json").read_text())
     assert meta == {
         "method": "lora",
@@ -118,7 +118,7 @@ def test_train_stage_with_lima_knobs_new_eot_dropout_and_dev_loss_selection(tmp_
     assert [c["epoch"] for c in scored] == [2, 3] and all(c["score"] is not None for c in scored)
     best = min(scored, key=lambda c: c["score"])
     assert sel["chosen_epoch"] == best["epoch"]
-    final = tmp_path / "models" / "final"
+    final = tmp_path / "models" / "finetuned"
     assert "<|eot|>" in (final / "tokenizer_config.json").read_text() + (final / "tokenizer.json").read_text()
     assert not list(final.glob("*.pt")) and json.loads((final / "lessismore.json").read_text())["checkpoint"]
     from lessismore.models import load_causal_lm

@@ -179,7 +179,7 @@ def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
             [
                 ("curated data", "curate", "data/curated"),
                 ("base model", "model", "models/base"),
-                ("checkpoint", "train", "models/final"),
+                ("checkpoint", "train", "models/finetuned"),
                 ("responses", "generate", "outputs/responses"),
                 ("judgments", "judge", "outputs/judgments.jsonl"),
                 ("ratings", "judge", "outputs/ratings.jsonl"),
