@@ -19,7 +19,7 @@ from tests.conftest import make_pipeline_repo, run_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-STAGES = ["ingest", "validate", "curate", "model", "train", "generate", "judge", "report"]
+STAGES = ["ingest", "validate", "curate", "model", "train", "generate@finetuned", "generate@base", "judge", "report"]
 
 
 def _dvc(repo, *args) -> str:

@@ -206,3 +206,31 @@ def test_lineage_of_reads_the_metric_and_checks_the_file_against_the_lock(tmp_pa
     assert lineage_of(tmp_path, "metrics/curate.json:counts.selected")["on_disk"] == "changed"
     with pytest.raises(LookupError, match="no dvc.lock"):
         lineage_of(tmp_path / "elsewhere", "metrics/curate.json")
+
+
+def test_a_folder_that_several_stages_write_into_traces_to_each_of_them():
+    """The judge reads outputs/responses, which generate@<model> and import@<name> each write one file of."""
+    stages = {
+        "generate@base": {
+            "cmd": "python stages/generate.py base",
+            "deps": {"models/base": {"md5": "b.dir"}},
+            "outs": {"outputs/responses/base.jsonl": {"md5": "1"}},
+            "params": {},
+        },
+        "import@gpt4": {
+            "cmd": "python stages/import.py gpt4",
+            "deps": {"data/baselines/gpt4.json": {"md5": "g"}},
+            "outs": {"outputs/responses/gpt4.jsonl": {"md5": "2"}},
+            "params": {"generate.baselines.gpt4.format": "just_eval"},
+        },
+        "judge": {
+            "cmd": "python stages/judge.py",
+            "deps": {"outputs/responses": {"md5": "r.dir"}},
+            "outs": {"outputs/judgments.jsonl": {"md5": "3"}},
+            "params": {},
+        },
+    }
+    chain = trace(stages, "judge", ["outputs/judgments.jsonl"])
+    assert [n["stage"] for n in chain] == ["judge", "generate@base", "import@gpt4"]
+    assert chain[0]["deps"][0]["from"] == "generate@base, import@gpt4" and not chain[0]["deps"][0]["stale"]
+    assert [s["path"] for s in sources(chain)] == ["data/baselines/gpt4.json", "models/base"]
