@@ -70,6 +70,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Data:
+    """How the data stages (ingest, validate) hold their tables: in shards they stream through, never whole."""
+
+    # rows per Parquet shard (data/ingested/examples/part-*.parquet, and validated); validate checks one shard at a
+    # time, so it also bounds the rows in memory at once
+    shard_rows: int
+
+
+@dataclass(frozen=True)
 class Ingest:
     sources: tuple[Source, ...]
 
@@ -301,6 +310,7 @@ class Report:
 @dataclass(frozen=True)
 class Params:
     base: Base
+    data: Data
     ingest: Ingest
     validate: Validate
     curate: Curate
