@@ -285,20 +285,22 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield each line's object. A torn last line (a crash mid-write) is skipped; any other bad line raises."""
+    """Yield each line's object, reading a line at a time. A torn last line (a crash mid-write) is skipped; any other
+    bad line raises."""
     path = Path(path)
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as err:
-            if i == len(lines):  # torn tail from an interrupted append: the record is simply not there yet
-                return
-            raise BadValue(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+    with path.open(encoding="utf-8", newline="\n") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                if not any(rest.strip() for rest in fh):  # torn tail from an interrupted append: not there yet
+                    return
+                raise BadValue(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+            yield obj
 
 
 def read_jsonl(path: str | Path, cls: type) -> list[Any]:

@@ -1,21 +1,28 @@
 """validate: the stage after ingest. Great Expectations suites, built from the data contract, check every record.
 
+Runs shard by shard (`validate_shards`): each batch of records goes through the same suite in one GX session, and
+what passes and what is quarantined is streamed out batch by batch, so memory holds one batch, the ids already
+kept (a later copy of a kept id is quarantined as "duplicate_id") and counts per source file. The per-batch
+outcomes are merged into one result per expectation (success: every batch passed; unexpected: their sum), and
+every batch's run is one page of the same Data Docs site.
 Row checks (contract fields, message lengths, role order, encoding, HTML leftovers) never stop the pipeline: a
-failing row is quarantined as a records.Dropped naming its file, row and the fix; a later copy of an id already
-kept is quarantined as "duplicate_id". Whole-table checks (every declared source still has rows, the share of
-failing rows, ids unique) are what fail the stage: `ValidationReport.failures` says which source files and how
-to fix them. The dev and test prompts are the eval set: every one of them must come through (`check_eval_kept`),
-unless validate.allow_eval_drop says otherwise. suite.py builds the frames and expectations, docs.py runs GX and
-writes its Data Docs.
+failing row is quarantined as a records.Dropped naming its file, row and the fix. Whole-table checks (every
+declared source still has rows, the share of failing rows) run once at the end on the merged counts, one row per
+source file; they are what fail the stage: `failures` says which source files and how to fix them. The dev and
+test prompts are the eval set: every one of them must come through (`check_eval_kept`), unless
+validate.allow_eval_drop says otherwise. suite.py builds the frames and expectations, docs.py runs GX and writes
+its Data Docs. `validate_records` is the same on lists, in memory (tests, small inputs).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lessismore.contract import quarantine
 from lessismore.errors import BadValue
@@ -23,21 +30,46 @@ from lessismore.records import Dropped, Example, Prompt, to_dict
 from lessismore.validate.docs import GXSession, Outcome
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
 
-__all__ = ["EvalSetShrank", "TableCheckError", "ValidationReport", "check_eval_kept", "eval_drops", "validate_records"]
+__all__ = [
+    "EvalSetShrank",
+    "TableCheckError",
+    "ValidationReport",
+    "ValidationSummary",
+    "check_eval_kept",
+    "eval_drops",
+    "validate_records",
+    "validate_shards",
+]
 _QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
+SUITES: dict[str, type] = {"examples": Example, "prompts": Prompt}
 
 
 class TableCheckError(BadValue):
     """A whole-table expectation failed: the message names the source file(s) and the fix, one per line."""
 
 
-@dataclass(frozen=True)
-class ValidationReport:
-    examples: list[Example]  # rows that passed, in input order
-    prompts: list[Prompt]
-    dropped: list[Dropped]  # every quarantined row, with reason "<expectation type>:<column>" or "duplicate_id"
-    expectations: list[dict[str, Any]]  # {"suite", "expectation", "column", "success", "unexpected"}, every suite
-    failures: list[str]  # the whole-table failures, each naming source file(s) and the fix
+class Sink(Protocol):
+    def write(self, rec: Any) -> None: ...
+
+
+@dataclass
+class ValidationSummary:
+    """What validate_shards found, merged over every batch: counts, each expectation's outcome, the failures."""
+
+    read: Counter = field(default_factory=Counter)  # suite -> records read
+    kept: Counter = field(default_factory=Counter)  # suite -> records that passed
+    batches: Counter = field(default_factory=Counter)  # suite -> batches validated
+    read_by_source: Counter = field(default_factory=Counter)
+    valid_by_source: Counter = field(default_factory=Counter)
+    prompts_by_split: Counter = field(default_factory=Counter)  # the kept dev and test prompts
+    reasons: Counter = field(default_factory=Counter)  # quarantined rows by reason
+    prompt_drops: list[Dropped] = field(default_factory=list)  # the eval prompts quarantined here (few)
+    expectations: list[dict[str, Any]] = field(default_factory=list)  # {"suite", "expectation", "column", ...}
+    failures: list[str] = field(default_factory=list)  # the whole-table failures, each naming file(s) and the fix
+
+    @property
+    def quarantined(self) -> int:
+        return self.reasons.total()
 
     @property
     def success(self) -> bool:
@@ -46,6 +78,60 @@ class ValidationReport:
     def raise_for_failures(self) -> None:
         if self.failures:
             raise TableCheckError("\n".join(f"- {f}" for f in self.failures))
+
+    def metrics(self, sources: Iterable[str], lost: list[Dropped], splits: dict[str, str]) -> dict[str, Any]:
+        """metrics/validate.json: read = counts.examples + counts.prompts + counts.quarantined, exactly."""
+        return {
+            "counts": {
+                "examples": self.kept["examples"],
+                "prompts": self.kept["prompts"],
+                "quarantined": self.quarantined,
+            },
+            "read": {suite: self.read[suite] for suite in SUITES},
+            "batches": {suite: self.batches[suite] for suite in SUITES},
+            "per_source": {n: {"read": self.read_by_source[n], "valid": self.valid_by_source[n]} for n in sources},
+            "dropped_by_reason": dict(sorted(self.reasons.items())),
+            # the eval set as it goes on to generate and judge: every split's final count, and what it lost
+            "eval": {
+                split: {
+                    "prompts": self.prompts_by_split[split],
+                    "dropped": sum(splits[d.origin.source] == split for d in lost),
+                }
+                for split in ("dev", "test")
+            },
+            "expectations": self.expectations,
+            "success": self.success,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """validate_records's answer: the rows as lists, and the summary."""
+
+    examples: list[Example]  # rows that passed, in input order
+    prompts: list[Prompt]
+    dropped: list[Dropped]  # every quarantined row, with reason "<expectation type>:<column>" or "duplicate_id"
+    summary: ValidationSummary
+
+    @property
+    def expectations(self) -> list[dict[str, Any]]:
+        return self.summary.expectations
+
+    @property
+    def failures(self) -> list[str]:
+        return self.summary.failures
+
+    @property
+    def success(self) -> bool:
+        return self.summary.success
+
+    def raise_for_failures(self) -> None:
+        self.summary.raise_for_failures()
+
+
+class _Collect(list):
+    def write(self, rec: Any) -> None:
+        self.append(rec)
 
 
 def validate_records(
@@ -58,30 +144,134 @@ def validate_records(
     max_quarantine_share: float,
     docs_dir: str | Path | None = None,
 ) -> ValidationReport:
-    """Check `examples` and `prompts` against their suites; `sources` maps each declared source name to its file.
+    """`validate_shards` on lists, as one batch each: the kept rows and the quarantine come back as lists."""
+    kept_examples, kept_prompts, dropped = _Collect(), _Collect(), _Collect()
+    summary = validate_shards(
+        [examples],
+        prompts,
+        kept_examples=kept_examples,
+        kept_prompts=kept_prompts,
+        dropped=dropped,
+        sources=sources,
+        min_chars=min_chars,
+        max_chars=max_chars,
+        max_quarantine_share=max_quarantine_share,
+        docs_dir=docs_dir,
+    )
+    return ValidationReport(list(kept_examples), list(kept_prompts), list(dropped), summary)
 
-    Writes nothing but the Data Docs (only when `docs_dir` is given); everything else is in the returned report.
-    """
-    session = GXSession(docs_dir)
-    kept: dict[str, list[Any]] = {}
-    dropped: list[Dropped] = []
-    table_rows: list[dict[str, Any]] = []
-    summary: list[dict[str, Any]] = []
-    for suite, cls, records in (("examples", Example, examples), ("prompts", Prompt, prompts)):
-        frame = flat_frame(records, cls)
-        checks = row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)  # specific reasons first
-        outcomes = session.validate(suite, frame, checks)
-        summary += [_summary(suite, o) for o in outcomes]
-        kept[suite] = _sort_rows(records, _row_problems(outcomes, frame), dropped, table_rows)
-    import pandas as pd
 
-    table = pd.DataFrame(table_rows, columns=["source", "file", "kept_source", "kept_id", "row_checks_failed"])
-    outcomes = session.validate("whole_table", table, table_expectations(sorted(sources), max_quarantine_share))
-    summary += [_summary("whole_table", o) for o in outcomes]
-    failures = [_table_failure(o, table_rows, sources, max_quarantine_share) for o in outcomes if not o.success]
+Progress = Callable[[str, int, int], None]  # (suite, batches done, records done)
+
+
+def validate_shards(
+    example_batches: Iterable[list[Example]],
+    prompts: list[Prompt],
+    *,
+    kept_examples: Sink,
+    kept_prompts: Sink,
+    dropped: Sink,
+    sources: dict[str, str],
+    min_chars: int,
+    max_chars: int,
+    max_quarantine_share: float,
+    docs_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ValidationSummary:
+    """Check every batch of examples, then the prompts (one batch: the eval set is small), with their suites;
+    `sources` maps each declared source name to its file. Rows that pass go to the kept sinks, the rest to `dropped`,
+    in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given)."""
+    run = _Run(GXSession(docs_dir), min_chars, max_chars)
+    for suite, batches, sink in (("examples", example_batches, kept_examples), ("prompts", [prompts], kept_prompts)):
+        for batch in batches:
+            run.batch(suite, batch, sink, dropped)
+            if progress:
+                progress(suite, run.summary.batches[suite], run.summary.read[suite])
+        if not run.summary.batches[suite]:  # an empty table still runs its suite once: its Data Docs page says so
+            run.batch(suite, [], sink, dropped)
+    run.whole_table(sources, max_quarantine_share)
     if docs_dir:
-        session.write_docs()
-    return ValidationReport(kept["examples"], kept["prompts"], dropped, summary, failures)
+        run.session.write_docs()
+    return run.summary
+
+
+class _Run:
+    """One validate_shards call's state: the GX session, the ids kept so far, counts per source file."""
+
+    def __init__(self, session: GXSession, min_chars: int, max_chars: int) -> None:
+        self.session, self.summary = session, ValidationSummary()
+        self.checks = {  # specific reasons first: a row's first failed check is its reason
+            suite: row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)
+            for suite, cls in SUITES.items()
+        }
+        self.first: dict[str, dict[str, tuple[str, str]]] = {suite: {} for suite in SUITES}  # id -> (file, row)
+        self.files: dict[tuple[str, str], Counter] = {}  # (source, file) -> read, failed, kept
+        self.merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def batch(self, suite: str, records: list[Any], kept: Sink, dropped: Sink) -> None:
+        frame = flat_frame(records, SUITES[suite])
+        label = f"batch {self.summary.batches[suite]:05d}"
+        outcomes = self.session.validate(suite, frame, self.checks[suite], batch=label)
+        for o in outcomes:
+            self._merge(suite, o)
+        problems = _row_problems(outcomes, frame)
+        del frame
+        for pos, rec in enumerate(records):
+            drop = self._sort(suite, rec, problems.get(pos))
+            (dropped if drop else kept).write(drop or rec)
+        self.summary.batches[suite] += 1
+        self.summary.read[suite] += len(records)
+
+    def _sort(self, suite: str, rec: Any, problems: list[tuple[str, str]] | None) -> Dropped | None:
+        """None when `rec` is kept (no problem, the first copy of its id), else its Dropped; counts either way."""
+        where, first, s = f"{rec.origin.file} row {rec.origin.row}", self.first[suite], self.summary
+        counts = self.files.setdefault((rec.origin.source, rec.origin.file), Counter())
+        counts.update(read=1, failed=bool(problems), kept=not problems and rec.id not in first)
+        s.read_by_source[rec.origin.source] += 1
+        if problems:
+            reason, detail = problems[0][0], f"{where}: " + "; ".join(text for _, text in problems)
+        elif rec.id in first:
+            file, row = first[rec.id]
+            reason = "duplicate_id"
+            detail = f"{where}: same content (id {rec.id}) as {file} row {row}, which is kept"
+            detail += " (fix: delete one of the copies in the source)"
+        else:
+            first[rec.id] = (sys.intern(rec.origin.file), rec.origin.row)
+            s.kept[suite] += 1
+            s.valid_by_source[rec.origin.source] += 1
+            if suite == "prompts":
+                s.prompts_by_split[rec.split] += 1
+            return None
+        drop = Dropped("validate", reason, rec.origin, detail, to_dict(rec))
+        s.reasons[reason] += 1
+        if suite == "prompts":
+            s.prompt_drops.append(drop)
+        return drop
+
+    def _merge(self, suite: str, o: Outcome) -> None:
+        key = (suite, o.expectation, o.column)
+        if key not in self.merged:
+            self.merged[key] = _summary(suite, o)
+            self.summary.expectations.append(self.merged[key])
+            return
+        self.merged[key]["success"] &= o.success
+        self.merged[key]["unexpected"] += o.unexpected
+
+    def whole_table(self, sources: dict[str, str], max_share: float) -> None:
+        """The whole-table suite on one row per source file (its counts), after every batch."""
+        import pandas as pd
+
+        rows = [
+            {"source": src, "file": file, "kept_source": src if n["kept"] else None, "rows": n["read"]}
+            | {"row_checks_failed": n["failed"]}
+            for (src, file), n in self.files.items()
+        ]
+        table = pd.DataFrame(rows, columns=["source", "file", "kept_source", "rows", "row_checks_failed"])
+        total = sum(r["rows"] for r in rows)
+        outcomes = self.session.validate("whole_table", table, table_expectations(sorted(sources), max_share, total))
+        for o in outcomes:
+            self._merge("whole_table", o)
+        self.summary.failures += [_table_failure(o, rows, sources, max_share) for o in outcomes if not o.success]
 
 
 def _summary(suite: str, o: Outcome) -> dict[str, Any]:
@@ -116,55 +306,30 @@ def _row_problems(outcomes: list[Outcome], frame: Any) -> dict[int, list[tuple[s
     return problems
 
 
-def _sort_rows(records: list[Any], problems: dict[int, list], dropped: list[Dropped], table: list[dict]) -> list[Any]:
-    """Keep rows without problems (the first copy of each id), quarantine the rest; appends to dropped and table."""
-    first: dict[str, Any] = {}
-    for pos, rec in enumerate(records):
-        where = f"{rec.origin.file} row {rec.origin.row}"
-        if pos in problems:
-            detail = f"{where}: " + "; ".join(text for _, text in problems[pos])
-            dropped.append(Dropped("validate", problems[pos][0][0], rec.origin, detail, to_dict(rec)))
-        elif rec.id in first:
-            was = first[rec.id].origin
-            detail = f"{where}: same content (id {rec.id}) as {was.file} row {was.row}, which is kept"
-            detail += " (fix: delete one of the copies in the source)"
-            dropped.append(Dropped("validate", "duplicate_id", rec.origin, detail, to_dict(rec)))
-        else:
-            first[rec.id] = rec
-        ok = first.get(rec.id) is rec
-        table.append(
-            {
-                "source": rec.origin.source,
-                "file": rec.origin.file,
-                "kept_source": rec.origin.source if ok else None,
-                "kept_id": rec.id if ok else None,
-                "row_checks_failed": pos in problems,
-            }
-        )
-    return list(first.values())
-
-
 def _table_failure(o: Outcome, rows: list[dict], sources: dict[str, str], max_share: float) -> str:
-    """One message naming the source file(s) behind a failed whole-table expectation and how to fix them."""
+    """One message naming the source file(s) behind a failed whole-table expectation and how to fix them; `rows`
+    are the whole-table frame's, one a source file with its counts."""
     if o.column == "kept_source":
         lines = []
         for name in sorted(o.missing):
-            path, n = sources.get(name, "?"), sum(r["source"] == name for r in rows)
+            path, n = sources.get(name, "?"), sum(r["rows"] for r in rows if r["source"] == name)
             lines.append(
                 f"source {name!r} ({path}) has no valid rows ({n} read, none passed): check that {path} exists and "
                 f"parses ({_QUARANTINES} say why rows were dropped), or remove {name!r} from ingest.sources"
             )
         return "\n- ".join(lines)
     if o.column == "row_checks_failed":
-        total = Counter(r["file"] for r in rows)
-        bad = Counter(r["file"] for r in rows if r["row_checks_failed"])
-        worst = ", ".join(f"{f} ({k} of {total[f]} rows)" for f, k in bad.most_common(3))
+        total, bad = Counter(), Counter()
+        for r in rows:
+            total[r["file"]] += r["rows"]
+            bad[r["file"]] += r["row_checks_failed"]
+        worst = ", ".join(f"{f} ({k} of {total[f]} rows)" for f, k in bad.most_common(3) if k)
         return (
-            f"{sum(bad.values())} of {len(rows)} rows failed the row checks, more than validate.max_quarantine_share"
+            f"{bad.total()} of {total.total()} rows failed the row checks, more than validate.max_quarantine_share"
             f" = {max_share:.0%}; most affected: {worst}. Fix those files (or their reader in lessismore.sources) "
             f"with the reasons in {quarantine('validate')}, or raise validate.max_quarantine_share"
         )
-    files = sorted({r["file"] for r in rows if r["kept_id"] is not None})
+    files = sorted({r["file"] for r in rows if r["kept_source"] is not None})
     return f"{o.meta['problem']} in {', '.join(files)}: {o.meta['fix']}"
 
 
@@ -172,8 +337,9 @@ class EvalSetShrank(BadValue):
     """A dev or test prompt was removed (at ingest or here): the message lists each one with its reason."""
 
 
-def eval_drops(dropped: list[Dropped], splits: dict[str, str]) -> list[Dropped]:
-    """The dropped records of the dev and test sources (`splits`: ingest.sources name -> split), in input order."""
+def eval_drops(dropped: Iterable[Dropped], splits: dict[str, str]) -> list[Dropped]:
+    """The dropped records of the dev and test sources (`splits`: ingest.sources name -> split), in input order
+    (`dropped` may be a stream: only the eval ones are kept)."""
     return [d for d in dropped if splits.get(d.origin.source, "train") != "train"]
 
 
