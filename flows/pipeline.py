@@ -35,6 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from lessismore import contract as c
+from lessismore.contract import group
 from lessismore.orchestration import (  # noqa: F401  (names the tests reach through this module)
     RETRIES,
     awaiting_worker,
@@ -45,7 +46,7 @@ from lessismore.orchestration import (  # noqa: F401  (names the tests reach thr
     win_rows,
 )
 
-GPU_STAGES = ("train", "generate")
+GPU_STAGES = ("train", "generate")  # dvc.yaml stages: every instance of generate (generate@<model>) runs there
 
 # ---------------------------------------------------------------------------------------------------------------
 # tasks
@@ -189,20 +190,21 @@ def pipeline(
     gpu_pickup_timeout_s: float = 600.0,
     retry_delay_s: float = 30.0,
 ) -> dict:
-    """ingest -> validate -> curate -> model -> train -> generate -> judge -> report, each a DVC stage."""
+    """ingest -> validate -> curate -> model -> train -> generate@<model> (+ import@<name>) -> judge -> report, each
+    a DVC stage; `stages` names stages or instances (generate: all of generate@<model>)."""
     logger = get_run_logger()
-    order = dag_order(root)
-    unknown = sorted(set(stages or []) - set(order))
+    order = dag_order(root)  # a foreach stage's instances by their own names: generate@finetuned, import@gpt4
+    unknown = sorted(set(stages or []) - set(order) - {group(s) for s in order})
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; dvc.yaml has {order}")
-    todo = [s for s in order if not stages or s in stages]
-    if gpu_deployment and set(todo) & set(gpu_stages):
+    todo = [s for s in order if not stages or s in stages or group(s) in stages]  # "generate": every model's
+    if gpu_deployment and {group(s) for s in todo} & set(gpu_stages):
         check_deployment(gpu_deployment)
     retries = retry_policy(read_params(root), todo)
     logger.info("retries: %s", {s: n for s, n in retries.items() if n} or "none (no stage calls an outside service)")
     status = {}
     for name in todo:
-        if gpu_deployment and name in gpu_stages:
+        if gpu_deployment and group(name) in gpu_stages:
             logger.info("stage %s: a flow run of %s, once a worker of its pool picks it up", name, gpu_deployment)
             status[name] = run_on_pool(name, root, force, gpu_deployment, gpu_pickup_timeout_s)
         else:

@@ -25,9 +25,12 @@ from lessismore.judge.run import judge_all, print_summary
 def read_responses(models: list[str]) -> list[records.Response]:
     out = []
     for model in models:
-        path = c.RESPONSES / f"{model}.jsonl"
+        path = c.response_file(model)
         if not path.exists():
-            raise NotFound(f"{path} not found: add {model!r} to params generate.models and run `dvc repro generate`")
+            raise NotFound(
+                f"{path} not found: add {model!r} to params generate.models (or generate.baselines) and run "
+                f"`dvc repro judge`, which runs generate@{model} (or import@{model}) first"
+            )
         out += records.read_jsonl(path, records.Response)
     return out
 
@@ -49,7 +52,7 @@ def main() -> None:
         j,
         prompts,
         responses,
-        model_dirs=c.MODEL_DIRS,
+        model_dirs={"base": c.BASE_MODEL},  # never the model in training (configcheck): a judge stays put
         cache_path=c.JUDGE_CACHE,
         humans=humans,
         seed=params.base.seed,

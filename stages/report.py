@@ -5,8 +5,8 @@ One self-contained page (no script, no URL; charts drawn to inline SVG here): th
 what each number depends on, LIMA-style charts, how reliable the judge measured itself to be, the ablation curve,
 the clearest answers side by side, the curation funnel, the training curves and checkpoint choice, and the lineage,
 stage timings and judge cost. Every input but params is optional: a missing one makes its section say "not run".
-reports/model_card.md is models/final/README.md (the train stage's card) with the test results as a model-index:
-the README to upload with models/final.
+reports/model_card.md is models/finetuned/README.md (the train stage's card) with the test results as a model-index:
+the README to upload with models/finetuned.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lessismore.config import load_params
 from lessismore.errors import run_stage
 from lessismore.lineage import git_commit, lineage_table, stage_lineage
 from lessismore.report.build import STAGES, build_report
-from lessismore.report.sections import with_timings
+from lessismore.report.sections import per_system, with_timings
 from lessismore.train.steplog import read_steps
 
 
@@ -41,17 +41,32 @@ def read_json(path: Path, notes: list[str]) -> dict:
     return data
 
 
+def systems(judge: dict) -> list[str]:
+    """The systems the judge compared (its candidate and baselines), or, before it ran, every one that answered."""
+    if judge.get("candidate"):
+        return [judge["candidate"], *judge.get("baselines", {})]
+    return sorted(p.stem for p in c.ANSWERS.glob("*.json"))
+
+
 def main() -> None:
     # ---------------------------------------------------------------- params and inputs (each one optional)
     started = time.perf_counter()
     params = load_params(stage="report")
     notes: list[str] = []
-    results = {stage: read_json(c.metrics(stage), notes) for stage in STAGES}
-    stage_metrics = with_timings(results, {stage: read_json(c.timing(stage), notes) for stage in c.TIMED})
+    results = {stage: read_json(c.metrics(stage), notes) for stage in STAGES if stage != "generate"}
+    timings = {stage: read_json(c.timing(stage), notes) for stage in c.TIMED if stage != "generate"}
+    judged = systems(results["judge"])  # the files of a system no longer in params may linger: not this run's
+    answers = {name: read_json(c.metrics("generate", name), notes) for name in judged}
+    results["generate"], timings["generate"] = per_system(
+        {k: v for k, v in answers.items() if v},
+        {name: read_json(c.timing("generate", name), notes) for name in judged},
+    )
+    stage_metrics = with_timings(results, timings)
     judge = stage_metrics["judge"]
     primary = judge.get("primary") or judge.get("judge")  # the side-by-side answers show the headline judge's verdicts
     judgments = [j for j in records.read_jsonl(c.JUDGMENTS, records.Judgment) if j.judge == primary] if judge else []
-    responses = [r for p in sorted(c.RESPONSES.glob("*.jsonl")) for r in records.read_jsonl(p, records.Response)]
+    files = [c.response_file(name) for name in judged]
+    responses = [r for p in files if p.exists() for r in records.read_jsonl(p, records.Response)]
     prompts_file = c.VALIDATED / c.PROMPTS
     tests = records.read_parquet(prompts_file, records.Prompt) if prompts_file.exists() else []
     prompts = [p for p in tests if p.split == "test"]

@@ -1,8 +1,9 @@
-"""DVC stage `train`: data/curated/train.jsonl + models/base/ -> models/final/ (with its model card), checkpoints,
+"""DVC stage `train`: data/curated/train.jsonl + models/base/ -> models/finetuned/ (with its model card), checkpoints,
 metrics and the per-step log.
 
 LoRA (the demo) saves only the adapter, its tokenizer and lessismore.json naming the base and both checkpoint
-hashes; a full fine-tune saves the whole model as safetensors. models/final/README.md is its Hugging Face model card.
+hashes; a full fine-tune saves the whole model as safetensors. models/finetuned/README.md is its Hugging Face
+model card.
 The per-step log is DVCLive's (logs/train/): `dvc plots` and `dvc exp show` read it. models/checkpoints/ holds a
 checkpoint at each epoch end and every `train.checkpoint_every` steps (the last `train.keep_last` step ones are kept,
 every epoch-end one too); DVC keeps it between runs (`persist: true`), so re-running after a crash or a kill
@@ -11,7 +12,8 @@ Runs as is on one process, or on several with `accelerate launch --config_file i
 stages/train.py`; then only rank 0 writes.
 Before training: LIMA's end-of-turn (train.eot) and residual dropout (train.residual_dropout). After: with
 train.select dev_loss, `dev_holdout` curated examples are kept out of training and the epoch-end checkpoint with the
-lowest loss on them becomes models/final/; with train.select judge (LIMA: epochs 5-10 chosen by judging dev answers),
+lowest loss on them becomes models/finetuned/; with train.select judge (LIMA: epochs 5-10 chosen by judging dev
+answers),
 each candidate epoch answers the dev prompts and the judge train.select_judge compares them with the base model's
 answers (judge/dev.py; verdicts cached in models/checkpoints/dev_judgments.jsonl); the highest preference rate wins.
 metrics/train.json records the candidates, their scores and why the chosen one won.

@@ -237,7 +237,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) i
 def lineage(
     target: Annotated[
         str,
-        typer.Argument(help="an output (models/final), a metric (metrics/judge.json:baselines.base.win) or a stage"),
+        typer.Argument(help="an output (models/finetuned), a metric (metrics/judge.json:baselines.base.win), a stage"),
     ],
     root: Root = Path("."),
     as_json: AsJson = False,

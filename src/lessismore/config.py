@@ -200,7 +200,7 @@ class JudgeSpec:
 
     name: str
     backend: Literal["local", "openai"]  # local: a transformers model in this process; openai: any compatible server
-    model: str  # local: base | finetuned | a model folder; openai: the model name the server serves
+    model: str  # local: base | a model folder; openai: the model name the server serves
     template: str  # pairwise prompt (judge/prompts/<name>.txt); LIMA's "A better / B better / neither"
     absolute_template: str  # LIMA Figure 3: excellent / pass / fail ("" skips absolute grading)
     mode: Literal["logprobs", "generate"]  # logprobs: the option letters' log-probabilities decide
@@ -236,7 +236,7 @@ class Train:
     gradient_checkpointing: bool  # trade compute for memory (long sequences on a GPU)
     checkpoint_every: int  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
     keep_last: int  # step checkpoints kept (the newest); epoch-end ones are all kept (they are the candidates)
-    select: Literal["last", "dev_loss", "judge"]  # which epoch becomes models/final (LIMA: judge on dev)
+    select: Literal["last", "dev_loss", "judge"]  # which epoch becomes models/finetuned (LIMA: judge on dev)
     select_epochs: tuple[int, ...]  # candidate epochs for select (LIMA: 5-10); empty: every epoch
     dev_holdout: int  # select dev_loss: curated examples held out of training to score epochs (LIMA dev: 50)
     # select judge only, required there: the judge that compares each epoch's dev answers with the base model's (an
@@ -250,7 +250,6 @@ class Train:
 class Baseline:
     """Published answers imported from a file, so the judge can compare against models we do not run."""
 
-    name: str
     format: Literal["alpaca_eval", "just_eval", "mt_bench", "jsonl"]
     path: str
 
@@ -264,7 +263,7 @@ class Generate:
     temperature: float  # LIMA: 0.7
     repetition_penalty: float  # LIMA: 1.2
     backend: Literal["transformers", "openai", "vllm"]  # openai: serve the model, call it over HTTP
-    baselines: tuple[Baseline, ...]  # imported answers (AlpacaEval, just-eval, MT-Bench, plain jsonl); [] for none
+    baselines: dict[str, Baseline]  # name -> imported answers (AlpacaEval, just-eval, MT-Bench, jsonl); {} for none
     openai: ServedModel | None = None  # backend openai only, required there
 
 
@@ -341,12 +340,12 @@ def load_params(
     """Read params.yaml (and optionally deep-merge a profile overlay onto it), validate, freeze.
 
     `stage` (a DVC stage name) also checks that the local files its sections read exist (ingest: every source path
-    or glob; generate: the baseline files; model: a local model folder); None checks every section's files.
+    or glob; import: the baseline files; model: a local model folder); None checks every section's files.
     """
     data = read_yaml(path)
     if profile:
         data = merge(data, read_yaml(profile))
-    sections = (stage,) if stage else ("ingest", "model", "generate")
+    sections = (stage,) if stage else ("ingest", "model", "import")
     params = parse_params(data, str(path) + (f" + {profile}" if profile else ""), paths=sections)
     return held_to(params, stage) if stage else params
 
@@ -382,6 +381,6 @@ def held_to(params: Params, stage: str) -> Params:
         if f.name in declared:
             held[f.name] = getattr(params, f.name)
             continue
-        allowed = {k.split(".", 1)[1] for k in declared if k.startswith(f.name + ".")}
+        allowed = {k.split(".")[1] for k in declared if k.startswith(f.name + ".")}  # generate.baselines.${key} too
         held[f.name] = _Held(getattr(params, f.name), f.name, allowed, stage)
     return Params(**held)

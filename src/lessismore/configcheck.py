@@ -8,16 +8,17 @@ its own error line already. Every problem is returned, each naming its key and t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from lessismore.contract import BASELINES
 from lessismore.yamlconfig import Unchecked
 
 if TYPE_CHECKING:
     from lessismore.config import JudgeSpec, Params, Source
 
 Check = Callable[["Params"], Iterable[str]]
+SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # an imported system's name: a DVC stage suffix and file name
 
 
 def check(p: Params) -> list[str]:
@@ -204,18 +205,20 @@ def _generate(p: Params) -> Iterable[str]:
             "generate.openai.model: names one served model but generate.models lists several; set it to '' "
             "(each checkpoint is then requested by its path) or list one model"
         )
-    taken = set(g.models)
-    for i, b in enumerate(g.baselines):
-        if b.name in taken:
-            yield f"generate.baselines[{i}].name: {b.name!r} is already a model name; give it another"
-        taken.add(b.name)
+    yield from _unique(list(g.models), "generate.models", "models")
+    for name in g.baselines:
+        key = f"generate.baselines.{name}"
+        if name in g.models:
+            yield f"{key}: {name!r} is already a model name; give it another"
+        if not SYSTEM_NAME.fullmatch(name):
+            yield f"{key}: {name!r} names a stage (import@{name}) and a file; use letters, digits, '_', '-' and '.'"
 
 
 def _judge(p: Params) -> Iterable[str]:
     j = p.judge
     if j.candidate in j.baselines:
         yield "judge.baselines: contains the candidate itself; list only the models to compare against"
-    answered = [*p.generate.models, *(b.name for b in p.generate.baselines)]  # whom generate gives answers for
+    answered = [*p.generate.models, *p.generate.baselines]  # whom generate@ and import@ give answers for
     compared = {"judge.candidate": j.candidate} | {f"judge.baselines[{i}]": b for i, b in enumerate(j.baselines)}
     for key, name in compared.items():
         if name not in answered:
@@ -231,6 +234,12 @@ def _judge(p: Params) -> Iterable[str]:
     if j.injection.pairs < 0:
         yield "judge.injection.pairs: must be >= 0 (0 turns the injection set off)"
     yield from _each(j.judges, lambda i, s: _judge_spec(f"judge.judges[{i}]", s))
+    for i, s in enumerate(j.judges):
+        if s.backend == "local" and s.model == "finetuned":
+            yield (
+                f"judge.judges[{i}].model: the model in training cannot judge; use base, a model folder or a served "
+                "one (a judge must stay the same from run to run, so that their win rates compare)"
+            )
 
 
 def _judge_spec(key: str, s: JudgeSpec) -> Iterable[str]:
@@ -297,16 +306,12 @@ def _ingest_paths(p: Params) -> Iterable[str]:
     yield from _each(p.ingest.sources, one)
 
 
-def _generate_paths(p: Params) -> Iterable[str]:
+def _import_paths(p: Params) -> Iterable[str]:
     from pathlib import Path
 
-    for i, b in enumerate(p.generate.baselines):
-        key = f"generate.baselines[{i}].path"
+    for name, b in p.generate.baselines.items():
         if not Path(b.path).is_file():
-            yield f"{key}: {b.path} is not a file; fix the path (relative to the repository)"
-        elif BASELINES.resolve() not in Path(b.path).resolve().parents:
-            # DVC deps are static: generate depends on the folder, so a changed file re-runs generate and judge
-            yield f"{key}: {b.path} is outside {BASELINES}/; put it there (generate's DVC dependency)"
+            yield f"generate.baselines.{name}.path: {b.path} is not a file; fix the path (relative to the repository)"
 
 
 def _model_paths(p: Params) -> Iterable[str]:
@@ -329,4 +334,4 @@ def _in_hf_cache(repo_id: str) -> bool:
         return False
 
 
-PATHS: dict[str, Check] = {"ingest": _ingest_paths, "generate": _generate_paths, "model": _model_paths}
+PATHS: dict[str, Check] = {"ingest": _ingest_paths, "import": _import_paths, "model": _model_paths}

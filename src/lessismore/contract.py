@@ -25,7 +25,7 @@ DATASET_CARD = CURATED / "README.md"
 QUARANTINE = Path("data/quarantine")  # <stage>.jsonl: every dropped record with its reason, file and row
 DATA_DOCS = Path("reports/data_docs")
 BASE_MODEL = Path("models/base")
-FINAL_MODEL = Path("models/final")
+FINAL_MODEL = Path("models/finetuned")
 MODEL_CARD = FINAL_MODEL / "README.md"
 CHECKPOINTS = Path("models/checkpoints")
 TRAIN_LOG = Path("logs/train")  # DVCLive's folder (train/steplog.py): the run's per-step log and its latest values
@@ -34,7 +34,6 @@ TRAIN_LAST = TRAIN_LOG / "metrics.json"  # the last step's values, for `dvc exp 
 TRAIN_PERF = Path("logs/train_perf")  # the machine's per-step figures (tokens/s, seconds, memory): volatile
 TRAIN_PERF_STEPS = TRAIN_PERF / "plots" / "metrics"
 TRAIN_PERF_LAST = TRAIN_PERF / "metrics.json"
-BASELINES = Path("data/baselines")  # published answers that generate.baselines imports (git- or DVC-tracked)
 RESPONSES = Path("outputs/responses")  # <model>.jsonl: one records.Response a line
 JUDGMENTS = Path("outputs/judgments.jsonl")
 RATINGS = Path("outputs/ratings.jsonl")
@@ -45,24 +44,47 @@ ANNOTATE_DB = Path("outputs/annotate.sqlite")
 METRICS = Path("metrics")  # <stage>.json
 ABLATION = METRICS / "ablation.json"  # the ablation flow's curve (git-tracked)
 REPORT = Path("reports/index.html")
-PUBLISHED_CARD = Path("reports/model_card.md")  # MODEL_CARD with the test results: upload it as models/final's README
+PUBLISHED_CARD = Path("reports/model_card.md")  # MODEL_CARD + the test results: models/finetuned's README to upload
 PLOTS_PAGE = Path("reports/plots")  # `lessismore plots`: dvc plots show as one offline page
 LOCK = Path("dvc.lock")
-MODEL_DIRS = {"base": BASE_MODEL, "finetuned": FINAL_MODEL}  # the names params use for the two models
+MODEL_DIRS = {"base": BASE_MODEL, "finetuned": FINAL_MODEL}  # the names params use for the two models: models/<name>
 
 
-def quarantine(stage: str) -> Path:
-    return QUARANTINE / f"{stage}.jsonl"
+# A stage that runs once per entry of a params list or mapping (dvc.yaml `foreach`: generate@finetuned,
+# import@gpt4) names its instance's files with `item`: pass the entry's name, or ITEM / KEY for dvc.yaml's template.
+ITEM, KEY = "${item}", "${key}"  # dvc.yaml's names for a foreach entry: a list's element, a mapping's key
 
 
-def metrics(stage: str) -> Path:
+def group(stage: str) -> str:
+    """The dvc.yaml stage a stage instance comes from: generate@finetuned -> generate (a foreach stage's entry).
+
+    >>> group("generate@finetuned"), group("judge")
+    ('generate', 'judge')
+    """
+    return stage.split("@", 1)[0]
+
+
+def response_file(system: str) -> Path:
+    """The answers of one system (a model of generate.models or an imported one of generate.baselines)."""
+    return RESPONSES / f"{system}.jsonl"
+
+
+def quarantine(stage: str, item: str = "") -> Path:
+    return QUARANTINE / stage / f"{item}.jsonl" if item else QUARANTINE / f"{stage}.jsonl"
+
+
+def metrics(stage: str, item: str = "") -> Path:
     """What the stage computed: a re-run of the same commit, inputs and seed writes the same bytes."""
-    return METRICS / f"{stage}.json"
+    return METRICS / stage / f"{item}.json" if item else METRICS / f"{stage}.json"
 
 
-def timing(stage: str) -> Path:
+def timing(stage: str, item: str = "") -> Path:
     """What the machine measured while the stage ran (seconds, tokens/s): different on every run."""
-    return METRICS / "timing" / f"{stage}.json"
+    return METRICS / "timing" / stage / f"{item}.json" if item else METRICS / "timing" / f"{stage}.json"
+
+
+ANSWERS = METRICS / "generate"  # <system>.json: one file per system that answered, generated or imported
+ANSWER_TIMES = METRICS / "timing" / "generate"
 
 
 # ----------------------------------------------------------------------------------------- volatile by nature
@@ -84,8 +106,9 @@ class Stage:
     """One DVC stage: what dvc.yaml lists for it besides its code (`deps` that are data, `outs`, `metrics`)."""
 
     params: tuple[str, ...]  # its own section whole, plus each other key it reads by its dotted name
-    reads: tuple[Path, ...]  # data deps
+    reads: tuple[Path | str, ...]  # data deps
     writes: tuple[Path, ...]  # outs, metrics and plots
+    foreach: str = ""  # a params list or mapping: one instance of the stage per entry (its name after "@")
 
 
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages that write a timing file
@@ -120,21 +143,34 @@ STAGES: dict[str, Stage] = {
             TRAIN_PERF_STEPS,
         ),
     ),
+    # One instance per model: generate@finetuned reads models/finetuned (an adapter is merged into models/base, so
+    # both are deps), generate@base models/base. With `generate.models: []` there is none, and nothing trains.
     "generate": Stage(
         ("generate", "base.seed", "eval.prompts"),
-        (VALIDATED, BASE_MODEL, FINAL_MODEL, BASELINES),
-        (RESPONSES, quarantine("generate"), metrics("generate"), timing("generate")),
+        (VALIDATED, BASE_MODEL, Path("models") / ITEM),
+        (response_file(ITEM), metrics("generate", ITEM), timing("generate", ITEM)),
+        foreach="generate.models",
     ),
+    # One instance per published answer file (generate.baselines is a mapping name -> {format, path}): each depends
+    # on exactly its own file and params entry.
+    "import": Stage(
+        ("generate.baselines." + KEY, "eval.prompts"),
+        (VALIDATED, "${item.path}"),
+        (response_file(KEY), quarantine("import", KEY), metrics("generate", KEY), timing("generate", KEY)),
+        foreach="generate.baselines",
+    ),
+    # No dep on models/finetuned: a local judge is the base model or a folder of its own, never the model in
+    # training (configcheck), so judging imported answers trains nothing.
     "judge": Stage(
         ("judge", "base.seed", "eval.prompts"),
-        (RESPONSES, HUMAN_JUDGMENTS, VALIDATED, BASE_MODEL, FINAL_MODEL),
+        (RESPONSES, HUMAN_JUDGMENTS, VALIDATED, BASE_MODEL),
         (JUDGMENTS, RATINGS, INJECTION, JUDGE_CACHE, metrics("judge"), timing("judge")),
     ),
     "report": Stage(
         ("report", "base.experiment"),
         (
-            *(metrics(s) for s in TIMED),
-            *(timing(s) for s in TIMED),
+            *(ANSWERS if s == "generate" else metrics(s) for s in TIMED),  # generate's: a file per system
+            *(ANSWER_TIMES if s == "generate" else timing(s) for s in TIMED),
             ABLATION,
             TRAIN_STEPS,
             TRAIN_PERF_STEPS,

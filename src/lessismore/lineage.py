@@ -13,14 +13,16 @@ from typing import Any
 
 from lessismore import contract as c
 
-# What the report names, in its order: (label, stage, path) as written in dvc.yaml.
+# What the report names, in its order: (label, stage, path) as written in dvc.yaml; the stage whose dvc.lock entry
+# records the path's hash: as an out, or as a dep (the answers, one file per generate@ / import@ stage, are hashed
+# as one folder where the judge reads them).
 ARTIFACTS = tuple(
     (label, stage, str(path))
     for label, stage, path in (
         ("curated data", "curate", c.CURATED),
         ("base model", "model", c.BASE_MODEL),
         ("checkpoint", "train", c.FINAL_MODEL),
-        ("responses", "generate", c.RESPONSES),
+        ("responses", "judge", c.RESPONSES),
         ("judgments", "judge", c.JUDGMENTS),
         ("ratings", "judge", c.RATINGS),
     )
@@ -111,14 +113,14 @@ def git_commit(repo_dir: str | Path = ".") -> dict[str, Any]:
 def lineage_table(stages: dict[str, dict[str, Any]], git: dict[str, Any]) -> dict[str, Any]:
     """What the report shows: the key artifacts with their hashes, each stage's params, and the code's commit.
 
-    >>> t = lineage_table({"train": {"outs": {"models/final": {"md5": "9f.dir"}}, "params": {"train.lr": 0.1}}},
+    >>> t = lineage_table({"train": {"outs": {"models/finetuned": {"md5": "9f.dir"}}, "params": {"train.lr": 0.1}}},
     ...                   {"commit": None, "dirty": True})
     >>> [(a["what"], a["md5"]) for a in t["artifacts"] if a["md5"]], t["params"]
     ([('checkpoint', '9f.dir')], {'train': {'train.lr': 0.1}})
     """
     artifacts = []
     for what, stage, path in ARTIFACTS:
-        entry = stages.get(stage, {}).get("outs", {}).get(path, {})
+        entry = stages.get(stage, {}).get("outs", {}).get(path) or stages.get(stage, {}).get("deps", {}).get(path, {})
         artifacts.append(
             {
                 "what": what,

@@ -1,6 +1,6 @@
 """A model folder of the pipeline: save it, load it for inference, and name it by a content hash.
 
-Used by every stage that touches a model: model (models/base), train (its checkpoints and models/final), generate
+Used by every stage that touches a model: model (models/base), train (its checkpoints and models/finetuned), generate
 and judge (a local judge model). A model folder is either a full model (config.json + *.safetensors: the base, or a
 full fine-tune) or a LoRA adapter (adapter_config.json + adapter_model.safetensors) whose lessismore.json names the
 base it was trained on; the adapter is merged into that base once at load time, so generation runs at the base
@@ -59,7 +59,7 @@ def resolve_base(model_dir: str | Path) -> Path:
         base = json.loads((d / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base:
         raise BadValue(f'{d}: an adapter without a recorded base; add "base" to {d / META_FILE}')
-    # the train stage records the base relative to the repository root (models/base); models/final sits two below it
+    # train records the base relative to the repository root (models/base); models/finetuned sits two below it
     candidates = [Path(base)] if Path(base).is_absolute() else [Path(base), d.resolve().parent.parent / base]
     for path in candidates:
         if (path / "config.json").exists():

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lessismore.contract import group
+
 
 def load_sibling(flow_file: str, name: str) -> Any:
     """Another flow file next to `flow_file` as a module, loaded by path (flows are leaves: never imported).
@@ -56,11 +58,11 @@ def external_stages(params: dict[str, Any]) -> set[str]:
 def retry_policy(params: dict[str, Any], stages: Iterable[str]) -> dict[str, int]:
     """Retries per stage: RETRIES for the external ones (429s, timeouts pass), 0 for the rest (a bug repeats).
 
-    >>> retry_policy({"generate": {"backend": "openai"}}, ["train", "generate"])
-    {'train': 0, 'generate': 2}
+    >>> retry_policy({"generate": {"backend": "openai"}}, ["train", "generate@base"])
+    {'train': 0, 'generate@base': 2}
     """
     external = external_stages(params)
-    return {stage: RETRIES if stage in external else 0 for stage in stages}
+    return {stage: RETRIES if group(stage) in external else 0 for stage in stages}
 
 
 def awaiting_worker(state_type: str | None) -> bool:

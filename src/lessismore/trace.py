@@ -23,12 +23,26 @@ def producers(stages: dict[str, dict[str, Any]]) -> dict[str, str]:
 def producer_of(path: str, made_by: dict[str, str]) -> tuple[str, str] | None:
     """(stage, out) for a path that is an out or lies inside an out directory; None for a source.
 
-    >>> producer_of("models/final/adapter.safetensors", {"models/final": "train"}), producer_of("x", {})
-    (('train', 'models/final'), None)
+    >>> producer_of("models/finetuned/adapter.safetensors", {"models/finetuned": "train"}), producer_of("x", {})
+    (('train', 'models/finetuned'), None)
     """
     if path in made_by:
         return made_by[path], path
     return next(((made_by[out], out) for out in sorted(made_by) if path.startswith(out.rstrip("/") + "/")), None)
+
+
+def producers_of(path: str, made_by: dict[str, str]) -> list[tuple[str, str]]:
+    """Every (stage, out) a dep path reads: the out it is or lies in, or each out inside it (a folder that several
+    stages write into, such as outputs/responses with generate@<model>'s and import@<name>'s files); [] for a source.
+
+    >>> made = {"outputs/responses/base.jsonl": "generate@base", "outputs/responses/gpt4.jsonl": "import@gpt4"}
+    >>> producers_of("outputs/responses", made)
+    [('generate@base', 'outputs/responses/base.jsonl'), ('import@gpt4', 'outputs/responses/gpt4.jsonl')]
+    """
+    found = producer_of(path, made_by)
+    if found:
+        return [found]
+    return [(made_by[out], out) for out in sorted(made_by) if out.startswith(path.rstrip("/") + "/")]
 
 
 def resolve_target(stages: dict[str, dict[str, Any]], target: str) -> dict[str, Any]:
@@ -106,16 +120,18 @@ def trace(stages: dict[str, dict[str, Any]], stage: str, outs: list[str]) -> lis
         info = stages[name]
         deps = []
         for path, entry in sorted(info.get("deps", {}).items()):
-            found = producer_of(path, made_by)
-            made = stages[found[0]]["outs"][found[1]] if found else {}
-            stale = bool(found and found[1] == path and made.get("md5") != entry.get("md5"))
+            found = producers_of(path, made_by)
+            made = stages[found[0][0]]["outs"][found[0][1]] if len(found) == 1 else {}
+            stale = bool(made and found[0][1] == path and made.get("md5") != entry.get("md5"))
+            makers = list(dict.fromkeys(stage for stage, _ in found))
             deps.append(
-                {"path": path, **entry, "kind": kind(path), "from": found[0] if found else None, "stale": stale}
+                {"path": path, **entry, "kind": kind(path), "from": ", ".join(makers) or None, "stale": stale}
+                | {"makers": makers}
             )
-            if found and found[0] not in wanted:
-                queue.append(found[0])
-            if found:
-                wanted.setdefault(found[0], []).append(found[1])
+            for maker, out in found:
+                if maker not in wanted:
+                    queue.append(maker)
+                wanted.setdefault(maker, []).append(out)
         chain_outs = {p: info.get("outs", {}).get(p, {}) for p in dict.fromkeys(wanted[name])}
         order.append(
             {
@@ -237,7 +253,9 @@ def render_lineage(result: dict[str, Any]) -> Any:
             if dep["stale"]:
                 text += "  [red](changed since this stage ran)[/]"
             if dep["from"]:
-                add_stage(branch.add(text + f"  <- {dep['from']}"), dep["from"])
+                sub = branch.add(text + f"  <- {dep['from']}")
+                for maker in dep["makers"]:
+                    add_stage(sub, maker)
             else:
                 branch.add(text + "  [green](source)[/]")
 

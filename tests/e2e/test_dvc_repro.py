@@ -19,7 +19,7 @@ from tests.conftest import make_pipeline_repo, run_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-STAGES = ["ingest", "validate", "curate", "model", "train", "generate", "judge", "report"]
+STAGES = ["ingest", "validate", "curate", "model", "train", "generate@finetuned", "generate@base", "judge", "report"]
 
 
 def _dvc(repo, *args) -> str:
@@ -66,7 +66,7 @@ def test_dvc_repro_end_to_end_then_noop(ran):
     html = (repo / "reports/index.html").read_text()
     assert "<svg" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must not load anything remote"
-    checkpoint = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/final")
+    checkpoint = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/finetuned")
     assert checkpoint["md5"] in html, "lineage must show the checkpoint's dvc.lock hash"
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     assert commit in html, "lineage must show the git commit"
@@ -95,7 +95,7 @@ def _cards_match_the_metrics(repo, judge: dict) -> None:
         assert f"| {n['candidates']} | {n['selected']} |" in data_card.text, name
 
     train = json.loads((repo / "metrics/train.json").read_text())
-    card = ModelCard.load(repo / "models/final/README.md")
+    card = ModelCard.load(repo / "models/finetuned/README.md")
     assert card.data.library_name == "peft" and card.data.license
     assert f"{train['steps']} optimizer steps over {train['tokens']} tokens" in card.text
     assert f"final loss {train['final_loss']}" in card.text and f"`{train['checkpoint']}`" in card.text
@@ -137,7 +137,7 @@ def test_a_second_workspace_reproduces_every_output_byte_for_byte(ran, tmp_path)
     differing = [path for path in sorted(a) if a[path] != b[path]]
     unexpected = [p for p in differing if not any(p == v or p.startswith(v + "/") for v in volatile)]
     assert unexpected == [], first_difference(ran, second, unexpected[0])
-    assert len(a) > 25 and "models/final" in a and "outputs/judgments.jsonl" in a  # the lock was read, not empty
+    assert len(a) > 25 and "models/finetuned" in a and "outputs/judgments.jsonl" in a  # the lock was read, not empty
 
 
 def _lock_outs(repo) -> dict[str, str]:

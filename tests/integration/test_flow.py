@@ -36,22 +36,39 @@ def read_artifacts(flow_run_id) -> dict:
 
 
 def test_dag_order_puts_every_stage_after_its_upstreams():
+    """Every stage instance (generate@finetuned...) after each stage whose outs it reads, a folder dep too."""
+    from dvc.repo import Repo
+
     order = load_flow().dag_order(str(REPO))
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert sorted(order) == sorted(stages)
-    outs = {
-        name: [o if isinstance(o, str) else next(iter(o)) for o in s.get("outs", []) + s.get("metrics", [])]
-        for name, s in stages.items()
-    }
-    for name, stage in stages.items():
-        for dep in stage["deps"]:
+    with Repo(str(REPO)) as repo:
+        resolved = {s.name: s for s in repo.index.stages}
+        outs = {name: [str(o.def_path) for o in s.outs] for name, s in resolved.items()}
+        deps = {name: [str(d.def_path) for d in s.deps] for name, s in resolved.items()}
+    assert sorted(order) == sorted(resolved)
+    assert {"generate@finetuned", "generate@base", "judge"} <= set(order)
+    written = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert {s.split("@")[0] for s in order} == set(written) - {"import"}  # the demo imports no published answers
+    for name in order:
+        for dep in deps[name]:
             for upstream, paths in outs.items():
-                if any(dep == p or dep.startswith(p + "/") for p in paths):
+                if any(dep == p or dep.startswith(p + "/") or p.startswith(dep + "/") for p in paths):
                     assert order.index(upstream) < order.index(name), f"{upstream} must run before {name}"
+    assert order.index("generate@base") < order.index("judge")  # judge reads outputs/responses, the folder
 
 
 def test_only_stages_that_call_outside_services_get_retries():
-    flow_mod, stages = load_flow(), ["ingest", "validate", "curate", "model", "train", "generate", "judge", "report"]
+    flow_mod = load_flow()
+    stages = [
+        "ingest",
+        "validate",
+        "curate",
+        "model",
+        "train",
+        "generate@finetuned",
+        "generate@base",
+        "judge",
+        "report",
+    ]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert flow_mod.retry_policy(params, stages) == dict.fromkeys(stages, 0)  # the embedded default is all local
 
@@ -65,6 +82,7 @@ def test_only_stages_that_call_outside_services_get_retries():
     params["generate"]["backend"] = "openai"
     params["train"] |= {"select": "judge", "select_judge": {"name": "j", "backend": "openai", "model": "m"}}
     assert flow_mod.external_stages(params) == {"ingest", "generate", "judge", "train"}
+    assert flow_mod.retry_policy(params, stages)["generate@base"] == flow_mod.RETRIES  # every instance of generate
 
 
 def test_artifact_rows_from_the_metrics():
@@ -79,14 +97,16 @@ def test_artifact_rows_from_the_metrics():
         {"step": "validated", "n": 10, "dropped": 0, "a": 6, "b": 4},
         {"step": "selected", "n": 4, "dropped": 6, "a": 4, "b": 0},
     ]
-    checkpoint = {"what": "checkpoint", "stage": "train", "path": "models/final", "md5": "9f.dir", "size": 3}
+    checkpoint = {"what": "checkpoint", "stage": "train", "path": "models/finetuned", "md5": "9f.dir", "size": 3}
     table = {
         "artifacts": [checkpoint],
         "params": {"curate": {"curate.budget": 96, "ingest.sources": ["x" * 300]}},
         "git": {"commit": "abc123", "dirty": True},
     }
     md = flow_mod.lineage_markdown(table)
-    assert "`abc123` (uncommitted changes)" in md and "| checkpoint | `models/final` | train | `9f.dir` | 3 |" in md
+    assert (
+        "`abc123` (uncommitted changes)" in md and "| checkpoint | `models/finetuned` | train | `9f.dir` | 3 |" in md
+    )
     assert "| curate | `curate.budget` | `96` |" in md and "(whole in dvc.lock)" in md
 
 
@@ -112,7 +132,7 @@ def test_flow_runs_every_stage_and_publishes_artifacts(prefect_harness, pipeline
     funnel = json.loads(found["curation-funnel"].data)
     assert [r["step"] for r in funnel] == [s["step"] for s in curate["funnel"]] and funnel[-1]["n"] == 24
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
-    final = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/final")
+    final = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/finetuned")
     assert f"`{final}`" in found["lineage"].data and "curate.budget" in found["lineage"].data
     assert f"({(pipeline_repo / 'reports/index.html').as_uri()})" in found["report"].data  # a markdown link
 

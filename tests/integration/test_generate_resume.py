@@ -36,14 +36,14 @@ def logged(self, texts):
         fh.writelines(json.dumps(t) + "\\n" for t in texts)
     return out
 tb.TransformersBackend._generate_batch = logged
-sys.argv = [sys.argv[1]]
+sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
 def _setup(root: Path, model_dir: Path, n_prompts: int) -> list[records.Prompt]:
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
-    params["generate"].update(models=["base"], batch_size=2, max_new_tokens=4, baselines=[], backend="transformers")
+    params["generate"].update(models=["base"], batch_size=2, max_new_tokens=4, baselines={}, backend="transformers")
     params["judge"].update(candidate="base", baselines=[])  # judge names only systems generate answers for
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     shutil.copytree(model_dir, root / "models" / "base")
@@ -58,7 +58,7 @@ def _setup(root: Path, model_dir: Path, n_prompts: int) -> list[records.Prompt]:
 
 def _run(root: Path, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**run_env(), "GEN_LOG": str(root / "generated.log"), "KILL_AT_BATCH": str(kill_at)}
-    cmd = [sys.executable, str(root / "launch.py"), str(REPO / "stages" / "generate.py")]
+    cmd = [sys.executable, str(root / "launch.py"), str(REPO / "stages" / "generate.py"), "base"]
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
 
 
@@ -81,10 +81,8 @@ def test_kill_mid_run_then_rerun_generates_each_prompt_exactly_once(tmp_path, ti
     assert len(generated) == len(set(generated)) == len(prompts)  # across both runs: each prompt generated once
     responses = records.read_jsonl(out, records.Response)
     assert [r.prompt_id for r in responses] == [p.id for p in prompts]  # every prompt exactly once, in order
-    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate.json").read_text())  # what the run did
-    assert (
-        metrics["resumed"] == {"base": 2} and metrics["generated"] == {"base": 4} and metrics["stale"] == {"base": 0}
-    )
+    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate" / "base.json").read_text())  # what it did
+    assert metrics["resumed"] == 2 and metrics["generated"] == 4 and metrics["stale"] == 0
 
     # a new checkpoint must not reuse a single old answer
     weights = tmp_path / "models" / "base" / "model.safetensors"
@@ -93,10 +91,8 @@ def test_kill_mid_run_then_rerun_generates_each_prompt_exactly_once(tmp_path, ti
     weights.write_bytes(bytes(data))
     again = _run(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate.json").read_text())
-    assert (
-        metrics["resumed"] == {"base": 0} and metrics["generated"] == {"base": 6} and metrics["stale"] == {"base": 6}
-    )
+    metrics = json.loads((tmp_path / "metrics" / "timing" / "generate" / "base.json").read_text())
+    assert metrics["resumed"] == 0 and metrics["generated"] == 6 and metrics["stale"] == 6
     assert "dropped 6 stale" in again.stdout
     fresh = records.read_jsonl(out, records.Response)
     assert len(fresh) == 6 and {r.checkpoint for r in fresh}.isdisjoint({r.checkpoint for r in responses})

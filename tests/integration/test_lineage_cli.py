@@ -76,7 +76,7 @@ def test_lineage_of_unknown_targets_lists_what_exists(repo):
     assert code == 2 and "did you mean metrics/curate.json" in err and "data/quarantine/curate.jsonl" in err
     code, _, err = _cli(repo, "lineage", "metrics/curate.json:counts.kept")
     assert code == 2 and "no key 'kept' under counts" in err and "selected" in err
-    code, _, err = _cli(repo, "lineage", "models/final")  # the train stage has not run here
+    code, _, err = _cli(repo, "lineage", "models/finetuned")  # the train stage has not run here
     assert code == 2 and "not an output" in err
 
 

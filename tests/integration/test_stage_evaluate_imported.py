@@ -1,12 +1,11 @@
-"""Evaluating published outputs without training (issue 20, item 6): stages/generate.py imports two answer files
-and stages/judge.py compares them, on a subset of the test prompts (eval.prompts), with no models/final at all.
-The judge is the tiny random model at models/base (the `model` stage's out: no training needed)."""
+"""Evaluating published outputs without training (issue 20, item 6), through `dvc repro judge` in a fresh git + DVC
+repository: two answer files become the stages import@gpt4 and import@llama, and the judge compares them on a subset
+of the test prompts (eval.prompts), with `generate.models: []`, so nothing is curated, trained or generated. The
+judge is the tiny random model at models/base (the `model` stage: built, not trained)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,79 +14,101 @@ import pytest
 import yaml
 
 from lessismore import records
-from lessismore.config import merge, read_yaml
-from lessismore.records import Origin, Prompt
+from tests.conftest import make_pipeline_repo, run_env
 from tests.specs import judge_entry
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, str(REPO / "stages" / f"{stage}.py")]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dvc", *args]
+    return subprocess.run(cmd, cwd=repo, env=run_env(), capture_output=True, text=True, timeout=900)
 
 
-def _workspace(root: Path, tiny_model_dir: Path, prompts_rule) -> list[Prompt]:
-    params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
-    baselines = [
-        {"name": "gpt4", "format": "just_eval", "path": "data/baselines/gpt4.json"},
-        {"name": "llama", "format": "just_eval", "path": "data/baselines/llama.json"},
+def _answers(repo: Path, name: str, ambiguous: bool = False, suffix: str = "") -> None:
+    """A just-eval file answering every test prompt of the repository's sources, by their ids."""
+    prompts = [json.loads(line) for line in (repo / "data/sources/prompts/test.jsonl").read_text().splitlines()]
+    rows = [
+        {"id": i, "source_id": p["id"], "instruction": p["prompt"], "output": f"{name}: ok ({i}){suffix}"}
+        for i, p in enumerate(prompts)
     ]
+    if ambiguous:  # the same text as the second prompt, but its ids name another question: reported, never paired
+        rows[1] |= {"source_id": "alpaca-77", "id": 77}
+    (repo / "data" / "baselines" / f"{name}.json").write_text(json.dumps(rows, indent=1))
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> Path:
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("imported") / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["generate"] |= {
+        "models": [],  # every compared system is imported: no generate@ stage, nothing trains
+        "baselines": {
+            "gpt4": {"format": "just_eval", "path": "data/baselines/gpt4.json"},
+            "llama": {"format": "just_eval", "path": "data/baselines/llama.json"},
+        },
+    }
     judge = {"judges": [judge_entry(name="tiny", model="base", batch_size=4)], "primary": "tiny"}
-    params = merge(params, {"judge": judge | {"candidate": "gpt4", "baselines": ["llama"], "injection": {"pairs": 1}}})
-    params["generate"] |= {"models": [], "baselines": baselines}  # every compared system is imported
-    params["eval"] = {"prompts": prompts_rule}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    shutil.copytree(tiny_model_dir, root / "models" / "base")
-    origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
-    prompts = [
-        Prompt(f"How do I keep houseplant number {i} alive in winter?", "test", origin, meta={"id": f"lima-{i}"})
-        for i in range(1, 6)
-    ]
-    records.write_parquet(root / "data" / "validated" / "prompts.parquet", prompts)
-    (root / "data" / "baselines").mkdir(parents=True)
-    for name in ("gpt4", "llama"):
-        rows = [
-            {
-                "id": i,
-                "source_id": p.meta["id"],
-                "instruction": p.text,
-                "output": f"{name}: water it less ({i}).",
-                "generator": name,
-            }
-            for i, p in enumerate(prompts)
-        ]
-        if name == "llama":  # the same text as lima-2, but its ids name another question: reported, never paired
-            rows[1] |= {"source_id": "alpaca-77", "id": 77}
-        (root / "data" / "baselines" / f"{name}.json").write_text(json.dumps(rows))
-    return prompts
+    params["judge"] |= judge | {"candidate": "gpt4", "baselines": ["llama"], "injection": {"pairs": 1}}
+    params["eval"] = {"prompts": {"first": 3}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _answers(repo, "gpt4")
+    _answers(repo, "llama", ambiguous=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=run_env(), check=True)
+    subprocess.run(["git", "commit", "-qm", "two published answer files"], cwd=repo, env=run_env(), check=True)
+    done = _dvc(repo, "repro", "judge")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return repo
 
 
-def test_two_published_output_files_are_judged_against_each_other_without_a_trained_model(tmp_path, tiny_model_dir):
-    prompts = _workspace(tmp_path, tiny_model_dir, {"first": 3})
-    for stage in ("generate", "judge"):
-        done = _run(stage, tmp_path)
-        assert done.returncode == 0, f"{stage}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-    assert not (tmp_path / "models" / "final").exists()
+def test_two_published_output_files_are_judged_against_each_other_without_a_trained_model(imported):
+    repo = imported
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert sorted(lock) == ["import@gpt4", "import@llama", "ingest", "judge", "model", "validate"]  # no train
+    assert not (repo / "models" / "finetuned").exists() and not (repo / "data" / "curated").exists()
+    deps = {d["path"] for d in lock["import@llama"]["deps"]}
+    assert "data/baselines/llama.json" in deps and "data/baselines/gpt4.json" not in deps  # exactly its own file
+    assert sorted(lock["import@llama"]["params"]["params.yaml"]) == ["eval.prompts", "generate.baselines.llama"]
 
-    generate = json.loads((tmp_path / "metrics" / "generate.json").read_text())
-    assert generate["eval_prompts"] == {"rule": {"first": 3}, "prompts": 3, "of": 5}
-    assert generate["counts"] == {"responses": 5, "gpt4": 3, "llama": 2}  # llama's lima-2 row was not paired
-    assert generate["baselines"]["llama"]["ambiguous"] == 1 and generate["baselines"]["llama"]["unmatched"] == 1
-    assert generate["baselines"]["gpt4"]["extra"] == 2  # answers to prompts outside the subset are left out
+    test = [json.loads(line)["id"] for line in (repo / "data/sources/prompts/test.jsonl").read_text().splitlines()]
+    gpt4 = json.loads((repo / "metrics/generate/gpt4.json").read_text())
+    llama = json.loads((repo / "metrics/generate/llama.json").read_text())
+    assert gpt4["eval_prompts"] == {"rule": {"first": 3}, "prompts": 3, "of": len(test)}
+    assert gpt4["kind"] == "imported" and gpt4["responses"] == 3 and llama["responses"] == 2
+    assert llama["imported"]["ambiguous"] == 1 and llama["imported"]["unmatched"] == 1  # not paired: reported
+    assert gpt4["imported"]["extra"] == len(test) - 3  # answers to prompts outside the subset are left out
 
-    judgments = records.read_jsonl(tmp_path / "outputs" / "judgments.jsonl", records.Judgment)
-    first3 = {p.id for p in prompts[:3]}
-    assert {j.prompt_id for j in judgments} == first3 - {prompts[1].id}  # lima-1 and lima-3, both orders
+    judgments = records.read_jsonl(repo / "outputs/judgments.jsonl", records.Judgment)
+    prompts = {
+        p.meta["id"]: p.id for p in records.read_parquet(repo / "data/validated/prompts.parquet", records.Prompt)
+    }
+    assert {j.prompt_id for j in judgments} == {prompts[test[0]], prompts[test[2]]}  # the first 3 but the ambiguous
     assert len(judgments) == 2 * 2 and {(j.model_a, j.model_b) for j in judgments} >= {("gpt4", "llama")}
-    judge = json.loads((tmp_path / "metrics" / "judge.json").read_text())
+    judge = json.loads((repo / "metrics/judge.json").read_text())
     assert judge["counts"]["pairs"] == 2 and set(judge["baselines"]) == {"llama"}
 
 
-def test_an_unknown_prompt_id_stops_generate_with_the_key_and_the_fix(tmp_path, tiny_model_dir):
-    _workspace(tmp_path, tiny_model_dir, {"ids": ["lima-1", "lima-42"]})
-    done = _run("generate", tmp_path)
+def test_a_changed_answer_file_re_runs_its_own_import_and_the_judge_only(imported):
+    repo = imported
+    _answers(repo, "llama", ambiguous=True, suffix=" Revised.")
+    status = json.loads(_dvc(repo, "status", "judge", "--with-deps", "--json").stdout)  # judge and its upstream
+    assert sorted(status) == ["import@llama"], status  # the judge follows once llama's answers change
+    done = _dvc(repo, "repro", "judge")
+    assert done.returncode == 0, done.stderr[-3000:]
+    ran = {line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"import@llama", "judge"}, done.stdout
+    answers = records.read_jsonl(repo / "outputs/responses/llama.jsonl", records.Response)
+    assert answers and all(r.text.endswith("Revised.") for r in answers)
+
+
+def test_an_unknown_prompt_id_stops_import_with_the_key_and_the_fix(imported):
+    repo = imported
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["eval"] = {"prompts": {"ids": ["test-001", "lima-42"]}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cmd = [sys.executable, "stages/import.py", "gpt4"]
+    done = subprocess.run(cmd, cwd=repo, env=run_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "eval.prompts.ids: ['lima-42'] are not test prompts" in done.stderr
+    wrong = subprocess.run([*cmd[:2], "gpt5"], cwd=repo, env=run_env(), capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "NAME one of generate.baselines ['gpt4', 'llama']" in wrong.stderr

@@ -72,7 +72,7 @@ def _workspace(root: Path, tiny_model_dir: Path) -> list[Prompt]:
     (root / "metrics" / "ingest.json").write_text(json.dumps({"counts": {"examples": 40, "prompts": 5}}))
     (root / "dvc.lock").write_text(
         "schema: '2.0'\nstages:\n  train:\n    cmd: python stages/train.py\n    outs:\n"
-        "    - path: models/final\n      hash: md5\n      md5: abc123.dir\n      size: 10\n      nfiles: 2\n"
+        "    - path: models/finetuned\n      hash: md5\n      md5: abc123.dir\n      size: 10\n      nfiles: 2\n"
     )
     return prompts
 

@@ -51,6 +51,6 @@ def test_two_process_cpu_ddp_trains_and_saves(tiny_model_dir, tmp_path, monkeypa
     from lessismore.models import load_causal_lm
 
     monkeypatch.chdir(cwd)  # the adapter names its base relative to the repo root, as the stage recorded it
-    model, tokenizer = load_causal_lm(Path("models/final"))  # the adapter merged into its base
+    model, tokenizer = load_causal_lm(Path("models/finetuned"))  # the adapter merged into its base
     ids = tokenizer("The quick brown fox", return_tensors="pt")["input_ids"]
     assert math.isfinite(float(model(input_ids=ids).logits.float().abs().max()))

@@ -98,11 +98,11 @@ def test_fsdp_matches_a_resumed_ddp_run_shards_the_optimizer_and_resumes_exactly
     key = next(k for k in meta if k.endswith("layers.0.self_attn.q_proj.weight.exp_avg"))
     offsets = sorted(tuple(chunk.offsets) for chunk in meta[key].chunks)
     assert len(offsets) == 2 and offsets[0] != offsets[1], offsets
-    assert not (whole / "models" / "final" / "optimizer").exists()  # the model dir carries no resume state
+    assert not (whole / "models" / "finetuned" / "optimizer").exists()  # the model dir carries no resume state
 
     killed = make_train_dir(tmp_path / "killed", tiny_model_dir, **TRAIN)
     _kill_tree_after_checkpoint(killed, fsdp, step=2)
-    assert not (killed / "models" / "final").exists()
+    assert not (killed / "models" / "finetuned").exists()
     out = _run(killed, fsdp)
     assert "resuming run" in out, out
     resumed = _losses(killed)

@@ -64,7 +64,7 @@ def _losses(cwd: Path) -> list[tuple[int, float]]:
 def _weights(cwd: Path, name: str = "adapter_model.safetensors"):
     from safetensors.torch import load_file
 
-    return load_file(cwd / "models" / "final" / name)
+    return load_file(cwd / "models" / "finetuned" / name)
 
 
 def _kill_after_checkpoint(cwd: Path, step: int) -> None:
@@ -90,7 +90,7 @@ def test_kill_and_rerun_resumes_to_the_same_losses_and_weights(tiny_model_dir, t
     killed = make_train_dir(tmp_path / "killed", tiny_model_dir, **train)
     _kill_after_checkpoint(killed, step=2)
     left = sorted(p.name for p in (killed / "models" / "checkpoints").iterdir())
-    assert not (killed / "models" / "final").exists() and "step-000002" in left
+    assert not (killed / "models" / "finetuned").exists() and "step-000002" in left
     out = _run(killed)
     assert "resuming run" in out, out
 

@@ -35,9 +35,11 @@ def test_nothing_imports_stages_or_flows():
 
 
 def _dvc_stages() -> dict:
+    """dvc.yaml's stages as written: a `foreach` stage as its template (`do`), its `foreach` kept in it."""
     import yaml
 
-    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return {name: {**s["do"], "foreach": s["foreach"]} if "foreach" in s else s for name, s in stages.items()}
 
 
 def _paths(entries: list) -> list[str]:
@@ -48,7 +50,8 @@ def _paths(entries: list) -> list[str]:
 def test_every_dvc_stage_has_its_script_and_lists_it_as_its_first_dep():
     for name, stage in _dvc_stages().items():
         script = f"stages/{name}.py"
-        assert stage["cmd"] == f"python {script}", name
+        entry = {"${generate.models}": " ${item}", "${generate.baselines}": " ${key}"}.get(stage.get("foreach"), "")
+        assert stage["cmd"] == f"python {script}{entry}", name  # a foreach stage passes its entry's name
         assert (REPO / script).exists(), script
         assert _paths(stage["deps"])[0] == script, f"{name}: its own script is not its first dep"
 
@@ -118,6 +121,7 @@ def test_dvc_yaml_matches_each_stages_declared_contract():
         writes = _paths(stage.get("outs")) + _paths(stage.get("metrics")) + _paths(stage.get("plots"))
         assert sorted(writes) == sorted(str(p) for p in declared.writes), name
         assert stage["params"] == list(declared.params), name
+        assert stage.get("foreach", "") == ("${" + declared.foreach + "}" if declared.foreach else ""), name
 
 
 def _string_constants(path: Path) -> list[tuple[int, str]]:

@@ -235,20 +235,36 @@ def test_a_stage_that_reads_an_undeclared_key_fails():
         _ = params.train.lr
 
 
-def test_a_baseline_file_lives_under_data_baselines_so_a_change_re_runs_generate(tmp_path, monkeypatch):
+def test_each_baseline_is_a_named_file_that_exists(tmp_path, monkeypatch):
+    """generate.baselines is a mapping name -> file: the name becomes a DVC stage (import@<name>) and a file name."""
     data = read_yaml(REPO / "params.yaml")
     (tmp_path / "data" / "baselines").mkdir(parents=True)
     (tmp_path / "data" / "baselines" / "gpt4.json").write_text("[]")
     (tmp_path / "elsewhere.json").write_text("[]")
-    data["generate"]["baselines"] = [
-        {"name": "gpt4", "format": "alpaca_eval", "path": "data/baselines/gpt4.json"},
-        {"name": "old", "format": "alpaca_eval", "path": "elsewhere.json"},
-        {"name": "gone", "format": "alpaca_eval", "path": "data/baselines/gone.json"},
-    ]
+    data["generate"]["baselines"] = {
+        "gpt4": {"format": "alpaca_eval", "path": "data/baselines/gpt4.json"},
+        "llama-2.7b": {"format": "alpaca_eval", "path": "elsewhere.json"},  # anywhere: import@ depends on the file
+        "gone": {"format": "alpaca_eval", "path": "data/baselines/gone.json"},
+        "base": {"format": "alpaca_eval", "path": "elsewhere.json"},
+        "gpt 4/turbo": {"format": "alpaca_eval", "path": "elsewhere.json"},
+    }
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as err:
-        parse_params(data, paths=("generate",))
+        parse_params(data, paths=("import",))
     text = str(err.value)
-    assert "generate.baselines[0]" not in text
-    assert "generate.baselines[1].path: elsewhere.json is outside data/baselines/; put it there" in text
-    assert "generate.baselines[2].path: data/baselines/gone.json is not a file" in text
+    assert "generate.baselines.gpt4" not in text and "generate.baselines.llama-2.7b" not in text
+    assert "generate.baselines.gone.path: data/baselines/gone.json is not a file" in text
+    assert "generate.baselines.base: 'base' is already a model name; give it another" in text
+    assert "generate.baselines.gpt 4/turbo: 'gpt 4/turbo' names a stage (import@gpt 4/turbo) and a file" in text
+
+
+def test_the_model_in_training_cannot_be_a_judge():
+    """A judge that changed with every run would make their win rates incomparable; the DAG keeps judge off it."""
+    data = read_yaml(REPO / "params.yaml")
+    data["judge"]["judges"][0]["model"] = "finetuned"
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    assert (
+        "judge.judges[0].model: the model in training cannot judge; use base, a model folder or a served one"
+        in str(err.value)
+    )

@@ -158,7 +158,7 @@ def test_rows_without_an_answer_become_dropped_records_and_second_answers_are_co
     imp = import_baseline("mine", "jsonl", path, PROMPTS)
     assert [r.text for r in imp.responses] == ["Boil water."] and imp.duplicates == 1
     assert [(d.reason, d.origin.row) for d in imp.dropped] == [("no_answer_text", "3"), ("malformed_json", "4")]
-    assert all(str(path) in d.detail and d.stage == "generate" for d in imp.dropped)
+    assert all(str(path) in d.detail and d.stage == "import" for d in imp.dropped)
     assert len(imp.unmatched) == 2
 
 

@@ -43,7 +43,7 @@ stages:
       hash: md5
       md5: c0ffee.dir
     outs:
-    - path: models/final
+    - path: models/finetuned
       hash: md5
       md5: beef.dir
       size: 999
@@ -144,25 +144,27 @@ CHAIN = {  # ingest <- data/sources; curate <- ingest's out; train <- curate's o
         "cmd": "python stages/train.py",
         "params": {},
         "deps": {"data/curated": {"md5": "OLD.dir"}, "data/ingested": {"md5": "1e.dir"}},
-        "outs": {"models/final": {"md5": "f.dir"}},
+        "outs": {"models/finetuned": {"md5": "f.dir"}},
     },
 }
 
 
 def test_resolve_target_knows_outputs_metric_keys_files_inside_outputs_sources_and_stages():
-    assert resolve_target(CHAIN, "models/final") == {"path": "models/final", "key": None, "stage": "train"}
+    assert resolve_target(CHAIN, "models/finetuned") == {"path": "models/finetuned", "key": None, "stage": "train"}
     assert resolve_target(CHAIN, "metrics/curate.json:counts.selected")["key"] == "counts.selected"
-    assert resolve_target(CHAIN, "models/final/adapter_model.safetensors")["stage"] == "train"
+    assert resolve_target(CHAIN, "models/finetuned/adapter_model.safetensors")["stage"] == "train"
     assert resolve_target(CHAIN, "data/sources") == {"path": "data/sources", "key": None, "stage": None}
     assert resolve_target(CHAIN, "curate") == {"path": None, "key": None, "stage": "curate"}
     with pytest.raises(LookupError) as err:
         resolve_target(CHAIN, "metrics/curate.jsn")
     message = str(err.value)
-    assert "did you mean metrics/curate.json" in message and "models/final" in message and "stages: ingest" in message
+    assert (
+        "did you mean metrics/curate.json" in message and "models/finetuned" in message and "stages: ingest" in message
+    )
 
 
 def test_trace_walks_up_to_the_sources_once_per_stage_and_flags_stale_inputs():
-    chain = trace(CHAIN, "train", ["models/final"])
+    chain = trace(CHAIN, "train", ["models/finetuned"])
     assert [n["stage"] for n in chain] == ["train", "curate", "ingest"]  # ingest is reached twice, listed once
     deps = {d["path"]: d for d in chain[0]["deps"]}
     assert deps["data/curated"]["from"] == "curate" and deps["data/curated"]["stale"]  # OLD.dir != cc.dir
@@ -204,3 +206,31 @@ def test_lineage_of_reads_the_metric_and_checks_the_file_against_the_lock(tmp_pa
     assert lineage_of(tmp_path, "metrics/curate.json:counts.selected")["on_disk"] == "changed"
     with pytest.raises(LookupError, match="no dvc.lock"):
         lineage_of(tmp_path / "elsewhere", "metrics/curate.json")
+
+
+def test_a_folder_that_several_stages_write_into_traces_to_each_of_them():
+    """The judge reads outputs/responses, which generate@<model> and import@<name> each write one file of."""
+    stages = {
+        "generate@base": {
+            "cmd": "python stages/generate.py base",
+            "deps": {"models/base": {"md5": "b.dir"}},
+            "outs": {"outputs/responses/base.jsonl": {"md5": "1"}},
+            "params": {},
+        },
+        "import@gpt4": {
+            "cmd": "python stages/import.py gpt4",
+            "deps": {"data/baselines/gpt4.json": {"md5": "g"}},
+            "outs": {"outputs/responses/gpt4.jsonl": {"md5": "2"}},
+            "params": {"generate.baselines.gpt4.format": "just_eval"},
+        },
+        "judge": {
+            "cmd": "python stages/judge.py",
+            "deps": {"outputs/responses": {"md5": "r.dir"}},
+            "outs": {"outputs/judgments.jsonl": {"md5": "3"}},
+            "params": {},
+        },
+    }
+    chain = trace(stages, "judge", ["outputs/judgments.jsonl"])
+    assert [n["stage"] for n in chain] == ["judge", "generate@base", "import@gpt4"]
+    assert chain[0]["deps"][0]["from"] == "generate@base, import@gpt4" and not chain[0]["deps"][0]["stale"]
+    assert [s["path"] for s in sources(chain)] == ["data/baselines/gpt4.json", "models/base"]

@@ -179,8 +179,8 @@ def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
             [
                 ("curated data", "curate", "data/curated"),
                 ("base model", "model", "models/base"),
-                ("checkpoint", "train", "models/final"),
-                ("responses", "generate", "outputs/responses"),
+                ("checkpoint", "train", "models/finetuned"),
+                ("responses", "judge", "outputs/responses"),
                 ("judgments", "judge", "outputs/judgments.jsonl"),
                 ("ratings", "judge", "outputs/ratings.jsonl"),
             ],
@@ -190,7 +190,7 @@ def rich_inputs(evil_labels: bool = False) -> dict[str, Any]:
     lineage = {
         "artifacts": artifacts,
         "git": {"commit": "deadbeef" * 5, "dirty": True},
-        "stages": ["curate", "judge", "train"],
+        "stages": ["curate", "generate@base", "generate@finetuned", "judge", "train"],
         "params": {
             "train": {"train.lr": 1e-05, "train.lora_targets": ["q_proj", "v_proj"]},
             "judge": {"judge.judges": [{"name": "gpt-judge", "backend": "openai"}] * 3},
@@ -307,6 +307,7 @@ def test_sections_carry_the_numbers_and_their_lineage(html):
     prov = html[html.index('id="provenance"') : html.index("Pairwise preference")]
     assert "5abababa" in prov and "3abababa" in prov and "6abababa" in prov and "deadbeef" in prov  # short md5s
     assert "uncommitted changes" in prov and 'href="#params-judge"' in prov
+    assert 'href="#params-generate@finetuned"' in prov and 'href="#params-generate@base"' in prov  # each instance
     assert "5" + "ab" * 15 + "a.dir" in html and "train.lr" in html and "$0.4200" in html and "91,234" in html
 
 

@@ -1,4 +1,4 @@
-"""select.py: picking models/final among epoch-end checkpoints (last, dev loss, the judge hook); dev loss itself."""
+"""select.py: picking models/finetuned among epoch-end checkpoints (last, dev loss, the judge hook); dev loss."""
 
 from __future__ import annotations
 

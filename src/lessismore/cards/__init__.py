@@ -2,11 +2,11 @@
 
 - curate writes data/curated/README.md (`dataset_card`): the sources with their formats and licenses, the funnel
   from candidates to the selection, why examples were dropped, and how to reproduce the set.
-- train writes models/final/README.md (`model_card`): YAML metadata (base_model, license, library, datasets), the
+- train writes models/finetuned/README.md (`model_card`): YAML metadata (base_model, license, library, datasets), the
   curated set's size and source mix, the training params and results, and the lineage hashes.
 - report writes reports/model_card.md (`with_eval`): the same card with the test results of metrics/judge.json as a
-  model-index (the judging runs on the finished checkpoint, so they cannot be in models/final itself; DVC forbids a
-  later stage to write into an earlier stage's output). Upload models/final with that file as its README.md.
+  model-index (the judging runs on the finished checkpoint, so they cannot be in models/finetuned itself; DVC forbids a
+  later stage to write into an earlier stage's output). Upload models/finetuned with that file as its README.md.
 The YAML goes through huggingface_hub's card classes, so the Hub reads it as it reads any card; the text is a Jinja
 template in cards/templates/. Every number on a card comes from the metrics files, never recomputed.
 """
@@ -90,7 +90,7 @@ def model_card(
     mix: dict[str, int],
     dataset_md5: str,
 ) -> str:
-    """models/final/README.md from the train params (`spec`), metrics/train.json (`metrics`) and the curated set's
+    """models/finetuned/README.md from the train params (`spec`), metrics/train.json (`metrics`) and the curated set's
     source mix (`mix`, from data/curated/train.jsonl whose md5 is `dataset_md5`)."""
     from huggingface_hub import ModelCard, ModelCardData
 

@@ -1,6 +1,6 @@
 """Baseline answers imported from published files, so the judge can compare against models we never run.
 
-Part of the generate stage (params generate.baselines -> outputs/responses/<name>.jsonl). Formats:
+The import@<name> stage (params generate.baselines.<name> -> outputs/responses/<name>.jsonl). Formats:
   alpaca_eval  AlpacaEval model_outputs.json: a JSON list of {instruction, output, generator, ...}
   just_eval    just-eval *.to_eval.json: a JSON list of {id, instruction, source_id, output, generator, ...}
   mt_bench     FastChat MT-Bench model_answer/<model>.jsonl: {question_id, model_id, choices: [{turns: [...]}]};
@@ -19,10 +19,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lessismore.errors import BadValue, NotFound
-from lessismore.records import Dropped, Origin, Prompt, Response, normalise
+from lessismore.records import Dropped, Origin, Prompt, Response, normalise, write_jsonl
+
+if TYPE_CHECKING:
+    from lessismore.config import Baseline
 
 FORMATS = ("alpaca_eval", "just_eval", "mt_bench", "jsonl")
 
@@ -122,7 +125,7 @@ def read_answers(path: str | Path, fmt: str, name: str) -> tuple[list[Answer], l
             reason = "no_answer_text" if isinstance(obj, dict) else "malformed_json"
             detail = f"{path} row {row}: no {fmt} answer text here; fix or remove the row"
             record = obj if isinstance(obj, dict) else {"raw": str(obj)[:500]}
-            dropped.append(Dropped("generate", reason, Origin(name, str(path), row), detail, record))
+            dropped.append(Dropped("import", reason, Origin(name, str(path), row), detail, record))
         else:
             answers.append(ans)
     return answers, dropped
@@ -175,3 +178,38 @@ def import_baseline(name: str, fmt: str, path: str | Path, prompts: list[Prompt]
     checkpoint = file_hash(Path(path))
     responses, unmatched, extra, duplicates, ambiguous = match_answers(answers, prompts, name, checkpoint, str(path))
     return BaselineImport(responses, unmatched, extra, duplicates, dropped, checkpoint, ambiguous)
+
+
+def import_one(name: str, spec: Baseline, prompts: list[Prompt], out: Path) -> tuple[dict[str, Any], list[Dropped]]:
+    """The published answers of `spec.path` become `out`, matched to `prompts`; returns the metrics (what matched,
+    what did not) and the rows that carry no usable answer (the quarantine)."""
+    imp = import_baseline(name, spec.format, spec.path, prompts)
+    write_jsonl(out, imp.responses)
+    for p in imp.unmatched:
+        print(
+            f"import: WARNING {name!r} has no answer to test prompt {p.id} "
+            f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}"
+        )
+    for why in imp.ambiguous:
+        print(f"import: WARNING {name!r} {spec.path} {why}: not paired with any prompt")
+    counts = {
+        "matched": len(imp.responses),
+        "unmatched": len(imp.unmatched),
+        "extra": imp.extra,
+        "duplicates": imp.duplicates,
+        "ambiguous": len(imp.ambiguous),
+        "dropped": len(imp.dropped),
+    }
+    metrics = {
+        "system": name,
+        "kind": "imported",
+        "responses": len(imp.responses),
+        "prompts": len(prompts),
+        "checkpoint": imp.checkpoint,
+        "imported": {"format": spec.format, "path": spec.path, **counts},
+    }
+    print(
+        f"import: {name}: {counts['matched']} matched, {counts['unmatched']} test prompts unanswered, "
+        f"{imp.extra} answers to other prompts ignored, {counts['dropped']} rows dropped"
+    )
+    return metrics, imp.dropped

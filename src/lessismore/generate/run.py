@@ -1,8 +1,9 @@
-"""The generate stage's work, from params' generate section: every model answers the test prompts (resumable), every
-baseline file is imported, and one metrics dict describes it all (metrics/generate.json).
+"""The work of the stages that give the judge its answers: generate@<model> (one model of generate.models answers
+the test prompts, resumably) and import@<name> (one published file of generate.baselines is matched to them). Each
+describes its system in one metrics dict (metrics/generate/<system>.json), whichever stage made it.
 
-`open_backend` is the one place a Generate spec becomes a backend; the stage script only reads inputs, calls
-`answer_all` and `import_all`, and writes what they return.
+`open_backend` is the one place a Generate spec becomes a backend; the stage scripts only read inputs, call
+`answer_one` (here) or `baselines.import_one`, and write what they return.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from lessismore import records
 from lessismore.generate import GenerateBackend
-from lessismore.generate.baselines import import_baseline
 from lessismore.generate.store import run_resumable
 from lessismore.models import checkpoint_hash
 
@@ -62,86 +62,39 @@ def open_backend(spec: Generate, model_dir: Path, seed: int) -> GenerateBackend:
     return TransformersBackend(model, tokenizer, batch_size=spec.batch_size, progress=True, **lima)
 
 
-def answer_all(
-    spec: Generate, prompts: list[records.Prompt], model_dirs: dict[str, Path], out_dir: Path, seed: int
+def answer_one(
+    spec: Generate, prompts: list[records.Prompt], name: str, model_dir: Path, out: Path, seed: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every model of spec.models answers `prompts` into out_dir/<model>.jsonl (resumably); returns the metrics and
-    the timing: per model the seconds and tokens/s (the machine's) and what this run did (answers resumed from the
-    store, generated, found stale; tokens generated), which depends on earlier runs, not on the answers."""
+    """Model `name` (its weights in model_dir) answers `prompts` into `out` (resumably); returns the metrics (what
+    was answered, how it ended) and the timing: the seconds and tokens/s (the machine's) and what this run did
+    (answers resumed from the store, generated, found stale; tokens generated), which depends on earlier runs, not
+    on the answers."""
     decoding = decoding_of(spec, seed)
-    metrics: dict[str, Any] = {"counts": {"responses": 0}, "prompts": len(prompts), "decoding": decoding}
-    metrics["backend"] = spec.backend
-    per_model: dict[str, dict[str, Any]] = {}
-    for name in spec.models:
-        model_dir = model_dirs[name]
-        checkpoint = checkpoint_hash(model_dir)
-        path = out_dir / f"{name}.jsonl"
-        run = run_resumable(
-            lambda d=model_dir: open_backend(spec, d, seed),
-            prompts,
-            path,
-            model=name,
-            checkpoint=checkpoint,
-            decoding=decoding,
-        )
-        reasons = dict(Counter(r.meta.get("finish_reason") for r in run.responses))
-        metrics["counts"][name] = len(run.responses)
-        metrics["counts"]["responses"] += len(run.responses)
-        per_model[name] = {
-            "checkpoint": checkpoint,
-            "new_tokens": run.new_tokens,
-            "tokens_per_s": round(run.new_tokens / run.seconds, 1) if run.seconds else 0.0,
-            "seconds": round(run.seconds, 1),
-            "finish_reasons": reasons,
-            "resumed": run.resumed,
-            "generated": run.generated,
-            "stale": run.stale,
-        }
-        print(
-            f"generate: {name} {len(run.responses)} answers ({run.resumed} resumed, {run.generated} generated), "
-            f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {reasons}"
-        )
-    metrics["checkpoints"] = {name: m["checkpoint"] for name, m in per_model.items()}
-    metrics["finish_reasons"] = {name: m["finish_reasons"] for name, m in per_model.items()}
-    run_keys = ("seconds", "tokens_per_s", "new_tokens", "resumed", "generated", "stale")
-    timing = {key: {name: m[key] for name, m in per_model.items()} for key in run_keys}
+    checkpoint = checkpoint_hash(model_dir)
+    run = run_resumable(
+        lambda: open_backend(spec, model_dir, seed), prompts, out, model=name, checkpoint=checkpoint, decoding=decoding
+    )
+    reasons = dict(Counter(r.meta.get("finish_reason") for r in run.responses))
+    metrics = {
+        "system": name,
+        "kind": "generated",
+        "responses": len(run.responses),
+        "prompts": len(prompts),
+        "checkpoint": checkpoint,
+        "backend": spec.backend,
+        "decoding": decoding,
+        "finish_reasons": reasons,
+    }
+    timing = {
+        "seconds": round(run.seconds, 1),
+        "tokens_per_s": round(run.new_tokens / run.seconds, 1) if run.seconds else 0.0,
+        "new_tokens": run.new_tokens,
+        "resumed": run.resumed,
+        "generated": run.generated,
+        "stale": run.stale,
+    }
+    print(
+        f"generate: {name} {len(run.responses)} answers ({run.resumed} resumed, {run.generated} generated), "
+        f"{run.new_tokens} tokens in {run.seconds:.1f} s, finish {reasons}"
+    )
     return metrics, timing
-
-
-def import_all(
-    spec: Generate, prompts: list[records.Prompt], out_dir: Path, metrics: dict[str, Any]
-) -> list[records.Dropped]:
-    """Each baseline file becomes out_dir/<name>.jsonl, matched to `prompts`; adds its counts to `metrics` and
-    returns the rows that carry no usable answer (the quarantine)."""
-    dropped: list[records.Dropped] = []
-    metrics["baselines"] = {}
-    for b in spec.baselines:
-        imp = import_baseline(b.name, b.format, b.path, prompts)
-        (out_dir / f"{b.name}.jsonl").unlink(missing_ok=True)
-        records.write_jsonl(out_dir / f"{b.name}.jsonl", imp.responses)
-        for p in imp.unmatched:
-            print(
-                f"generate: WARNING baseline {b.name!r} has no answer to test prompt {p.id} "
-                f"({p.origin.file} row {p.origin.row}): {p.text[:80]!r}"
-            )
-        for why in imp.ambiguous:
-            print(f"generate: WARNING baseline {b.name!r} {b.path} {why}: not paired with any prompt")
-        dropped += imp.dropped
-        metrics["counts"][b.name] = len(imp.responses)
-        metrics["counts"]["responses"] += len(imp.responses)
-        metrics["checkpoints"][b.name] = imp.checkpoint
-        counts = {
-            "matched": len(imp.responses),
-            "unmatched": len(imp.unmatched),
-            "extra": imp.extra,
-            "duplicates": imp.duplicates,
-            "ambiguous": len(imp.ambiguous),
-            "dropped": len(imp.dropped),
-        }
-        metrics["baselines"][b.name] = {"format": b.format, **counts}
-        print(
-            f"generate: baseline {b.name}: {counts['matched']} matched, {counts['unmatched']} test prompts "
-            f"unanswered, {imp.extra} answers to other prompts ignored, {counts['dropped']} rows dropped"
-        )
-    metrics["dropped"] = len(dropped)
-    return dropped

@@ -3,7 +3,7 @@
 An optional extra (`pip install lessismore[vllm]`): vllm is imported inside the class, so the rest of the package
 never needs it. vLLM schedules its own continuous batches; this backend hands it `batch_size` prompts at a time
 only so the stage can save each chunk as it finishes (a crash loses at most one chunk). A LoRA adapter directory
-(models/final after a LoRA run) is served on its base with vLLM's LoRA support, not merged.
+(models/finetuned after a LoRA run) is served on its base with vLLM's LoRA support, not merged.
 LIMA decoding: nucleus top_p, temperature, repetition penalty, top_k off; one seed per prompt, so reruns repeat.
 """
 

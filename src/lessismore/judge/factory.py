@@ -61,7 +61,7 @@ def open_judge(
     if spec.backend == "local":
         model_dir = Path(model_dirs.get(spec.model, spec.model))
         if not model_dir.exists():
-            raise NotFound(f"{section}.model: {model_dir} not found; use base, finetuned or a model folder")
+            raise NotFound(f"{section}.model: {model_dir} not found; use base or a model folder")
         from lessismore.models import checkpoint_hash
 
         identity = {"backend": "local", "weights": checkpoint_hash(model_dir), **decoding}

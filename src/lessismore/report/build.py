@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 STAGES = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages whose "counts" the page shows
 NO_LINEAGE = {"artifacts": [], "params": {}, "git": {"commit": None, "dirty": False}, "stages": []}
 # which artifacts (lineage.ARTIFACTS labels) and which stages' params each headline number depends on
-UPSTREAM = ("judge", "generate", "train", "curate")
+UPSTREAM = ("judge", "generate", "import", "train", "curate")  # dvc.yaml stages: generate stands for generate@<model>
 DEPENDS = {
     "win / tie / loss, Bradley–Terry": (("judgments", "responses", "checkpoint", "curated data"), UPSTREAM),
     "absolute grades": (("ratings", "responses", "checkpoint", "curated data"), UPSTREAM),
@@ -177,7 +177,11 @@ def build_report(
         lineage=lineage,
         prov_columns=PROV_COLUMNS,
         depends=[
-            {"number": number, "stages": stages, "cells": {a["what"]: a for a in sections.provenance(lineage, *whats)}}
+            {
+                "number": number,
+                "stages": sections.instances(stages, lineage.get("stages") or ()),
+                "cells": {a["what"]: a for a in sections.provenance(lineage, *whats)},
+            }
             for number, (whats, stages) in DEPENDS.items()
         ],
         timings=timings,

@@ -7,8 +7,10 @@ training curves come from train/steplog.read_steps (the DVCLive log), read by th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from lessismore.contract import group
 
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # stages whose metrics hold "seconds"
 SCORES = {"dev_loss": "dev loss (lower wins)", "judge": "judge's preference over base on dev prompts (higher wins)"}
@@ -127,6 +129,23 @@ def with_timings(
     return out
 
 
+def per_system(
+    metrics: Mapping[str, Mapping[str, Any]], timings: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The files of generate@<model> and import@<name> (metrics/generate/<system>.json and their timings) as the one
+    "generate" entry the page reads: the answers counted per system, the seconds per system.
+
+    >>> per_system({"base": {"responses": 3}, "gpt4": {"responses": 2}}, {"base": {"seconds": 4.0}, "gpt4": {}})
+    ({'counts': {'responses': 5, 'base': 3, 'gpt4': 2}}, {'seconds': {'base': 4.0}})
+    >>> per_system({}, {})
+    ({}, {})
+    """
+    counts = {name: int(m.get("responses", 0)) for name, m in metrics.items()}
+    result = {"counts": {"responses": sum(counts.values()), **counts}} if metrics else {}
+    seconds = {name: t["seconds"] for name, t in timings.items() if isinstance(t.get("seconds"), int | float)}
+    return result, ({"seconds": seconds} if seconds else {})
+
+
 def stage_timings(stage_metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Wall-clock seconds per stage (metrics/timing/<stage>.json, through with_timings); generate's is per model.
 
@@ -149,11 +168,25 @@ def judge_costs(judges: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]
     return [{"judge": name, **{k: (j.get("cost") or {}).get(k, 0) for k in keys}} for name, j in judges.items()]
 
 
+def instances(stages: Sequence[str], ran: Sequence[str]) -> list[str]:
+    """The dvc.lock stages that `stages` (dvc.yaml names) became: a foreach stage's every instance; a stage that has
+    not run stays as named when nothing ran at all (no dvc.lock).
+
+    >>> instances(["judge", "generate", "import"], ["generate@base", "generate@finetuned", "judge"])
+    ['judge', 'generate@base', 'generate@finetuned']
+    >>> instances(["judge", "generate"], [])
+    ['judge', 'generate']
+    """
+    if not ran:
+        return list(stages)
+    return [s for g in stages for s in ran if group(s) == g]
+
+
 def provenance(lineage: Mapping[str, Any], *whats: str) -> list[dict[str, Any]]:
     """The artifacts a number depends on, in the order asked, with their dvc.lock hash (or None: not recorded).
 
-    >>> provenance({"artifacts": [{"what": "checkpoint", "path": "models/final", "stage": "train", "md5": "ab.dir"}]},
-    ...            "judgments", "checkpoint")[1]["md5"]
+    >>> art = {"what": "checkpoint", "path": "models/finetuned", "stage": "train", "md5": "ab.dir"}
+    >>> provenance({"artifacts": [art]}, "judgments", "checkpoint")[1]["md5"]
     'ab.dir'
     """
     by_what = {a["what"]: a for a in lineage.get("artifacts") or []}

@@ -5,7 +5,7 @@
 - eot.py, dropout.py: LIMA's end-of-turn token and residual dropout, applied to the base before training;
 - loop.py + runner.py: LoRA or full fine-tune, LIMA's optimizer and schedule, resumable under accelerate
   (distributed.py), checkpoints (checkpoints.py), the per-step DVCLive log (steplog.py);
-- select.py: which epoch becomes models/final/.
+- select.py: which epoch becomes models/finetuned/.
 Empty on purpose: importing one module (the report reads steplog.py, generate reads collate.py) must not run the
 others, so each stage's import closure, and so its dvc.yaml deps, stay exactly what it uses.
 """

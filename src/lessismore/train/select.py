@@ -1,4 +1,4 @@
-"""Checkpoint selection (LIMA section 3): which epoch-end checkpoint becomes models/final/.
+"""Checkpoint selection (LIMA section 3): which epoch-end checkpoint becomes models/finetuned/.
 
 LIMA trains 15 epochs and picks a checkpoint between epochs 5 and 10 on its dev set, by judging the dev answers
 (perplexity does not track quality). Modes (params `train.select`, candidates from `train.select_epochs`):
