@@ -8,8 +8,10 @@ params `data.engine`:
   so the cluster runs exactly this commit's code.
 
 Both engines give the same bytes, by construction: a batch function is pure and row-wise (each output row is a
-function of its input row alone, so where Ray cuts the rows into blocks changes nothing), Ray Data keeps the input
-order (`preserve_order`), and every output is written here, by the caller, from the rows in order. A function that
+function of its input row alone), both engines cut the rows into the same batches of data.batch_rows (an embedding
+model pads a batch to its longest text, so its floats depend on the batch: measured, they differ in the 8th digit
+between batches of 6 and of 50), Ray Data keeps the input order (`preserve_order`), and every output is written
+here, by the caller, from the rows in order. A function that
 needs a model is a class (loaded once per Ray actor, or once here); one that needs nothing is a plain function.
 """
 
@@ -89,6 +91,7 @@ def connect(spec: Data) -> None:
     if ray.is_initialized():
         return
     package = str(Path(__file__).resolve().parent)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline at run time: no usage reports, no metric queries
     try:
         ray.init(
             address=cluster(spec),
