@@ -79,7 +79,8 @@ def _on_ray(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool)
             "concurrency": max(1, int(gpus or ray.cluster_resources().get("CPU", 1))),
             "num_gpus": 1 if gpus else 0,
         }
-    ds = ray.data.from_arrow(table).map_batches(fn, **options)
+    rows = spec.batch_rows  # one block a batch: the blocks are Ray's unit of parallel work
+    ds = ray.data.from_arrow([table.slice(i, rows) for i in range(0, table.num_rows, rows)]).map_batches(fn, **options)
     print(f"{desc}: {table.num_rows} rows on the Ray cluster at {cluster(spec)}")
     return pa.concat_tables(list(ds.iter_batches(batch_format="pyarrow", batch_size=None)))
 
