@@ -271,6 +271,9 @@ class _Run:
         outcomes = self.session.validate("whole_table", table, table_expectations(sorted(sources), max_share, total))
         for o in outcomes:
             self._merge("whole_table", o)
+        # the share check sums a count column: its unexpected rows are the rows it summed, not frame cells
+        failed = ("whole_table", "expect_column_sum_to_be_between", "row_checks_failed")
+        self.merged[failed]["unexpected"] = sum(r["row_checks_failed"] for r in rows)
         self.summary.failures += [_table_failure(o, rows, sources, max_share) for o in outcomes if not o.success]
 
 
