@@ -439,10 +439,11 @@ def write_parquet(path: str | Path, records: Iterable[Record], cls: type | None 
 
 
 def parquet_files(path: str | Path) -> list[Path]:
-    """The Parquet files of a table: the file itself, or a shard folder's shards in order."""
+    """The Parquet files of a table: the file itself, or a shard folder's shards in order (by length first, so
+    part-100000 comes after part-99999)."""
     path = Path(path)
     if path.is_dir():
-        return sorted(path.glob("*.parquet"))
+        return sorted(path.glob("*.parquet"), key=lambda p: (len(p.name), p.name))
     return [path]
 
 
