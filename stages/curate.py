@@ -18,6 +18,7 @@ from lessismore import records
 from lessismore.cards import dataset_card
 from lessismore.config import load_params
 from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
+from lessismore.curate.on_engine import embedder, signer
 from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.records import Example, Prompt, read_parquet, write_jsonl
 
@@ -34,17 +35,15 @@ def main() -> None:
     prompts = read_parquet(c.VALIDATED / c.PROMPTS, Prompt)  # dev + test: kept out of the training set
     sources = params.ingest.sources
     quotas = {s.name: s.quota for s in sources if s.split == "train" and s.quota}
-    embed = None
-    if cfg.diversity == "kcenter":
-        from lessismore.curate.embed import load_embedder  # torch and the model load only when used
-
-        embed = load_embedder()
+    # the per-row work (MinHash signatures, embeddings) runs on data.engine: here, or on a Ray cluster
+    embed = embedder(params.data) if cfg.diversity == "kcenter" else None
+    sign = signer(params.data, shingle=cfg.near_dup.shingle, num_perm=cfg.near_dup.num_perm)
 
     # ------------------------------------------------------------------------------------------------------------
     # the funnel (the embedding step shows its own progress bar)
     start = time.perf_counter()
     rules = source_rules(cfg, sources)
-    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed, rules=rules)
+    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed, sign=sign, rules=rules)
 
     # ------------------------------------------------------------------------------------------------------------
     # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card

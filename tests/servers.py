@@ -173,3 +173,22 @@ def serve_transformers(model_dir: str | Path, log: Path, timeout_s: float = 120.
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def ray_cluster(tmp: Path, nodes: int = 2, object_store_mb: int = 100) -> Iterator[str]:
+    """A real Ray cluster on 127.0.0.1: `ray start --head` plus nodes - 1 nodes joining it, one CPU each and a small
+    object store; yields its address (host:port). Always stopped (`ray stop --force`), even when the test fails."""
+    port = free_port()
+    env = {**run_env(), "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus=1", f"--object-store-memory={object_store_mb * 1024 * 1024}", "--disable-usage-stats"]
+    head = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false"]
+    head += [f"--temp-dir={tmp}", *common]
+    join = ["ray", "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common]
+    try:
+        for cmd in [head] + [join] * (nodes - 1):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+            assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)

@@ -70,6 +70,24 @@ class Source:
 
 
 @dataclass(frozen=True)
+class RayCluster:
+    address: str  # host:port of `ray start --head`, or ray://host:10001; "": the RAY_ADDRESS environment variable
+
+
+@dataclass(frozen=True)
+class Data:
+    """How the data stages hold their tables (in shards they stream through, never whole) and where their heavy
+    per-batch work runs (engine.py: here, or on a Ray cluster)."""
+
+    # rows per Parquet shard (data/ingested/examples/part-*.parquet, and validated); validate checks one shard at a
+    # time, so it also bounds the rows in memory at once
+    shard_rows: int
+    engine: Literal["local", "ray"]  # local: this process, starts nothing; ray: Ray Data on the cluster data.ray
+    batch_rows: int  # rows per batch of the per-batch work (MinHash signatures, embeddings) on either engine
+    ray: RayCluster
+
+
+@dataclass(frozen=True)
 class Ingest:
     sources: tuple[Source, ...]
 
@@ -300,6 +318,7 @@ class Report:
 @dataclass(frozen=True)
 class Params:
     base: Base
+    data: Data
     ingest: Ingest
     validate: Validate
     curate: Curate

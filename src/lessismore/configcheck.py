@@ -95,6 +95,11 @@ def _source(i: int, s: Source) -> Iterable[str]:
 # ------------------------------------------------------------------------------------------------------------- data
 
 
+def _data(p: Params) -> Iterable[str]:
+    if p.data.shard_rows < 1:
+        yield "data.shard_rows: rows per Parquet shard, >= 1 (e.g. 10000)"
+
+
 def _validate(p: Params) -> Iterable[str]:
     v = p.validate
     if v.min_chars < 0 or v.max_chars < 1:
@@ -269,6 +274,7 @@ def _eval(p: Params) -> Iterable[str]:
 
 
 CHECKS: list[Check] = [
+    _data,
     _sources,
     _validate,
     _curate,

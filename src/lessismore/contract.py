@@ -16,8 +16,9 @@ from pathlib import Path
 SOURCES = Path("data/sources")  # the embedded default's own sources (git-tracked)
 INGESTED = Path("data/ingested")
 VALIDATED = Path("data/validated")
-EXAMPLES = "examples.parquet"  # in INGESTED and VALIDATED: one records.Example a row
-PROMPTS = "prompts.parquet"  # in INGESTED and VALIDATED: the dev and test records.Prompt rows
+EXAMPLES = "examples"  # in INGESTED and VALIDATED: a folder of SHARDs, one records.Example a row
+PROMPTS = "prompts.parquet"  # in INGESTED and VALIDATED: the dev and test records.Prompt rows (one file: small)
+SHARD = "part-{:05d}.parquet"  # one shard of a sharded table: data.shard_rows rows (the last one fewer)
 CURATED = Path("data/curated")
 TRAIN_SET = CURATED / "train.jsonl"  # one records.Example a line: the training set
 DATASET_CARD = CURATED / "README.md"
@@ -112,14 +113,18 @@ class Stage:
 
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages that write a timing file
 STAGES: dict[str, Stage] = {
-    "ingest": Stage(("ingest",), (SOURCES,), (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest"))),
+    "ingest": Stage(
+        ("ingest", "data.shard_rows"),
+        (SOURCES,),
+        (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest")),
+    ),
     "validate": Stage(
-        ("validate", "ingest.sources"),
+        ("validate", "ingest.sources", "data.shard_rows"),
         (INGESTED, quarantine("ingest")),
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
     "curate": Stage(
-        ("curate", "base.seed", "ingest.sources"),
+        ("curate", "base.seed", "ingest.sources", "data.engine", "data.batch_rows", "data.ray"),
         (VALIDATED,),
         (CURATED, quarantine("curate"), metrics("curate"), timing("curate")),
     ),

@@ -1,11 +1,12 @@
 """`lessismore explain ID`: where an example came from and why curation kept or dropped it.
 
-After the data stages: an example's story is read back from what ingest, validate and curate wrote (the parquet
-outputs, data/curated/train.jsonl and data/quarantine/<stage>.jsonl), so it needs nothing but the pipeline's own
-files. `explain_example` is pure over those rows: the origin, each stage the example reached, and whether curation
-kept it (with what it recorded: rewrites, its source's share of the selection) or dropped it (stage, reason code,
-detail). Ids are content hashes; curation's rewrites give an example a new id and keep the old one in
-meta["rewritten_from"], so either id (or a unique prefix of one) finds it. `render_example` prints the story.
+After the data stages: an example's story is read back from what ingest, validate and curate wrote (the Parquet
+outputs, the example shards among them, data/curated/train.jsonl and data/quarantine/<stage>.jsonl), so it needs
+nothing but the pipeline's own files. `explain_example` is pure over those rows: the origin, each stage the example
+reached, and whether curation kept it (with what it recorded: rewrites, its source's share of the selection) or
+dropped it (stage, reason code, detail). Ids are content hashes; curation's rewrites give an example a new id and
+keep the old one in meta["rewritten_from"], so either id (or a unique prefix of one) finds it. `render_example`
+prints the story.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def load_rows(root: str | Path) -> list[dict[str, Any]]:
         path = Path(root) / rel
         if not path.exists():
             continue
-        if path.suffix == ".parquet":
+        if path.suffix == ".parquet" or path.is_dir():  # one Parquet file, or a folder of shards
             cls = records.Prompt if kind == "prompt" else records.Example
             rows = [records.to_dict(r) for r in records.read_parquet(path, cls)]
         else:

@@ -8,13 +8,17 @@ and every record keeps its origin (source, file, row, license) and the hashes of
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import shutil
+import typing
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lessismore.contract import SHARD
 from lessismore.errors import BadValue
 
 Role = Literal["system", "user", "assistant"]
@@ -222,17 +226,35 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
+class JsonlSink:
+    """Records (or plain dicts) streamed into a JSONL file, one JSON object a line (sorted keys); parents created."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path, self.count = Path(path), 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("w", encoding="utf-8")
+
+    def write(self, row: Record | dict[str, Any]) -> None:
+        obj = row if isinstance(row, dict) else to_dict(row)
+        self._fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
     """Write records (or plain dicts) one JSON object a line; returns how many. Parent dirs are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as fh:
+    with JsonlSink(path) as sink:
         for row in rows:
-            obj = row if isinstance(row, dict) else to_dict(row)
-            fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
-            n += 1
-    return n
+            sink.write(row)
+    return sink.count
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
@@ -263,20 +285,22 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield each line's object. A torn last line (a crash mid-write) is skipped; any other bad line raises."""
+    """Yield each line's object, reading a line at a time. A torn last line (a crash mid-write) is skipped; any other
+    bad line raises."""
     path = Path(path)
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as err:
-            if i == len(lines):  # torn tail from an interrupted append: the record is simply not there yet
-                return
-            raise BadValue(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+    with path.open(encoding="utf-8", newline="\n") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                if not any(rest.strip() for rest in fh):  # torn tail from an interrupted append: not there yet
+                    return
+                raise BadValue(f"{path}:{i}: not valid JSON ({err.msg}); fix or delete that line") from err
+            yield obj
 
 
 def read_jsonl(path: str | Path, cls: type) -> list[Any]:
@@ -291,31 +315,148 @@ def write_json(path: str | Path, obj: dict[str, Any]) -> None:
 
 
 _JSON_COLUMNS = ("meta", "decoding")  # free-form dicts are stored as JSON text so the parquet schema stays fixed
+ROW_GROUP_ROWS = 1024  # rows a Parquet writer buffers before it writes them as one row group: bounds its memory,
+# and, fixed, makes the same records give the same bytes (the file format's constant, not a tunable of the run)
 
 
-def write_parquet(path: str | Path, records: Iterable[Record]) -> int:
-    import pandas as pd
+def arrow_schema(cls: type) -> Any:
+    """The Parquet (Arrow) schema of a record type, from its dataclass fields: nested dataclasses are structs,
+    tuples of them lists, free-form dicts JSON text. A fixed schema: every shard of a table has the same one."""
+    import pyarrow as pa
 
-    rows = []
-    for rec in records:
-        row = to_dict(rec)
-        for col in _JSON_COLUMNS:
-            if col in row:
-                row[col] = json.dumps(row[col], ensure_ascii=False, sort_keys=True)
-        rows.append(row)
+    def arrow_type(tp: Any) -> Any:
+        if is_dataclass(tp):
+            return pa.struct(arrow_fields(tp))
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is tuple:
+            return pa.list_(arrow_type(args[0]))
+        return {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}.get(tp, pa.string())  # str, Literal, dict
+
+    def arrow_fields(tp: type) -> list[tuple[str, Any]]:
+        hints = typing.get_type_hints(tp)
+        return [(f.name, arrow_type(hints[f.name])) for f in fields(tp)]
+
+    return pa.schema(arrow_fields(cls))
+
+
+def _row(rec: Record) -> dict[str, Any]:
+    row = to_dict(rec)
+    for col in _JSON_COLUMNS:
+        if col in row:
+            row[col] = json.dumps(row[col], ensure_ascii=False, sort_keys=True)
+    return row
+
+
+class ParquetSink:
+    """Records of one type streamed into one Parquet file, ROW_GROUP_ROWS at a time (pyarrow's ParquetWriter).
+
+    The file is written whole even with no rows (an empty table with the schema), so a reader always finds one.
+    """
+
+    def __init__(self, path: str | Path, cls: type) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.count = Path(path), 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._schema = arrow_schema(cls)
+        self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._rows: list[dict[str, Any]] = []
+
+    def write(self, rec: Record) -> None:
+        self._rows.append(_row(rec))
+        self.count += 1
+        if len(self._rows) == ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ShardWriter:
+    """Records streamed into a folder of Parquet shards (contract.SHARD: part-00000.parquet, ...), `shard_rows`
+    rows each (the last one fewer). The folder is emptied first, so no shard of an earlier, longer run survives;
+    no records still give one empty shard, a valid empty table. Memory: one row group, never a shard."""
+
+    def __init__(self, folder: str | Path, cls: type, shard_rows: int) -> None:
+        if shard_rows < 1:
+            raise BadValue(f"shard_rows is {shard_rows}; a shard holds at least one row (set data.shard_rows >= 1)")
+        self.folder, self.cls, self.shard_rows, self.count = Path(folder), cls, shard_rows, 0
+        self.shards: list[Path] = []
+        if self.folder.is_dir():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        self._sink: ParquetSink | None = None
+
+    def write(self, rec: Record) -> None:
+        if self._sink is None or self._sink.count == self.shard_rows:
+            self._next()
+        assert self._sink is not None
+        self._sink.write(rec)
+        self.count += 1
+
+    def _next(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        self.shards.append(self.folder / SHARD.format(len(self.shards)))
+        self._sink = ParquetSink(self.shards[-1], self.cls)
+
+    def close(self) -> None:
+        if self._sink is None:
+            self._next()
+        assert self._sink is not None
+        self._sink.close()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_parquet(path: str | Path, records: Iterable[Record], cls: type | None = None) -> int:
+    """Write records to one Parquet file (a ParquetSink); returns how many. `cls` is needed only when `records`
+    may be empty (it gives the schema; without it an empty input writes an Example table)."""
+    records = iter(records)
+    first = next(records, None)
+    with ParquetSink(path, cls or (type(first) if first is not None else Example)) as sink:
+        for rec in itertools.chain([first] if first is not None else [], records):
+            sink.write(rec)
+    return sink.count
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a table: the file itself, or a shard folder's shards in order (by length first, so
+    part-100000 comes after part-99999)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_parquet(path, index=False)
-    return len(rows)
+    if path.is_dir():
+        return sorted(path.glob("*.parquet"), key=lambda p: (len(p.name), p.name))
+    return [path]
+
+
+def iter_batches(path: str | Path, cls: type, batch_rows: int) -> Iterator[list[Any]]:
+    """A table (one file or a shard folder) as lists of at most `batch_rows` records, in order, a shard at a time
+    (pyarrow's ParquetFile.iter_batches: only one batch is decoded at once). An empty table yields nothing."""
+    import pyarrow.parquet as pq
+
+    for file in parquet_files(path):
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
+            yield [from_dict(cls, row) for row in batch.to_pylist()]
 
 
 def read_parquet(path: str | Path, cls: type) -> list[Any]:
-    import pandas as pd
-
-    frame = pd.read_parquet(path)
-    out = []
-    for row in frame.to_dict(orient="records"):
-        if "messages" in row:
-            row["messages"] = [dict(m) for m in row["messages"]]
-        out.append(from_dict(cls, row))
-    return out
+    """Every record of a table (one file or a shard folder), in order."""
+    return [rec for batch in iter_batches(path, cls, ROW_GROUP_ROWS) for rec in batch]

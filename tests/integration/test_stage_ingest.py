@@ -50,10 +50,11 @@ def _quota(split: str) -> dict[str, int]:
     return {"quota": 0, "curated": False} if split == "train" else {}  # train sources say their cap and kind
 
 
-def _run_stage(root: Path, sources: list[dict[str, str]]) -> subprocess.CompletedProcess:
+def _run_stage(root: Path, sources: list[dict[str, str]], shard_rows: int = 5000) -> subprocess.CompletedProcess:
     """The repo's params.yaml with these sources, written to `root`; then the stage script, run from `root`."""
     params = read_yaml(REPO / "params.yaml")
     params["ingest"] = {"sources": sources}
+    params["data"] = {"shard_rows": shard_rows}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cmd = [sys.executable, str(REPO / "stages" / "ingest.py")]
     return subprocess.run(cmd, cwd=root, env=run_env(), capture_output=True, text=True, timeout=300)
@@ -67,7 +68,8 @@ def test_ingest_stage_writes_tables_quarantine_and_metrics(tmp_path):
     proc = _run_stage(tmp_path, _sources(tmp_path))
     assert proc.returncode == 0, proc.stderr
 
-    examples = read_parquet(tmp_path / "data/ingested/examples.parquet", Example)
+    assert [p.name for p in (tmp_path / "data/ingested/examples").iterdir()] == ["part-00000.parquet"]
+    examples = read_parquet(tmp_path / "data/ingested/examples", Example)
     assert [(e.origin.source, e.prompt, e.response) for e in examples] == [
         ("se_stem", "Why is ice slippery?\n\nWhy?", "A thin liquid-like layer."),
         ("wikihow", "How to Brew Tea?", "1. Boil water.\n2. Steep for three minutes."),
@@ -134,3 +136,22 @@ def test_quarantine_is_written_even_when_empty(tmp_path):
         "prompts": 1,
         "dropped": 0,
     }
+
+
+def test_ingest_writes_shards_of_data_shard_rows_the_same_bytes_on_every_run(tmp_path):
+    sources = _sources(tmp_path)
+    shards = tmp_path / "data/ingested/examples"
+    (shards / "part-00007.parquet").parent.mkdir(parents=True)
+    (shards / "part-00007.parquet").write_text("left by an earlier run")  # a stale shard must not survive
+    runs = []
+    for _ in range(2):
+        proc = _run_stage(tmp_path, sources, shard_rows=2)
+        assert proc.returncode == 0, proc.stderr
+        runs.append({p.name: p.read_bytes() for p in sorted(shards.iterdir())})
+    assert list(runs[0]) == ["part-00000.parquet", "part-00001.parquet"]  # 3 examples, 2 a shard
+    assert runs[0] == runs[1]  # no timestamp or host in the files
+    assert [len(read_parquet(shards / name, Example)) for name in runs[0]] == [2, 1]
+    assert [e.origin.source for e in read_parquet(shards, Example)] == ["se_stem", "wikihow", "handwritten"]
+
+    proc = _run_stage(tmp_path, sources, shard_rows=0)
+    assert proc.returncode == 2 and "data.shard_rows: rows per Parquet shard, >= 1" in proc.stderr

@@ -17,6 +17,7 @@ from lessismore.records import (
     Message,
     Origin,
     Prompt,
+    ShardWriter,
     iter_jsonl,
     read_jsonl,
     read_parquet,
@@ -37,9 +38,17 @@ def example(source: str, row: int, answer: str = LONG, fmt: str = "lima_jsonl", 
 
 
 def project(
-    tmp_path: Path, drop_source: str = "", ingest_drops: tuple[Dropped, ...] = (), budget: int = 4, **curated: bool
+    tmp_path: Path,
+    drop_source: str = "",
+    ingest_drops: tuple[Dropped, ...] = (),
+    budget: int = 4,
+    shard_rows: int = 10_000,
+    copy_of_first: bool = False,
+    **curated: bool,
 ) -> Path:
+    """A project as ingest leaves it: params, example shards of `shard_rows`, prompts and the ingest quarantine."""
     params = read_yaml(REPO / "params.yaml")
+    params["data"]["shard_rows"] = shard_rows
     params["curate"] |= {"budget": budget, "se_min_score": 10, "diversity": "none"}
     params["curate"]["response_chars"] |= {"stackexchange_xml": [40, 4096], "wikihow_csv": [40, 4096]}
     for source in params["ingest"]["sources"]:
@@ -62,6 +71,10 @@ def project(
         example("handwritten", 9, "Too short."),
     ]
     examples = [e for e in examples if e.origin.source != drop_source]
+    if copy_of_first:  # the same content again, in the last shard: a duplicate across shards
+        examples.append(
+            Example(examples[0].messages, Origin("se_stem", "data/sources/se_stem", "10"), examples[0].meta)
+        )
     prompts = [
         Prompt("Write a dev haiku.", "dev", Origin("dev_prompts", "p.jsonl", "1")),
         # LIMA's test prompt lima-16: a question about HTML is not markup left by a scrape
@@ -71,7 +84,9 @@ def project(
             Origin("test_prompts", "t", "1"),
         ),
     ]
-    write_parquet(tmp_path / "data/ingested/examples.parquet", examples)
+    with ShardWriter(tmp_path / "data/ingested/examples", Example, shard_rows) as shards:
+        for e in examples:
+            shards.write(e)
     write_parquet(tmp_path / "data/ingested/prompts.parquet", prompts)
     write_jsonl(tmp_path / "data/quarantine/ingest.jsonl", ingest_drops)
     return tmp_path
@@ -93,7 +108,8 @@ def test_validate_then_curate_write_every_output(tmp_path):
     assert [(q["origin"]["row"], q["reason"]) for q in quarantined] == [
         ("7", "expect_column_values_to_not_match_regex_list:prose")
     ]
-    assert len(read_parquet(root / "data/validated/examples.parquet", Example)) == 8
+    assert metrics["read"] == {"examples": 9, "prompts": 2} and metrics["batches"] == {"examples": 1, "prompts": 1}
+    assert len(read_parquet(root / "data/validated/examples", Example)) == 8
     assert len(read_parquet(root / "data/validated/prompts.parquet", Prompt)) == 2
     assert metrics["eval"] == {"dev": {"prompts": 1, "dropped": 0}, "test": {"prompts": 1, "dropped": 0}}
     index = (root / "reports/data_docs/index.html").read_text()
@@ -160,3 +176,37 @@ def test_a_curated_source_keeps_its_short_answer_and_an_under_filled_budget_is_s
     assert curated["rules"]["wikihow"].startswith("lima: response 40-4096 chars")
     assert curated["budget_shortfall"]["short_by"] == 9 - len(train) > 0
     assert f"curate: WARNING selected {len(train)} of the budget 9" in " ".join(done.stderr.split())
+
+
+def test_shards_of_3_rows_give_the_same_outputs_as_one_shard_and_the_counts_add_up(tmp_path):
+    """The same 10 examples (the last a copy of the first) as 4 shards of 3 rows and as one: validate finds the same
+    rows, the duplicate across shards included, and writes the same quarantine; curate selects the same set."""
+    outputs = {}
+    for shard_rows in (3, 10_000):
+        (tmp_path / str(shard_rows)).mkdir()
+        root = project(tmp_path / str(shard_rows), shard_rows=shard_rows, copy_of_first=True)
+        assert len(list((root / "data/ingested/examples").iterdir())) == (4 if shard_rows == 3 else 1)
+        done = stage(root, "validate")
+        assert done.returncode == 0, done.stderr
+        metrics = json.loads((root / "metrics/validate.json").read_text())
+        assert metrics["batches"] == {"examples": 4 if shard_rows == 3 else 1, "prompts": 1}
+        assert metrics["read"] == {"examples": 10, "prompts": 2}
+        assert metrics["counts"] == {"examples": 8, "prompts": 2, "quarantined": 2}  # 10 + 2 = 8 + 2 + 2
+        assert metrics["dropped_by_reason"] == {
+            "duplicate_id": 1,
+            "expect_column_values_to_not_match_regex_list:prose": 1,
+        }
+        per_source = metrics["per_source"]
+        assert sum(n["read"] for n in per_source.values()) == 12 and sum(n["valid"] for n in per_source.values()) == 10
+        validated = sorted((root / "data/validated/examples").iterdir())
+        assert [len(read_parquet(p, Example)) for p in validated] == ([3, 3, 2] if shard_rows == 3 else [8])
+        assert stage(root, "curate").returncode == 0
+        del metrics["batches"]
+        files = ("data/curated/train.jsonl", "data/quarantine/validate.jsonl", "data/quarantine/curate.jsonl")
+        outputs[shard_rows] = {f: (root / f).read_bytes() for f in files} | {"validate.json": metrics}
+        outputs[shard_rows]["examples"] = read_parquet(root / "data/validated/examples", Example)
+    assert outputs[3] == outputs[10_000]
+    (dup,) = [
+        d for d in read_jsonl(tmp_path / "3/data/quarantine/validate.jsonl", Dropped) if d.reason == "duplicate_id"
+    ]
+    assert dup.origin.row == "10" and "as data/sources/se_stem row 1, which is kept" in dup.detail

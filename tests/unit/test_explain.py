@@ -7,7 +7,17 @@ import pytest
 from rich.console import Console
 
 from lessismore.explain import explain_example, load_rows, render_example
-from lessismore.records import Dropped, Example, Message, Origin, Prompt, to_dict, write_jsonl, write_parquet
+from lessismore.records import (
+    Dropped,
+    Example,
+    Message,
+    Origin,
+    Prompt,
+    ShardWriter,
+    to_dict,
+    write_jsonl,
+    write_parquet,
+)
 from lessismore.trace import render_lineage, sources, trace
 
 SE = {"source": "se_stem", "file": "data/sources/se/Posts.xml", "row": "3/4", "license": "CC BY-SA 4.0"}
@@ -34,8 +44,8 @@ def _drop(stage: str, id_: str, reason: str, record: dict, origin: dict) -> dict
 
 
 ROWS = [
-    _row("ingest", "data/ingested/examples.parquet", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
-    _row("ingest", "data/ingested/examples.parquet", "example", 2, _ex("bbbb000000000002", SE)),
+    _row("ingest", "data/ingested/examples", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
+    _row("ingest", "data/ingested/examples", "example", 2, _ex("bbbb000000000002", SE)),
     _row(
         "ingest",
         "data/ingested/prompts.parquet",
@@ -50,8 +60,8 @@ ROWS = [
         1,
         _drop("ingest", "dddd000000000004", "malformed_xml", {"raw": "<row"}, SE),
     ),
-    _row("validate", "data/validated/examples.parquet", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
-    _row("validate", "data/validated/examples.parquet", "example", 2, _ex("bbbb000000000002", SE)),
+    _row("validate", "data/validated/examples", "example", 1, _ex("aaaa000000000001", WH, "How to brew?")),
+    _row("validate", "data/validated/examples", "example", 2, _ex("bbbb000000000002", SE)),
     _row(
         "validate",
         "data/validated/prompts.parquet",
@@ -133,7 +143,8 @@ def test_unknown_and_ambiguous_ids():
 def test_load_rows_reads_what_the_stages_write(tmp_path):
     origin = Origin(**SE)
     example = Example(messages=(Message("user", "Why?"), Message("assistant", "Because.")), origin=origin)
-    write_parquet(tmp_path / "data/ingested/examples.parquet", [example])
+    with ShardWriter(tmp_path / "data/ingested/examples", Example, shard_rows=1) as shards:
+        shards.write(example)
     write_parquet(
         tmp_path / "data/ingested/prompts.parquet", [Prompt(text="Name a river.", split="dev", origin=origin)]
     )

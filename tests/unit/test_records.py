@@ -1,4 +1,4 @@
-"""The data contract: content-hash ids, round trips through jsonl and parquet, crash-tolerant reads."""
+"""The data contract: content-hash ids, round trips through jsonl and parquet, shards, crash-tolerant reads."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from lessismore.records import (
     Origin,
     Prompt,
     Response,
+    ShardWriter,
     append_jsonl,
+    iter_batches,
     iter_jsonl,
+    parquet_files,
     read_jsonl,
     read_parquet,
     write_jsonl,
@@ -86,3 +89,59 @@ def test_dropped_keeps_origin_and_reason(tmp_path):
     write_jsonl(tmp_path / "q.jsonl", [d])
     (back,) = read_jsonl(tmp_path / "q.jsonl", Dropped)
     assert back == d and back.origin.row == "3"
+
+
+def _many(n: int) -> list[Example]:
+    return [
+        Example((Message("user", f"Question {i}?"), Message("assistant", f"Answer {i}.")), ORIGIN, {"i": i})
+        for i in range(n)
+    ]
+
+
+def test_shard_writer_keeps_the_row_budget_and_the_order(tmp_path):
+    import pyarrow.parquet as pq
+
+    examples = _many(2500)
+    with ShardWriter(tmp_path / "examples", Example, shard_rows=1100) as shards:
+        for e in examples:
+            shards.write(e)
+    names = [p.name for p in parquet_files(tmp_path / "examples")]
+    assert names == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"] and shards.count == 2500
+    files = [pq.ParquetFile(p).metadata for p in parquet_files(tmp_path / "examples")]
+    assert [m.num_rows for m in files] == [1100, 1100, 300]
+    assert [[m.row_group(i).num_rows for i in range(m.num_row_groups)] for m in files] == [
+        [1024, 76],
+        [1024, 76],
+        [300],
+    ]  # fixed row groups (records.ROW_GROUP_ROWS): the writer never holds a whole shard
+    assert read_parquet(tmp_path / "examples", Example) == examples  # order, meta and ids kept
+    batches = list(iter_batches(tmp_path / "examples", Example, batch_rows=1000))
+    assert [len(b) for b in batches] == [1000, 100, 1000, 100, 300]  # a batch never spans two shards
+    assert [e for b in batches for e in b] == examples
+
+
+def test_shards_are_byte_identical_for_the_same_records(tmp_path):
+    for run in ("a", "b"):
+        with ShardWriter(tmp_path / run, Example, shard_rows=7) as shards:
+            for e in _many(20):
+                shards.write(e)
+    a, b = parquet_files(tmp_path / "a"), parquet_files(tmp_path / "b")
+    assert len(a) == 3 and [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_no_records_give_one_valid_empty_shard_and_an_old_shard_is_removed(tmp_path):
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "examples"
+    with ShardWriter(folder, Example, shard_rows=2) as shards:
+        for e in _many(5):
+            shards.write(e)
+    with ShardWriter(folder, Example, shard_rows=2):
+        pass
+    assert [p.name for p in parquet_files(folder)] == ["part-00000.parquet"]
+    assert pq.read_schema(folder / "part-00000.parquet").names == ["messages", "origin", "meta", "id"]
+    assert read_parquet(folder, Example) == [] and list(iter_batches(folder, Example, 10)) == []
+    write_parquet(tmp_path / "prompts.parquet", [], Prompt)
+    assert read_parquet(tmp_path / "prompts.parquet", Prompt) == []
+    with pytest.raises(ValueError, match="data.shard_rows >= 1"):
+        ShardWriter(tmp_path / "bad", Example, shard_rows=0)

@@ -8,7 +8,7 @@ from typing import Any, get_args
 import pytest
 
 from lessismore.records import Example, Message, Origin, Prompt, Role
-from lessismore.validate import TableCheckError, validate_records
+from lessismore.validate import TableCheckError, validate_records, validate_shards
 from lessismore.validate.docs import make_offline
 from lessismore.validate.suite import (
     contract_columns,
@@ -192,6 +192,30 @@ def test_metrics_list_every_expectation_with_its_unexpected_count(planted):
         "unexpected": 2,
     }
     assert {e["suite"] for e in planted.expectations} == {"examples", "prompts", "whole_table"}
+
+
+class _Sink(list):
+    write = list.append
+
+
+def test_batches_of_3_rows_give_what_one_batch_gives_with_the_outcomes_merged(planted):
+    kept, prompts, dropped, seen = _Sink(), _Sink(), _Sink(), []
+    summary = validate_shards(
+        (PLANTED[i : i + 3] for i in range(0, len(PLANTED), 3)),
+        PROMPTS,
+        kept_examples=kept,
+        kept_prompts=prompts,
+        dropped=dropped,
+        sources=SOURCES,
+        min_chars=1,
+        max_chars=200,
+        max_quarantine_share=1.0,
+        progress=lambda suite, batches, rows: seen.append((suite, batches, rows)),
+    )
+    assert (kept, prompts, dropped) == (planted.examples, planted.prompts, planted.dropped)  # row 5 repeats row 0
+    assert summary.expectations == planted.expectations  # success: every batch's; unexpected: their sum
+    assert summary.batches == {"examples": 5, "prompts": 1} and seen[-2:] == [("examples", 5, 15), ("prompts", 1, 2)]
+    assert summary.read.total() == summary.kept.total() + summary.quarantined == 17
 
 
 def test_a_declared_source_without_rows_fails_the_table_naming_file_and_fix():

@@ -24,7 +24,7 @@ from lessismore.curate.decontam import build_index, describe_match, remove_conta
 from lessismore.curate.dedup import dedup_prompts
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Rules, apply_filters
-from lessismore.curate.neardup import near_duplicates
+from lessismore.curate.neardup import Sign, near_duplicates
 from lessismore.curate.select import sample, select
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
@@ -89,6 +89,7 @@ def curate(
     quotas: dict[str, int],
     seed: int,
     embed: Embed | None = None,
+    sign: Sign | None = None,
     rules: Mapping[str, Rules] | None = None,
 ) -> CurateResult:
     """Run the funnel over `examples` (the validated ones); `prompts` are the dev and test prompts to keep out.
@@ -97,7 +98,8 @@ def curate(
     `rules` (`source_rules`): each source's selection rules where they are not curate's own: none for a curated
     source, whose examples are then taken whole within its quota ahead of the mined ones.
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
-    diversity measure; without it the draw within each source and site is seeded random.
+    diversity measure; without it the draw within each source and site is seeded random. `sign` (texts -> MinHash
+    values; curate.on_engine.signer) computes near-duplicate signatures, here by default.
     """
     variant, budget, nd, dc = spec.variant, spec.budget, spec.near_dup, spec.decontam
     rules = dict(rules or {})
@@ -124,7 +126,10 @@ def curate(
     for name, run in (
         ("dedup", lambda p: dedup_prompts(p)),
         ("decontam", lambda p: remove_contaminated(p, index)),
-        ("near_dup", lambda p: near_duplicates(p, threshold=nd.threshold, shingle=nd.shingle, num_perm=nd.num_perm)),
+        (
+            "near_dup",
+            lambda p: near_duplicates(p, threshold=nd.threshold, shingle=nd.shingle, num_perm=nd.num_perm, sign=sign),
+        ),
     ):
         pool, out = run(pool)
         rejected += out

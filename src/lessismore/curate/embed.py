@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,3 +62,18 @@ def load_embedder(
         return np.asarray(vectors, dtype=np.float32)
 
     return embed
+
+
+class EmbedBatch:
+    """`load_embedder` as a batch function for engine.map_batches: column "text" -> column "vector" (float32, unit
+    length). A class, so that the model loads once per instance: once here, or once per Ray actor (on a GPU where
+    the cluster has one)."""
+
+    def __init__(self) -> None:
+        self.embed = load_embedder(progress=False)
+
+    def __call__(self, table: Any) -> Any:
+        import pyarrow as pa
+
+        vectors = self.embed(table.column("text").to_pylist())
+        return pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from lessismore.errors import BadValue
 from lessismore.records import Example
 
 SEED = 1  # MinHash permutation seed: fixed, so signatures never change between runs
+SCHEME = "affine32"  # datasketch's permutation scheme (32-bit values): named, so stored values rebuild the same sketch
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier for the rolling shingle hash (wraps mod 2**64)
 _LOW32 = np.uint64(0xFFFFFFFF)
 # LSH bands tuned for recall: every candidate is checked with the MinHash estimate anyway, so a false candidate
@@ -75,14 +76,30 @@ def _to32(hashes: np.ndarray) -> list[int]:
     return ((hashes >> np.uint64(32)) ^ (hashes & _LOW32)).tolist()
 
 
-def _signatures(examples: list[Example], shingle: int, num_perm: int) -> Iterator[Any]:
+def signatures(texts: list[str], shingle: int, num_perm: int) -> np.ndarray:
+    """(len(texts), num_perm) uint32: each text's MinHash hash values. Row-wise (a text's signature depends on the
+    text alone), so it runs in batches on any engine and gives the same bits."""
     from datasketch import MinHash
 
     if shingle < 1:
         raise BadValue(f"curate.near_dup.shingle must be >= 1 word, got {shingle}")
     cache: dict[str, int] = {}
-    batches = (_to32(shingle_hashes(_text(ex), shingle, cache)) for ex in examples)
-    return MinHash.generator(batches, num_perm=num_perm, seed=SEED, hashfunc=int)  # values are already hashes
+    batches = (_to32(shingle_hashes(text, shingle, cache)) for text in texts)
+    out = np.zeros((len(texts), num_perm), dtype=np.uint32)
+    for i, sig in enumerate(MinHash.generator(batches, num_perm=num_perm, seed=SEED, hashfunc=int, scheme=SCHEME)):
+        out[i] = sig.hashvalues  # values are already hashes (hashfunc=int)
+    return out
+
+
+def signature_batch(table: Any, *, shingle: int, num_perm: int) -> Any:
+    """`signatures` as a batch function (engine.map_batches): column "text" -> column "minhash" (num_perm uint32)."""
+    import pyarrow as pa
+
+    sigs = signatures(table.column("text").to_pylist(), shingle, num_perm)
+    return pa.table({"minhash": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), pa.uint32()), num_perm)})
+
+
+Sign = Callable[[list[str]], np.ndarray]  # texts -> (n, num_perm) uint32 MinHash values (`signatures`, or on Ray)
 
 
 def _lsh(threshold: float, num_perm: int) -> Any:
@@ -101,14 +118,23 @@ def _closest(sig: Any, keys: list[int], sigs: dict[int, Any], threshold: float) 
 
 
 def near_duplicates(
-    examples: list[Example], *, threshold: float, shingle: int, num_perm: int
+    examples: list[Example], *, threshold: float, shingle: int, num_perm: int, sign: Sign | None = None
 ) -> tuple[list[Example], list[tuple[Example, str]]]:
-    """Keep the first of each group of near-duplicates, in input order; (kept, [(ex, "near_duplicate:<id>")])."""
+    """Keep the first of each group of near-duplicates, in input order; (kept, [(ex, "near_duplicate:<id>")]).
+
+    `sign` computes the signatures (texts -> MinHash values; default `signatures` here; curate's stage passes one
+    that runs on data.engine); the LSH and the keep-the-first decisions run here, in input order.
+    """
+    from datasketch import MinHash
+
     lsh = _lsh(threshold, num_perm)
+    texts = [_text(ex) for ex in examples]
+    values = sign(texts) if sign is not None else signatures(texts, shingle, num_perm)
     kept_sigs: dict[int, Any] = {}
     kept: list[Example] = []
     dropped: list[tuple[Example, str]] = []
-    for i, (ex, sig) in enumerate(zip(examples, _signatures(examples, shingle, num_perm), strict=True)):
+    for i, ex in enumerate(examples):
+        sig = MinHash(num_perm=num_perm, seed=SEED, hashvalues=values[i], scheme=SCHEME)
         match = _closest(sig, lsh.query(sig), kept_sigs, threshold)
         if match is None:
             lsh.insert(i, sig, check_duplication=False)
@@ -148,7 +174,11 @@ def near_dup_quality(
     cache: dict[str, int] = {}
     sets = [np.unique(shingle_hashes(_text(ex), shingle, cache)) for ex in chosen]
     exact = _exact_pairs(sets, threshold)
-    lsh, sigs = _lsh(threshold, num_perm), list(_signatures(chosen, shingle, num_perm))
+    from datasketch import MinHash
+
+    values = signatures([_text(ex) for ex in chosen], shingle, num_perm)
+    sigs = [MinHash(num_perm=num_perm, seed=SEED, hashvalues=v, scheme=SCHEME) for v in values]
+    lsh = _lsh(threshold, num_perm)
     for i, sig in enumerate(sigs):
         lsh.insert(i, sig, check_duplication=False)
     flagged = {

@@ -11,10 +11,14 @@ silently: what cannot be read is a Dropped.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lessismore.errors import BadValue
+from lessismore.records import Example, Prompt
 from lessismore.sources.alpaca import alpaca_row, read_alpaca_json
 from lessismore.sources.chat import openai_row, read_openai_jsonl, read_sharegpt_jsonl, sharegpt_row
 from lessismore.sources.common import Record, RowFn
@@ -77,3 +81,59 @@ def ingest_source(spec: Source, index: int | None = None) -> Iterator[Record]:
 def _read_files(reader: Reader, files: list[str], name: str, license: str, split: str) -> Iterator[Record]:
     for file in files:  # one file at a time, each with its own origin.file (a glob's match or the path itself)
         yield from reader(file, name, license, split)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# every source, streamed: what stages/ingest.py runs
+
+
+class Sink(Protocol):
+    """Where streamed records go (records.ShardWriter, ParquetSink, JsonlSink, or a list's append in tests)."""
+
+    def write(self, rec: Any) -> None: ...
+
+
+@dataclass
+class IngestCounts:
+    """What ingest_all read: per source (examples, prompts, dropped, seconds) and the drops by reason."""
+
+    per_source: dict[str, dict[str, float]] = field(default_factory=dict)
+    reasons: Counter = field(default_factory=Counter)
+
+    def metrics(self) -> dict[str, Any]:
+        """metrics/ingest.json (seconds go to the timing file: they differ on every run)."""
+        totals = {k: sum(int(n[k]) for n in self.per_source.values()) for k in ("examples", "prompts", "dropped")}
+        return {
+            "counts": totals,
+            "per_source": {
+                name: {k: v for k, v in n.items() if k != "seconds"} for name, n in self.per_source.items()
+            },
+            "dropped_by_reason": dict(sorted(self.reasons.items())),
+        }
+
+
+Progress = Callable[[int, "Source", Counter, bool], None]  # (index, source, counts so far, done)
+PROGRESS_EVERY = 1000  # records between two progress calls: a bar's refresh must not cost more than the reading
+
+
+def ingest_all(
+    sources: tuple[Source, ...], examples: Sink, prompts: Sink, dropped: Sink, progress: Progress
+) -> IngestCounts:
+    """Stream every source in params order into the three sinks, one record at a time (memory: one record, plus
+    what a reader needs: the Stack Exchange reader's two passes keep only ids). Returns the counts."""
+    counts = IngestCounts()
+    for i, spec in enumerate(sources):
+        start, seen = time.perf_counter(), Counter()
+        progress(i, spec, seen, False)
+        for rec in ingest_source(spec, index=i):
+            sink = examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped
+            sink.write(rec)
+            seen[type(rec).__name__] += 1
+            if sink is dropped:
+                counts.reasons[rec.reason] += 1
+            if seen.total() % PROGRESS_EVERY == 0:
+                progress(i, spec, seen, False)
+        progress(i, spec, seen, True)
+        n = {"examples": seen["Example"], "prompts": seen["Prompt"], "dropped": seen["Dropped"]}
+        counts.per_source[spec.name] = n | {"seconds": round(time.perf_counter() - start, 3)}
+    return counts

@@ -1,51 +1,71 @@
 """validate: the stage after ingest. Great Expectations suites, built from the data contract, check every record.
 
+Runs shard by shard (`validate_shards`): each batch of records goes through the same suite in one GX session, and
+what passes and what is quarantined is streamed out batch by batch, so memory holds one batch, the ids already
+kept (a later copy of a kept id is quarantined as "duplicate_id") and counts per source file. The per-batch
+outcomes are merged into one result per expectation (success: every batch passed; unexpected: their sum), and
+every batch's run is one page of the same Data Docs site.
 Row checks (contract fields, message lengths, role order, encoding, HTML leftovers) never stop the pipeline: a
-failing row is quarantined as a records.Dropped naming its file, row and the fix; a later copy of an id already
-kept is quarantined as "duplicate_id". Whole-table checks (every declared source still has rows, the share of
-failing rows, ids unique) are what fail the stage: `ValidationReport.failures` says which source files and how
-to fix them. The dev and test prompts are the eval set: every one of them must come through (`check_eval_kept`),
-unless validate.allow_eval_drop says otherwise. suite.py builds the frames and expectations, docs.py runs GX and
-writes its Data Docs.
+failing row is quarantined as a records.Dropped naming its file, row and the fix. Whole-table checks (every
+declared source still has rows, the share of failing rows) run once at the end on the merged counts, one row per
+source file; they are what fail the stage: `failures` says which source files and how to fix them. The dev and
+test prompts are the eval set: every one of them must come through (`check_eval_kept`), unless
+validate.allow_eval_drop says otherwise. run.py streams the batches (`validate_shards`), suite.py builds the frames
+and expectations, docs.py runs GX and writes its Data Docs. `validate_records` is the same on lists, in memory
+(tests, small inputs).
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lessismore.contract import quarantine
 from lessismore.errors import BadValue
-from lessismore.records import Dropped, Example, Prompt, to_dict
-from lessismore.validate.docs import GXSession, Outcome
-from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
+from lessismore.records import Dropped, Example, Prompt
+from lessismore.validate.run import _QUARANTINES, TableCheckError, ValidationSummary, validate_shards
 
-__all__ = ["EvalSetShrank", "TableCheckError", "ValidationReport", "check_eval_kept", "eval_drops", "validate_records"]
-_QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
-
-
-class TableCheckError(BadValue):
-    """A whole-table expectation failed: the message names the source file(s) and the fix, one per line."""
+__all__ = [
+    "EvalSetShrank",
+    "TableCheckError",
+    "ValidationReport",
+    "ValidationSummary",
+    "check_eval_kept",
+    "eval_drops",
+    "validate_records",
+    "validate_shards",
+]
 
 
 @dataclass(frozen=True)
 class ValidationReport:
+    """validate_records's answer: the rows as lists, and the summary."""
+
     examples: list[Example]  # rows that passed, in input order
     prompts: list[Prompt]
     dropped: list[Dropped]  # every quarantined row, with reason "<expectation type>:<column>" or "duplicate_id"
-    expectations: list[dict[str, Any]]  # {"suite", "expectation", "column", "success", "unexpected"}, every suite
-    failures: list[str]  # the whole-table failures, each naming source file(s) and the fix
+    summary: ValidationSummary
+
+    @property
+    def expectations(self) -> list[dict[str, Any]]:
+        return self.summary.expectations
+
+    @property
+    def failures(self) -> list[str]:
+        return self.summary.failures
 
     @property
     def success(self) -> bool:
-        return not self.failures
+        return self.summary.success
 
     def raise_for_failures(self) -> None:
-        if self.failures:
-            raise TableCheckError("\n".join(f"- {f}" for f in self.failures))
+        self.summary.raise_for_failures()
+
+
+class _Collect(list):
+    def write(self, rec: Any) -> None:
+        self.append(rec)
 
 
 def validate_records(
@@ -58,122 +78,30 @@ def validate_records(
     max_quarantine_share: float,
     docs_dir: str | Path | None = None,
 ) -> ValidationReport:
-    """Check `examples` and `prompts` against their suites; `sources` maps each declared source name to its file.
-
-    Writes nothing but the Data Docs (only when `docs_dir` is given); everything else is in the returned report.
-    """
-    session = GXSession(docs_dir)
-    kept: dict[str, list[Any]] = {}
-    dropped: list[Dropped] = []
-    table_rows: list[dict[str, Any]] = []
-    summary: list[dict[str, Any]] = []
-    for suite, cls, records in (("examples", Example, examples), ("prompts", Prompt, prompts)):
-        frame = flat_frame(records, cls)
-        checks = row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)  # specific reasons first
-        outcomes = session.validate(suite, frame, checks)
-        summary += [_summary(suite, o) for o in outcomes]
-        kept[suite] = _sort_rows(records, _row_problems(outcomes, frame), dropped, table_rows)
-    import pandas as pd
-
-    table = pd.DataFrame(table_rows, columns=["source", "file", "kept_source", "kept_id", "row_checks_failed"])
-    outcomes = session.validate("whole_table", table, table_expectations(sorted(sources), max_quarantine_share))
-    summary += [_summary("whole_table", o) for o in outcomes]
-    failures = [_table_failure(o, table_rows, sources, max_quarantine_share) for o in outcomes if not o.success]
-    if docs_dir:
-        session.write_docs()
-    return ValidationReport(kept["examples"], kept["prompts"], dropped, summary, failures)
-
-
-def _summary(suite: str, o: Outcome) -> dict[str, Any]:
-    return {
-        "suite": suite,
-        "expectation": o.expectation,
-        "column": o.column,
-        "success": o.success,
-        "unexpected": o.unexpected,
-    }
-
-
-def _excerpt(value: Any, o: Outcome) -> str:
-    """The part of a failing cell worth showing: a forbidden pattern in context, else the value cut to 80 chars."""
-    if not isinstance(value, str):
-        return str(value)
-    text = value
-    patterns = o.kwargs.get("regex_list") or [o.kwargs.get("regex", "")]
-    hits = [m for p in patterns if "not_match" in o.expectation and (m := re.search(p, text))]
-    if hits:
-        return repr(text[max(0, hits[0].start() - 30) : hits[0].end() + 30])
-    return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
-def _row_problems(outcomes: list[Outcome], frame: Any) -> dict[int, list[tuple[str, str]]]:
-    """Frame position -> [(reason code, "problem (fix: ...)")] in suite order: the first is the row's reason."""
-    problems: dict[int, list[tuple[str, str]]] = {}
-    for o in outcomes:
-        for pos in o.rows:
-            problem = o.meta["problem"].format(value=_excerpt(frame.at[pos, o.column], o))
-            problems.setdefault(pos, []).append((f"{o.expectation}:{o.column}", f"{problem} (fix: {o.meta['fix']})"))
-    return problems
-
-
-def _sort_rows(records: list[Any], problems: dict[int, list], dropped: list[Dropped], table: list[dict]) -> list[Any]:
-    """Keep rows without problems (the first copy of each id), quarantine the rest; appends to dropped and table."""
-    first: dict[str, Any] = {}
-    for pos, rec in enumerate(records):
-        where = f"{rec.origin.file} row {rec.origin.row}"
-        if pos in problems:
-            detail = f"{where}: " + "; ".join(text for _, text in problems[pos])
-            dropped.append(Dropped("validate", problems[pos][0][0], rec.origin, detail, to_dict(rec)))
-        elif rec.id in first:
-            was = first[rec.id].origin
-            detail = f"{where}: same content (id {rec.id}) as {was.file} row {was.row}, which is kept"
-            detail += " (fix: delete one of the copies in the source)"
-            dropped.append(Dropped("validate", "duplicate_id", rec.origin, detail, to_dict(rec)))
-        else:
-            first[rec.id] = rec
-        ok = first.get(rec.id) is rec
-        table.append(
-            {
-                "source": rec.origin.source,
-                "file": rec.origin.file,
-                "kept_source": rec.origin.source if ok else None,
-                "kept_id": rec.id if ok else None,
-                "row_checks_failed": pos in problems,
-            }
-        )
-    return list(first.values())
-
-
-def _table_failure(o: Outcome, rows: list[dict], sources: dict[str, str], max_share: float) -> str:
-    """One message naming the source file(s) behind a failed whole-table expectation and how to fix them."""
-    if o.column == "kept_source":
-        lines = []
-        for name in sorted(o.missing):
-            path, n = sources.get(name, "?"), sum(r["source"] == name for r in rows)
-            lines.append(
-                f"source {name!r} ({path}) has no valid rows ({n} read, none passed): check that {path} exists and "
-                f"parses ({_QUARANTINES} say why rows were dropped), or remove {name!r} from ingest.sources"
-            )
-        return "\n- ".join(lines)
-    if o.column == "row_checks_failed":
-        total = Counter(r["file"] for r in rows)
-        bad = Counter(r["file"] for r in rows if r["row_checks_failed"])
-        worst = ", ".join(f"{f} ({k} of {total[f]} rows)" for f, k in bad.most_common(3))
-        return (
-            f"{sum(bad.values())} of {len(rows)} rows failed the row checks, more than validate.max_quarantine_share"
-            f" = {max_share:.0%}; most affected: {worst}. Fix those files (or their reader in lessismore.sources) "
-            f"with the reasons in {quarantine('validate')}, or raise validate.max_quarantine_share"
-        )
-    files = sorted({r["file"] for r in rows if r["kept_id"] is not None})
-    return f"{o.meta['problem']} in {', '.join(files)}: {o.meta['fix']}"
+    """`validate_shards` on lists, as one batch each: the kept rows and the quarantine come back as lists."""
+    kept_examples, kept_prompts, dropped = _Collect(), _Collect(), _Collect()
+    summary = validate_shards(
+        [examples],
+        prompts,
+        kept_examples=kept_examples,
+        kept_prompts=kept_prompts,
+        dropped=dropped,
+        sources=sources,
+        min_chars=min_chars,
+        max_chars=max_chars,
+        max_quarantine_share=max_quarantine_share,
+        docs_dir=docs_dir,
+    )
+    return ValidationReport(list(kept_examples), list(kept_prompts), list(dropped), summary)
 
 
 class EvalSetShrank(BadValue):
     """A dev or test prompt was removed (at ingest or here): the message lists each one with its reason."""
 
 
-def eval_drops(dropped: list[Dropped], splits: dict[str, str]) -> list[Dropped]:
-    """The dropped records of the dev and test sources (`splits`: ingest.sources name -> split), in input order."""
+def eval_drops(dropped: Iterable[Dropped], splits: dict[str, str]) -> list[Dropped]:
+    """The dropped records of the dev and test sources (`splits`: ingest.sources name -> split), in input order
+    (`dropped` may be a stream: only the eval ones are kept)."""
     return [d for d in dropped if splits.get(d.origin.source, "train") != "train"]
 
 

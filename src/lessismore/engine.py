@@ -1,0 +1,107 @@
+"""Where the data stages' heavy per-batch work runs: in this process, or on a Ray cluster through Ray Data.
+
+params `data.engine`:
+- `local` (the default) runs every batch here, one after another, and starts nothing: the demo pays for no cluster.
+- `ray` runs the same function on a Ray cluster with Ray Data (`map_batches` over the rows, in blocks of
+  `data.batch_rows`): at `data.ray.address`, or the `RAY_ADDRESS` environment variable when that is "" (KubeRay in
+  production; `ray start` on 127.0.0.1 in the tests). The package travels with the job (`runtime_env` py_modules),
+  so the cluster runs exactly this commit's code.
+
+Both engines give the same bytes, by construction: a batch function is pure and row-wise (each output row is a
+function of its input row alone), both engines cut the rows into the same batches of data.batch_rows (an embedding
+model pads a batch to its longest text, so its floats depend on the batch: measured, they differ in the 8th digit
+between batches of 6 and of 50), Ray Data keeps the input order (`preserve_order`), and every output is written
+here, by the caller, from the rows in order. A function that
+needs a model is a class (loaded once per Ray actor, or once here); one that needs nothing is a plain function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lessismore.errors import BadValue
+
+if TYPE_CHECKING:
+    from lessismore.config import Data
+
+BatchFn = Callable[[Any], Any]  # a pyarrow Table -> a pyarrow Table of as many rows, row-wise
+
+
+def cluster(spec: Data) -> str:
+    """The Ray cluster's address: data.ray.address, else RAY_ADDRESS."""
+    address = spec.ray.address or os.environ.get("RAY_ADDRESS", "")
+    if not address:
+        raise BadValue(
+            "data.engine is ray but no cluster is named: set data.ray.address in params.yaml (e.g. 127.0.0.1:6379 "
+            "after `ray start --head`) or the RAY_ADDRESS environment variable"
+        )
+    return address
+
+
+def map_batches(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool = False) -> Any:
+    """`fn` over `table`'s rows in batches of data.batch_rows on data.engine; the outputs concatenated, in order.
+
+    `fn` is a function of one pyarrow Table, or a class whose instances are (built once: per Ray actor on the
+    cluster; with `gpu`, one GPU per actor where the cluster has GPUs). A progress bar counts the rows.
+    """
+    import pyarrow as pa
+
+    if table.num_rows == 0:  # no cluster is needed for nothing: the output's schema, computed here
+        return (fn() if isinstance(fn, type) else fn)(table)
+    if spec.engine == "local":
+        from tqdm import tqdm
+
+        call = fn() if isinstance(fn, type) else fn
+        out = []
+        with tqdm(total=table.num_rows, desc=desc, unit="row", disable=table.num_rows <= spec.batch_rows) as bar:
+            for batch in table.to_batches(max_chunksize=spec.batch_rows):
+                out.append(call(pa.Table.from_batches([batch])))
+                bar.update(batch.num_rows)
+        return pa.concat_tables(out)
+    return _on_ray(fn, table, spec, desc=desc, gpu=gpu)
+
+
+def _on_ray(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool) -> Any:
+    import pyarrow as pa
+    import ray
+
+    connect(spec)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # blocks come back in input order: the same rows as local
+    ctx.enable_progress_bars = True
+    options: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": spec.batch_rows, "zero_copy_batch": True}
+    if isinstance(fn, type):  # a model to load once per actor: one actor per GPU (asked for), else per CPU
+        gpus = ray.cluster_resources().get("GPU", 0) if gpu else 0
+        options |= {
+            "concurrency": max(1, int(gpus or ray.cluster_resources().get("CPU", 1))),
+            "num_gpus": 1 if gpus else 0,
+        }
+    rows = spec.batch_rows  # one block a batch: the blocks are Ray's unit of parallel work
+    ds = ray.data.from_arrow([table.slice(i, rows) for i in range(0, table.num_rows, rows)]).map_batches(fn, **options)
+    print(f"{desc}: {table.num_rows} rows on the Ray cluster at {cluster(spec)}")
+    return pa.concat_tables(list(ds.iter_batches(batch_format="pyarrow", batch_size=None)))
+
+
+def connect(spec: Data) -> None:
+    """Join the cluster once per process, shipping this package so that workers run the same code."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    package = str(Path(__file__).resolve().parent)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline at run time: no usage reports, no metric queries
+    try:
+        ray.init(
+            address=cluster(spec),
+            runtime_env={"py_modules": [package]},
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    except ConnectionError as err:
+        raise BadValue(
+            f"data.engine ray: no Ray cluster answers at {cluster(spec)} ({err}); start one (`ray start --head`) "
+            "or fix data.ray.address / RAY_ADDRESS"
+        ) from None

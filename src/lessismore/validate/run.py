@@ -1,0 +1,261 @@
+"""validate_shards: the Great Expectations suites run shard by shard, their outcomes merged (see the package doc).
+
+Sits in validate/: `validate_shards` streams each batch through one GXSession (docs.py) with the suites of
+suite.py, writes what passes and what is quarantined to the sinks it is given, and keeps only counts, the ids kept so
+far (a later copy is quarantined as "duplicate_id") and one merged outcome per expectation in a ValidationSummary;
+the whole-table suite runs once at the end on one row per source file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from lessismore.contract import quarantine
+from lessismore.errors import BadValue
+from lessismore.records import Dropped, Example, Prompt, to_dict
+from lessismore.validate.docs import GXSession, Outcome
+from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
+
+_QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
+SUITES: dict[str, type] = {"examples": Example, "prompts": Prompt}
+
+
+class TableCheckError(BadValue):
+    """A whole-table expectation failed: the message names the source file(s) and the fix, one per line."""
+
+
+class Sink(Protocol):
+    def write(self, rec: Any) -> None: ...
+
+
+@dataclass
+class ValidationSummary:
+    """What validate_shards found, merged over every batch: counts, each expectation's outcome, the failures."""
+
+    read: Counter = field(default_factory=Counter)  # suite -> records read
+    kept: Counter = field(default_factory=Counter)  # suite -> records that passed
+    batches: Counter = field(default_factory=Counter)  # suite -> batches validated
+    read_by_source: Counter = field(default_factory=Counter)
+    valid_by_source: Counter = field(default_factory=Counter)
+    prompts_by_split: Counter = field(default_factory=Counter)  # the kept dev and test prompts
+    reasons: Counter = field(default_factory=Counter)  # quarantined rows by reason
+    prompt_drops: list[Dropped] = field(default_factory=list)  # the eval prompts quarantined here (few)
+    expectations: list[dict[str, Any]] = field(default_factory=list)  # {"suite", "expectation", "column", ...}
+    failures: list[str] = field(default_factory=list)  # the whole-table failures, each naming file(s) and the fix
+
+    @property
+    def quarantined(self) -> int:
+        return self.reasons.total()
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            raise TableCheckError("\n".join(f"- {f}" for f in self.failures))
+
+    def metrics(self, sources: Iterable[str], lost: list[Dropped], splits: dict[str, str]) -> dict[str, Any]:
+        """metrics/validate.json: read = counts.examples + counts.prompts + counts.quarantined, exactly."""
+        return {
+            "counts": {
+                "examples": self.kept["examples"],
+                "prompts": self.kept["prompts"],
+                "quarantined": self.quarantined,
+            },
+            "read": {suite: self.read[suite] for suite in SUITES},
+            "batches": {suite: self.batches[suite] for suite in SUITES},
+            "per_source": {n: {"read": self.read_by_source[n], "valid": self.valid_by_source[n]} for n in sources},
+            "dropped_by_reason": dict(sorted(self.reasons.items())),
+            # the eval set as it goes on to generate and judge: every split's final count, and what it lost
+            "eval": {
+                split: {
+                    "prompts": self.prompts_by_split[split],
+                    "dropped": sum(splits[d.origin.source] == split for d in lost),
+                }
+                for split in ("dev", "test")
+            },
+            "expectations": self.expectations,
+            "success": self.success,
+        }
+
+
+Progress = Callable[[str, int, int], None]  # (suite, batches done, records done)
+
+
+def validate_shards(
+    example_batches: Iterable[list[Example]],
+    prompts: list[Prompt],
+    *,
+    kept_examples: Sink,
+    kept_prompts: Sink,
+    dropped: Sink,
+    sources: dict[str, str],
+    min_chars: int,
+    max_chars: int,
+    max_quarantine_share: float,
+    docs_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ValidationSummary:
+    """Check every batch of examples, then the prompts (one batch: the eval set is small), with their suites;
+    `sources` maps each declared source name to its file. Rows that pass go to the kept sinks, the rest to `dropped`,
+    in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given)."""
+    run = _Run(GXSession(docs_dir), min_chars, max_chars)
+    for suite, batches, sink in (("examples", example_batches, kept_examples), ("prompts", [prompts], kept_prompts)):
+        for batch in batches:
+            run.batch(suite, batch, sink, dropped)
+            if progress:
+                progress(suite, run.summary.batches[suite], run.summary.read[suite])
+        if not run.summary.batches[suite]:  # an empty table still runs its suite once: its Data Docs page says so
+            run.batch(suite, [], sink, dropped)
+    run.whole_table(sources, max_quarantine_share)
+    if docs_dir:
+        run.session.write_docs()
+    return run.summary
+
+
+class _Run:
+    """One validate_shards call's state: the GX session, the ids kept so far, counts per source file."""
+
+    def __init__(self, session: GXSession, min_chars: int, max_chars: int) -> None:
+        self.session, self.summary = session, ValidationSummary()
+        self.checks = {  # specific reasons first: a row's first failed check is its reason
+            suite: row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)
+            for suite, cls in SUITES.items()
+        }
+        self.first: dict[str, dict[str, tuple[str, str]]] = {suite: {} for suite in SUITES}  # id -> (file, row)
+        self.files: dict[tuple[str, str], Counter] = {}  # (source, file) -> read, failed, kept
+        self.merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def batch(self, suite: str, records: list[Any], kept: Sink, dropped: Sink) -> None:
+        frame = flat_frame(records, SUITES[suite])
+        label = f"batch {self.summary.batches[suite]:05d}"
+        outcomes = self.session.validate(suite, frame, self.checks[suite], batch=label)
+        for o in outcomes:
+            self._merge(suite, o)
+        problems = _row_problems(outcomes, frame)
+        del frame
+        for pos, rec in enumerate(records):
+            drop = self._sort(suite, rec, problems.get(pos))
+            (dropped if drop else kept).write(drop or rec)
+        self.summary.batches[suite] += 1
+        self.summary.read[suite] += len(records)
+
+    def _sort(self, suite: str, rec: Any, problems: list[tuple[str, str]] | None) -> Dropped | None:
+        """None when `rec` is kept (no problem, the first copy of its id), else its Dropped; counts either way."""
+        where, first, s = f"{rec.origin.file} row {rec.origin.row}", self.first[suite], self.summary
+        counts = self.files.setdefault((rec.origin.source, rec.origin.file), Counter())
+        counts.update(read=1, failed=bool(problems), kept=not problems and rec.id not in first)
+        s.read_by_source[rec.origin.source] += 1
+        if problems:
+            reason, detail = problems[0][0], f"{where}: " + "; ".join(text for _, text in problems)
+        elif rec.id in first:
+            file, row = first[rec.id]
+            reason = "duplicate_id"
+            detail = f"{where}: same content (id {rec.id}) as {file} row {row}, which is kept"
+            detail += " (fix: delete one of the copies in the source)"
+        else:
+            first[rec.id] = (sys.intern(rec.origin.file), rec.origin.row)
+            s.kept[suite] += 1
+            s.valid_by_source[rec.origin.source] += 1
+            if suite == "prompts":
+                s.prompts_by_split[rec.split] += 1
+            return None
+        drop = Dropped("validate", reason, rec.origin, detail, to_dict(rec))
+        s.reasons[reason] += 1
+        if suite == "prompts":
+            s.prompt_drops.append(drop)
+        return drop
+
+    def _merge(self, suite: str, o: Outcome) -> None:
+        key = (suite, o.expectation, o.column)
+        if key not in self.merged:
+            self.merged[key] = _summary(suite, o)
+            self.summary.expectations.append(self.merged[key])
+            return
+        self.merged[key]["success"] &= o.success
+        self.merged[key]["unexpected"] += o.unexpected
+
+    def whole_table(self, sources: dict[str, str], max_share: float) -> None:
+        """The whole-table suite on one row per source file (its counts), after every batch."""
+        import pandas as pd
+
+        rows = [
+            {"source": src, "file": file, "kept_source": src if n["kept"] else None, "rows": n["read"]}
+            | {"row_checks_failed": n["failed"]}
+            for (src, file), n in self.files.items()
+        ]
+        table = pd.DataFrame(rows, columns=["source", "file", "kept_source", "rows", "row_checks_failed"])
+        total = sum(r["rows"] for r in rows)
+        outcomes = self.session.validate("whole_table", table, table_expectations(sorted(sources), max_share, total))
+        for o in outcomes:
+            self._merge("whole_table", o)
+        # the share check sums a count column: its unexpected rows are the rows it summed, not frame cells
+        failed = ("whole_table", "expect_column_sum_to_be_between", "row_checks_failed")
+        self.merged[failed]["unexpected"] = sum(r["row_checks_failed"] for r in rows)
+        self.summary.failures += [_table_failure(o, rows, sources, max_share) for o in outcomes if not o.success]
+
+
+def _summary(suite: str, o: Outcome) -> dict[str, Any]:
+    return {
+        "suite": suite,
+        "expectation": o.expectation,
+        "column": o.column,
+        "success": o.success,
+        "unexpected": o.unexpected,
+    }
+
+
+def _excerpt(value: Any, o: Outcome) -> str:
+    """The part of a failing cell worth showing: a forbidden pattern in context, else the value cut to 80 chars."""
+    if not isinstance(value, str):
+        return str(value)
+    text = value
+    patterns = o.kwargs.get("regex_list") or [o.kwargs.get("regex", "")]
+    hits = [m for p in patterns if "not_match" in o.expectation and (m := re.search(p, text))]
+    if hits:
+        return repr(text[max(0, hits[0].start() - 30) : hits[0].end() + 30])
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _row_problems(outcomes: list[Outcome], frame: Any) -> dict[int, list[tuple[str, str]]]:
+    """Frame position -> [(reason code, "problem (fix: ...)")] in suite order: the first is the row's reason."""
+    problems: dict[int, list[tuple[str, str]]] = {}
+    for o in outcomes:
+        for pos in o.rows:
+            problem = o.meta["problem"].format(value=_excerpt(frame.at[pos, o.column], o))
+            problems.setdefault(pos, []).append((f"{o.expectation}:{o.column}", f"{problem} (fix: {o.meta['fix']})"))
+    return problems
+
+
+def _table_failure(o: Outcome, rows: list[dict], sources: dict[str, str], max_share: float) -> str:
+    """One message naming the source file(s) behind a failed whole-table expectation and how to fix them; `rows`
+    are the whole-table frame's, one a source file with its counts."""
+    if o.column == "kept_source":
+        lines = []
+        for name in sorted(o.missing):
+            path, n = sources.get(name, "?"), sum(r["rows"] for r in rows if r["source"] == name)
+            lines.append(
+                f"source {name!r} ({path}) has no valid rows ({n} read, none passed): check that {path} exists and "
+                f"parses ({_QUARANTINES} say why rows were dropped), or remove {name!r} from ingest.sources"
+            )
+        return "\n- ".join(lines)
+    if o.column == "row_checks_failed":
+        total, bad = Counter(), Counter()
+        for r in rows:
+            total[r["file"]] += r["rows"]
+            bad[r["file"]] += r["row_checks_failed"]
+        worst = ", ".join(f"{f} ({k} of {total[f]} rows)" for f, k in bad.most_common(3) if k)
+        return (
+            f"{bad.total()} of {total.total()} rows failed the row checks, more than validate.max_quarantine_share"
+            f" = {max_share:.0%}; most affected: {worst}. Fix those files (or their reader in lessismore.sources) "
+            f"with the reasons in {quarantine('validate')}, or raise validate.max_quarantine_share"
+        )
+    files = sorted({r["file"] for r in rows if r["kept_source"] is not None})
+    return f"{o.meta['problem']} in {', '.join(files)}: {o.meta['fix']}"

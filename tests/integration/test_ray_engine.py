@@ -1,0 +1,93 @@
+"""data.engine ray on a real Ray cluster on 127.0.0.1 (a head and a second node, one CPU each), against the local
+engine: the per-batch functions give the same bits, and the curate stage writes the same bytes on both engines.
+The cluster is stopped however the test ends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import make_pipeline_repo, run_env
+from tests.servers import ray_cluster
+
+pytestmark = pytest.mark.slow
+OUTPUTS = ("data/curated/train.jsonl", "data/curated/README.md", "data/quarantine/curate.jsonl", "metrics/curate.json")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with ray_cluster(tmp_path_factory.mktemp("ray")) as address:
+        yield address
+
+
+def _stage(repo: Path, name: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, f"stages/{name}.py"]
+    return subprocess.run(cmd, cwd=repo, env=env or run_env(), capture_output=True, text=True, timeout=900)
+
+
+def _set(repo: Path, **data) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"] |= data
+    params["curate"]["diversity"] = "kcenter"  # embeddings too: a model per Ray actor
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_the_curate_stage_writes_the_same_bytes_on_ray_as_locally(tmp_path, cluster):
+    local = make_pipeline_repo(tmp_path / "local")
+    _set(local, engine="local", batch_rows=7)
+    for stage in ("ingest", "validate", "curate"):
+        done = _stage(local, stage)
+        assert done.returncode == 0, f"{stage}: {done.stderr[-3000:]}"
+    on_ray = tmp_path / "ray"
+    shutil.copytree(local, on_ray)
+    _set(on_ray, engine="ray", batch_rows=7, ray={"address": cluster})  # batches of 7 rows over two nodes
+    done = _stage(on_ray, "curate")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"on the Ray cluster at {cluster}" in done.stdout  # it did run there
+
+    for rel in OUTPUTS:
+        assert (on_ray / rel).read_bytes() == (local / rel).read_bytes(), f"{rel} differs between the engines"
+    metrics = json.loads((local / "metrics/curate.json").read_text())
+    assert metrics["counts"]["selected"] > 0 and metrics["diversity"] is not None  # embeddings were used
+
+
+def test_batch_functions_give_the_same_values_on_the_cluster(cluster):
+    import pyarrow as pa
+
+    from lessismore.config import Data, RayCluster
+    from lessismore.curate.embed import EmbedBatch
+    from lessismore.curate.neardup import signature_batch, signatures
+    from lessismore.engine import map_batches
+
+    texts = [f"text number {i}: " + "word " * (i % 17) for i in range(50)]
+    table = pa.table({"text": texts})
+    on_ray = Data(shard_rows=10, engine="ray", batch_rows=6, ray=RayCluster(address=cluster))
+    local = Data(shard_rows=10, engine="local", batch_rows=6, ray=RayCluster(address=""))
+    sign = partial(signature_batch, shingle=3, num_perm=16)
+    remote = map_batches(sign, table, on_ray, desc="minhash").column("minhash").to_pylist()
+    assert np.array_equal(np.array(remote, dtype=np.uint32), signatures(texts, 3, 16))  # in order, every bit
+    ray_vec = map_batches(EmbedBatch, table, on_ray, desc="embed", gpu=True).column("vector").to_pylist()
+    here = map_batches(EmbedBatch, table, local, desc="embed").column("vector").to_pylist()
+    assert np.array_equal(np.array(ray_vec), np.array(here))  # two actors vs one process, the same batches of 6
+    whole = Data(shard_rows=10, engine="local", batch_rows=50, ray=RayCluster(address=""))
+    one_batch = map_batches(EmbedBatch, table, whole, desc="embed").column("vector").to_pylist()
+    assert np.allclose(one_batch, here, atol=1e-6)  # other batches pad otherwise: equal to float32 rounding only
+
+
+def test_ray_without_a_cluster_named_is_a_clear_error(tmp_path, monkeypatch):
+    repo = make_pipeline_repo(tmp_path / "repo")
+    for stage in ("ingest", "validate"):
+        assert _stage(repo, stage).returncode == 0
+    _set(repo, engine="ray", ray={"address": ""})
+    env = {k: v for k, v in run_env().items() if k != "RAY_ADDRESS"}
+    done = _stage(repo, "curate", env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "data.engine is ray but no cluster is named: set data.ray.address" in done.stderr
