@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -191,4 +192,6 @@ def ray_cluster(tmp: Path, nodes: int = 2, object_store_mb: int = 100) -> Iterat
             assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         yield f"127.0.0.1:{port}"
     finally:
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            sys.modules["ray"].shutdown()  # a driver still connected to a stopped cluster exits its process
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)

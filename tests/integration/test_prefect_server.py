@@ -92,14 +92,14 @@ def test_serve_deploys_and_workers_run_the_pipeline_with_gpu_stages_on_the_gpu_p
             assert pipeline["state_type"] == "COMPLETED" and pipeline["work_pool_name"] == "lessismore-process"
             assert (pipeline_repo / "reports/index.html").exists()  # the worker ran in the deployment's checkout
 
-            # train and generate ran as their own flow runs, picked up by the GPU pool's worker
+            # train and each model's generate@<model> ran as their own flow runs, picked up by the GPU pool's worker
             children = api.post("/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}})
             children = {r["parameters"]["stage"]: r for r in children.json()}
-            assert set(children) == {"train", "generate"}
+            assert set(children) == {"train", "generate@finetuned", "generate@base"}
             for child in children.values():
                 assert child["work_pool_name"] == "lessismore-gpu" and child["state_type"] == "COMPLETED"
                 assert child["state"]["message"] == "ran"
-            assert gpu_log.read_text().count("Completed") >= 2
+            assert gpu_log.read_text().count("Completed") >= 3
 
             artifacts = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}).json()
             keys = {a["key"] for a in artifacts}
