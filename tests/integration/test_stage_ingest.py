@@ -54,7 +54,7 @@ def _run_stage(root: Path, sources: list[dict[str, str]], shard_rows: int = 5000
     """The repo's params.yaml with these sources, written to `root`; then the stage script, run from `root`."""
     params = read_yaml(REPO / "params.yaml")
     params["ingest"] = {"sources": sources}
-    params["data"] = {"shard_rows": shard_rows}
+    params["data"]["shard_rows"] = shard_rows
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cmd = [sys.executable, str(REPO / "stages" / "ingest.py")]
     return subprocess.run(cmd, cwd=root, env=run_env(), capture_output=True, text=True, timeout=300)
