@@ -15,8 +15,8 @@ import sys
 from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
-from lessismore.errors import BadValue, NotFound, run_stage
-from lessismore.evalset import choose_prompts, describe
+from lessismore.errors import BadValue, run_stage
+from lessismore.evalset import choose_prompts, describe, read_test_prompts
 from lessismore.generate.run import answer_one
 
 
@@ -27,10 +27,7 @@ def main() -> None:
     name = sys.argv[1] if len(sys.argv) == 2 else ""
     if name not in g.models:
         raise BadValue(f"usage: python stages/generate.py MODEL, MODEL one of generate.models {list(g.models)}")
-    prompts_file = c.VALIDATED / c.PROMPTS
-    test = [p for p in records.read_parquet(prompts_file, records.Prompt) if p.split == "test"]
-    if not test:
-        raise NotFound(f"{prompts_file}: no prompts with split 'test'; check the test source in params ingest.sources")
+    test = read_test_prompts(c.VALIDATED / c.PROMPTS)
     prompts = choose_prompts(test, params.eval.prompts)
 
     # ---------------------------------------------------------------- generate (resumable)

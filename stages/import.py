@@ -15,8 +15,8 @@ import time
 from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
-from lessismore.errors import BadValue, NotFound, run_stage
-from lessismore.evalset import choose_prompts, describe
+from lessismore.errors import BadValue, run_stage
+from lessismore.evalset import choose_prompts, describe, read_test_prompts
 from lessismore.generate.baselines import import_one
 
 
@@ -28,10 +28,7 @@ def main() -> None:
     name = sys.argv[1] if len(sys.argv) == 2 else ""
     if name not in baselines:
         raise BadValue(f"usage: python stages/import.py NAME, NAME one of generate.baselines {list(baselines)}")
-    prompts_file = c.VALIDATED / c.PROMPTS
-    test = [p for p in records.read_parquet(prompts_file, records.Prompt) if p.split == "test"]
-    if not test:
-        raise NotFound(f"{prompts_file}: no prompts with split 'test'; check the test source in params ingest.sources")
+    test = read_test_prompts(c.VALIDATED / c.PROMPTS)
     prompts = choose_prompts(test, params.eval.prompts)
 
     # ---------------------------------------------------------------- match the file's answers to the prompts

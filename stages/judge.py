@@ -18,7 +18,7 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
-from lessismore.evalset import choose_prompts
+from lessismore.evalset import choose_prompts, read_test_prompts
 from lessismore.judge.run import judge_all, print_summary
 
 
@@ -39,10 +39,7 @@ def main() -> None:
     # ---------------------------------------------------------------- params and inputs
     params = load_params(stage="judge")
     j = params.judge
-    prompts_file = c.VALIDATED / c.PROMPTS
-    if not prompts_file.exists():
-        raise NotFound(f"{prompts_file} not found: run `dvc repro validate` first")
-    test = [p for p in records.read_parquet(prompts_file, records.Prompt) if p.split == "test"]
+    test = read_test_prompts(c.VALIDATED / c.PROMPTS)
     prompts = {p.id: p for p in choose_prompts(test, params.eval.prompts)}  # the prompts generate answered
     responses = read_responses([j.candidate, *j.baselines])
     humans = list(records.iter_jsonl(c.HUMAN_JUDGMENTS)) if c.HUMAN_JUDGMENTS.exists() else []

@@ -11,15 +11,26 @@ prompts of how many were used and why. The subsets:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lessismore.errors import BadValue
-from lessismore.records import Prompt
+from lessismore.errors import BadValue, NotFound
+from lessismore.records import Prompt, read_parquet
 
 if TYPE_CHECKING:
     from lessismore.config import PromptSubset
+
+
+def read_test_prompts(path: str | Path) -> list[Prompt]:
+    """The test split of validate's prompts file: what generate@, import@ and judge evaluate (before eval.prompts)."""
+    if not Path(path).exists():
+        raise NotFound(f"{path} not found: run `dvc repro validate` first")
+    test = [p for p in read_parquet(path, Prompt) if p.split == "test"]
+    if not test:
+        raise NotFound(f"{path}: no prompts with split 'test'; check the test source in params ingest.sources")
+    return test
 
 
 def choose_prompts(prompts: Sequence[Prompt], subset: str | PromptSubset) -> list[Prompt]:
