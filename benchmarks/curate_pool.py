@@ -109,7 +109,10 @@ def main() -> None:
     windows = {fmt: (args.min_chars, w[1]) for fmt, w in demo.response_chars.items() if w}  # the mined formats
     spec = dataclasses.replace(demo, variant="lima", budget=args.budget, response_chars=windows)
     quotas = {name: quota for name, _, _, _, quota in POOL if quota}
-    result = curate(report.examples, report.prompts, spec, quotas=quotas, seed=1234, embed=timed_embed)
+    curate_dropped: list = []
+    result = curate(
+        [report.examples], report.prompts, spec, quotas=quotas, seed=1234, out=curate_dropped.append, embed=timed_embed
+    )
     split["curate (without embeddings)"] = time.perf_counter() - t - embed_s[0]
     split["embeddings (incl. model load)"] = load_s + embed_s[0]
     total = sum(split.values())
@@ -135,7 +138,7 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         write_jsonl(out / "train.jsonl", result.selected)
-        write_jsonl(out / "curate.jsonl", result.dropped)
+        write_jsonl(out / "curate.jsonl", curate_dropped)
         write_jsonl(out / "ingest.jsonl", dropped)
         write_jsonl(out / "validate.jsonl", report.dropped)
         print(f"wrote {out}/{{train,curate,ingest,validate}}.jsonl")

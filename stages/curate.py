@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+
+from tqdm import tqdm
 
 from lessismore import contract as c
 from lessismore import records
@@ -20,7 +23,7 @@ from lessismore.config import load_params
 from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
 from lessismore.curate.on_engine import embedder, signer
 from lessismore.errors import BadValue, NotFound, run_stage
-from lessismore.records import Example, Prompt, read_parquet, write_jsonl
+from lessismore.records import Example, JsonlSink, Prompt, iter_batches, read_parquet, write_jsonl
 
 
 def main() -> None:
@@ -28,11 +31,12 @@ def main() -> None:
     # params and inputs
     params = load_params(stage="curate")
     cfg = params.curate
-    for name in (c.EXAMPLES, c.PROMPTS):
+    for name in (c.EXAMPLES, c.PROMPTS):  # the examples are read shard by shard, below
         if not (c.VALIDATED / name).exists():
             raise NotFound(f"{c.VALIDATED / name} not found; run the validate stage first (`dvc repro validate`)")
-    examples = read_parquet(c.VALIDATED / c.EXAMPLES, Example)
     prompts = read_parquet(c.VALIDATED / c.PROMPTS, Prompt)  # dev + test: kept out of the training set
+    shard_rows = params.data.shard_rows
+    batches = iter_batches(c.VALIDATED / c.EXAMPLES, Example, shard_rows)  # streamed: one shard's rows at a time
     sources = params.ingest.sources
     quotas = {s.name: s.quota for s in sources if s.split == "train" and s.quota}
     # the per-row work (MinHash signatures, embeddings) runs on data.engine: here, or on a Ray cluster
@@ -40,16 +44,28 @@ def main() -> None:
     sign = signer(params.data, shingle=cfg.near_dup.shingle, num_perm=cfg.near_dup.num_perm)
 
     # ------------------------------------------------------------------------------------------------------------
-    # the funnel (the embedding step shows its own progress bar)
+    # the funnel, streamed: every drop goes to the quarantine (written even when empty) as it is decided
     start = time.perf_counter()
     rules = source_rules(cfg, sources)
-    result = curate(examples, prompts, cfg, quotas=quotas, seed=params.base.seed, embed=embed, sign=sign, rules=rules)
+    total = records.count_rows(c.VALIDATED / c.EXAMPLES)
+    with JsonlSink(c.quarantine("curate")) as dropped, tqdm(total=total, desc="curate", unit="example") as bar:
+        result = curate(
+            _counted(batches, bar),
+            prompts,
+            cfg,
+            quotas=quotas,
+            seed=params.base.seed,
+            out=dropped.write,
+            embed=embed,
+            sign=sign,
+            rules=rules,
+            spill_rows=shard_rows,
+        )
 
     # ------------------------------------------------------------------------------------------------------------
-    # outputs: the training set, the quarantine (written even when empty), the metrics, the dataset card
+    # outputs: the training set, the metrics, the dataset card
     write_jsonl(c.TRAIN_SET, result.selected)
-    write_jsonl(c.quarantine("curate"), result.dropped)
-    metrics = curate_metrics(result, cfg, candidates=len(examples), quotas=quotas)
+    metrics = curate_metrics(result, cfg, quotas=quotas)
     records.write_json(c.metrics("curate"), metrics)
     records.write_json(c.timing("curate"), {"seconds": round(time.perf_counter() - start, 2)})
     c.DATASET_CARD.write_text(dataset_card(metrics, sources, cfg, seed=params.base.seed), encoding="utf-8")
@@ -60,6 +76,12 @@ def main() -> None:
     if not result.selected:  # training on nothing would fail later with a far less useful message
         reasons = ", ".join(f"{r} {n}" for r, n in metrics["dropped_by_reason"].items())
         raise BadValue(f"no example selected ({reasons}); loosen the curate.* filters in params.yaml")
+
+
+def _counted(batches: Iterator[list[Example]], bar: tqdm) -> Iterator[list[Example]]:
+    for batch in batches:
+        yield batch
+        bar.update(len(batch))
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ STAGES: dict[str, Stage] = {
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
     "curate": Stage(
-        ("curate", "base.seed", "ingest.sources", "data.engine", "data.batch_rows", "data.ray"),
+        ("curate", "base.seed", "ingest.sources", "data.shard_rows", "data.engine", "data.batch_rows", "data.ray"),
         (VALIDATED,),
         (CURATED, quarantine("curate"), metrics("curate"), timing("curate")),
     ),

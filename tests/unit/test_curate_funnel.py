@@ -29,10 +29,20 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
     )
 
 
-def run(examples, prompts=(), variant="lima", budget=3, quotas=None, embed=None, **kw):
+def funnel(examples, prompts, spec, batch=None, **kw):
+    """curate() over `examples` in batches of `batch` (default: one batch); (the result, its drops in the order
+    the stage writes them to the quarantine)."""
+    dropped = []
+    batch = batch or max(len(examples), 1)
+    batches = [examples[i : i + batch] for i in range(0, len(examples), batch)]
+    result = curate(batches, list(prompts), spec, seed=0, out=dropped.append, **kw)
+    return result, dropped
+
+
+def run(examples, prompts=(), variant="lima", budget=3, quotas=None, embed=None, batch=None, **kw):
     window = {fmt: (10, 400) for fmt in ("stackexchange_xml", "lima_jsonl", "wikihow_csv")}
     spec = curate_spec(variant=variant, budget=budget, response_chars=window, **kw)
-    return curate(examples, list(prompts), spec, quotas={"se": 2} if quotas is None else quotas, seed=0, embed=embed)
+    return funnel(examples, prompts, spec, batch, quotas={"se": 2} if quotas is None else quotas, embed=embed)
 
 
 def test_funnel_drops_with_reasons_and_loses_nothing():
@@ -44,13 +54,13 @@ def test_funnel_drops_with_reasons_and_loses_nothing():
         ex(ANSWERS[5], score=20, row=5, prompt="p5"),  # over the se quota of 2
         ex("A long handwritten answer.", source="hand", row=6, prompt="p6"),
     ]
-    result = run(examples)
+    result, dropped = run(examples)
     steps = [(s["step"], s["n"]) for s in result.funnel]
     assert steps == [("validated", 6), ("filters", 5), ("dedup", 4), ("decontam", 4), ("near_dup", 4), ("selected", 3)]
     assert result.funnel[-1]["per_source"] == {"hand": 1, "se": 2}
-    assert len(result.selected) == 3 and len(result.selected) + len(result.dropped) == 6
+    assert len(result.selected) == 3 and len(result.selected) + len(dropped) == 6
     assert result.dropped_by_reason() == {"duplicate_prompt": 1, "first_person": 1, "over_quota": 1}
-    dup = next(d for d in result.dropped if d.reason.startswith("duplicate_prompt"))
+    dup = next(d for d in dropped if d.reason.startswith("duplicate_prompt"))
     assert dup.reason == f"duplicate_prompt:{examples[0].id}" and dup.stage == "curate"
     assert dup.detail.startswith("data/se.xml row 3: ") and dup.record["id"] == examples[2].id
     assert f"kept {examples[0].id}: data/se.xml row 1" in dup.detail  # the evidence: which example was kept
@@ -65,7 +75,7 @@ def test_an_under_filled_budget_and_quota_are_said_with_their_reasons():
         ex(ANSWERS[3], score=2, row=3, prompt="p3"),  # score under 10
         ex("A long handwritten answer.", source="hand", row=6, prompt="p6"),
     ]
-    result = run(examples, budget=5, quotas={"se": 3, "hand": 1})
+    result, _ = run(examples, budget=5, quotas={"se": 3, "hand": 1})
     short = shortfall(result, 5, {"se": 3, "hand": 1})
     reasons = {"first_person": 1, "low_score": 1}
     assert short == {
@@ -79,9 +89,9 @@ def test_an_under_filled_budget_and_quota_are_said_with_their_reasons():
         said
         == "selected 2 of the budget 5 (short by 3); se: 1 of its quota 3 (its drops: first_person 1, low_score 1)"
     )
-    metrics = curate_metrics(result, curate_spec(budget=5), candidates=4, quotas={"se": 3, "hand": 1})
+    metrics = curate_metrics(result, curate_spec(budget=5), quotas={"se": 3, "hand": 1})
     assert metrics["budget_shortfall"] == short
-    filled = run(examples, budget=2, quotas={"se": 1, "hand": 1})
+    filled, _ = run(examples, budget=2, quotas={"se": 1, "hand": 1})
     assert describe_shortfall(shortfall(filled, 2, {"se": 1, "hand": 1})) == ""
 
 
@@ -99,11 +109,11 @@ def test_a_curated_source_is_taken_whole_and_a_source_may_have_its_own_rule_valu
         ),
     ]
     rules = source_rules(spec, sources)
-    result = curate(lima + mined + alpaca, [], spec, quotas={"alpaca": 1}, seed=0, rules=rules)
+    result, dropped = funnel(lima + mined + alpaca, [], spec, quotas={"alpaca": 1}, rules=rules)
     chosen = [(e.origin.source, e.origin.row) for e in result.selected]
     assert [r for s, r in chosen if s == "lima"] == ["0", "1", "2"]  # whole, though under any window
     assert sum(s == "alpaca" for s, _ in chosen) == 1 and sum(s == "se" for s, _ in chosen) == 1  # the rest
-    reasons = {(d.origin.source, d.origin.row): d.reason.split(":")[0] for d in result.dropped}
+    reasons = {(d.origin.source, d.origin.row): d.reason.split(":")[0] for d in dropped}
     assert reasons[("lima", "9")] == "duplicate_prompt"
     assert "response_too_short" not in {r for (s, _), r in reasons.items() if s == "alpaca"}  # its own 3 chars
     assert result.rules["lima"].startswith("curated: chosen by people")
@@ -127,10 +137,10 @@ def test_each_format_has_its_own_window_and_an_authored_format_has_none():
         source("wiki", "wikihow_csv", "w.csv", "train", quota=0, curated=False),
         source("alpaca", "alpaca_json", "a.json", "train", quota=0, curated=False),
     ]
-    result = curate(examples, [], spec, quotas={}, seed=0, rules=source_rules(spec, sources))
+    result, dropped = funnel(examples, [], spec, quotas={}, rules=source_rules(spec, sources))
     kept = {(e.origin.source, e.origin.row) for e in result.selected}
     assert kept == {("se", "1"), ("alpaca", "1"), ("alpaca", "2")}
-    assert {(d.origin.source, d.origin.row, d.reason) for d in result.dropped} == {
+    assert {(d.origin.source, d.origin.row, d.reason) for d in dropped} == {
         ("se", "2", "response_too_short"),
         ("wiki", "1", "response_too_short"),
     }
@@ -153,8 +163,10 @@ def test_a_test_prompt_inside_a_training_answer_is_caught():
         row=2,
         prompt="p2",
     )
-    result = run([ex("A clean answer about something else.", source="hand", row=1, prompt="p1"), leaked], [test])
-    (contaminated,) = result.dropped
+    result, dropped = run(
+        [ex("A clean answer about something else.", source="hand", row=1, prompt="p1"), leaked], [test]
+    )
+    (contaminated,) = dropped
     assert contaminated.reason == f"contaminated:{test.id}" and contaminated.origin.row == "2"
     assert "test prompt" in contaminated.detail and "data/hand.xml row 2" in contaminated.detail
 
@@ -162,12 +174,12 @@ def test_a_test_prompt_inside_a_training_answer_is_caught():
 def test_near_duplicates_are_dropped_after_exact_dedup():
     text = " ".join(f"w{i}" for i in range(100))
     near = text.replace("w50 ", "changed ")  # 5 of 96 shingles differ: Jaccard 91 / 101
-    result = run(
+    result, dropped = run(
         [ex(text, source="hand", row=1, prompt="p1"), ex(near, source="hand", row=2, prompt="p2")],
         quotas={},
         near_dup={"threshold": 0.8},
     )
-    assert [d.reason.split(":")[0] for d in result.dropped] == ["near_duplicate"]
+    assert [d.reason.split(":")[0] for d in dropped] == ["near_duplicate"]
 
 
 def test_wikihow_rewrite_changes_the_text_and_keeps_the_trace():
@@ -181,7 +193,7 @@ def test_wikihow_rewrite_changes_the_text_and_keeps_the_trace():
 
 def test_se_prompt_title_only():
     se = ex(prompt="Why is the sky blue?\n\nI looked up and wondered.", title="Why is the sky blue?", score=11)
-    result = run([se], quotas={}, se_prompt="title")
+    result, _ = run([se], quotas={}, se_prompt="title")
     assert result.selected[0].prompt == "Why is the sky blue?" and result.rewritten == {"se_prompt_title": 1}
 
 
@@ -189,12 +201,12 @@ def test_variants_random_unfiltered_single_source():
     examples = [ex(f"I, me, my: {ANSWERS[i + 1 + (i > 0)]}", row=i, prompt=f"q{i}") for i in range(4)]
     examples += [ex("I, me, my: a copy.", row=9, prompt="q0")]  # an exact duplicate prompt
     examples += [ex(IMPERSONAL, source="hand", row=10, prompt="h")]
-    rnd = run(examples, variant="random", budget=3, quotas={})
+    rnd, _ = run(examples, variant="random", budget=3, quotas={})
     assert [s["step"] for s in rnd.funnel] == ["validated", "dedup", "decontam", "near_dup", "selected"]
     assert rnd.dropped_by_reason() == {"duplicate_prompt": 1, "over_budget": 2}  # no quality filter ran
-    unf = run(examples, variant="unfiltered", budget=10, quotas={})
+    unf, _ = run(examples, variant="unfiltered", budget=10, quotas={})
     assert len(unf.selected) == 5 and unf.dropped_by_reason() == {"duplicate_prompt": 1}
-    single = run(examples, variant="single_source", single_source="hand", budget=10, quotas={})
+    single, _ = run(examples, variant="single_source", single_source="hand", budget=10, quotas={})
     assert [e.origin.source for e in single.selected] == ["hand"]
     assert single.dropped_by_reason()["other_source"] == 5
 
@@ -210,7 +222,45 @@ def test_embeddings_drive_selection_and_the_diversity_measure():
         vecs = np.array([[1.0 if t in text else 0.0 for t in TOPICS] for text in texts]) + 0.01
         return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
 
-    result = run(examples, budget=len(TOPICS), quotas={}, embed=embed)
+    result, _ = run(examples, budget=len(TOPICS), quotas={}, embed=embed)
     topics = {next(t for t in TOPICS if t in e.prompt) for e in result.selected}
     assert topics == set(TOPICS)  # farthest-first takes one of each topic
     assert result.diversity is not None and set(result.diversity) >= {"selected", "random"}
+
+
+def test_batches_change_nothing_but_the_order_of_the_quarantine():
+    """The stage streams shards: dedup, near-duplicates and decontamination reach across batches, and the result is
+    the one of a single batch, whatever the batch size."""
+    text = " ".join(f"w{i}" for i in range(100))
+    examples = [
+        ex(ANSWERS[1], score=20, row=1, prompt="p1"),
+        ex(text, source="hand", row=2, prompt="p2"),
+        ex("I did it like this, works.", score=20, row=3, prompt="p3"),  # first person
+        ex(ANSWERS[3], score=20, row=4, prompt="P1 "),  # duplicate prompt of row 1, two batches later
+        ex(text.replace("w50 ", "changed "), source="hand", row=5, prompt="p5"),  # near-duplicate of row 2
+        ex(ANSWERS[4], score=20, row=6, prompt="p6"),
+    ]
+    whole, whole_dropped = run(examples, quotas={}, budget=10)
+    for batch in (1, 2, 4):
+        result, dropped = run(examples, quotas={}, budget=10, batch=batch)
+        assert result.selected == whole.selected and result.funnel == whole.funnel
+        assert sorted(d.detail for d in dropped) == sorted(d.detail for d in whole_dropped)
+    reasons = {d.origin.row: d.reason for d in whole_dropped}
+    assert reasons == {
+        "3": "first_person",
+        "4": f"duplicate_prompt:{examples[0].id}",
+        "5": f"near_duplicate:{examples[1].id}",
+    }
+
+
+def test_a_chain_of_near_copies_is_one_group_that_keeps_its_earliest():
+    """Union-find: c is a near-copy of b, b of a, though c is further from a; all of them are one group."""
+    words = [f"w{i}" for i in range(100)]
+    a = " ".join(words)
+    b = " ".join(words[:40] + ["x1", "x2"] + words[42:])
+    c = " ".join(words[:40] + ["x1", "x2"] + words[42:70] + ["y1", "y2"] + words[72:])
+    chain = [ex(t, source="hand", row=i, prompt=f"q{i}") for i, t in enumerate([c, a, b])]  # a group in any order
+    result, dropped = run(chain, quotas={}, budget=10, near_dup={"threshold": 0.85})
+    assert result.selected == [chain[0]]
+    assert {d.reason for d in dropped} == {f"near_duplicate:{chain[0].id}"}
+    assert any("estimated Jaccard" in d.detail and "in its group" in d.detail for d in dropped)

@@ -1,12 +1,14 @@
-"""Exact prompt deduplication: the second step of curate, after the filters.
+"""Exact prompt deduplication: a step of curate, after the filters.
 
 Two examples that ask the same thing (same prompt after records.normalise and casefold) teach the model one
 prompt twice; the first in input order is kept and each later one is dropped with reason
-"duplicate_prompt:<kept id>". Near-duplicates (MinHash) and test-set decontamination come in a later issue and
-go here with the same (kept, dropped) shape.
+"duplicate_prompt:<kept id>". `PromptDedup` remembers a 16-byte hash of each kept prompt, not the prompt, so the
+funnel can stream any number of batches through it.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from lessismore.records import Example, normalise
 
@@ -22,16 +24,30 @@ def prompt_key(example: Example) -> str:
     return normalise(example.prompt).casefold()
 
 
+class PromptDedup:
+    """The prompts kept so far, over every batch: `first(ex)` is None for a new prompt (now kept), else the kept
+    example's (id, "file row N")."""
+
+    def __init__(self) -> None:
+        self._kept: dict[bytes, tuple[str, str]] = {}
+
+    def first(self, example: Example) -> tuple[str, str] | None:
+        key = hashlib.blake2b(prompt_key(example).encode("utf-8"), digest_size=16).digest()
+        if key in self._kept:
+            return self._kept[key]
+        self._kept[key] = (example.id, f"{example.origin.file} row {example.origin.row}")
+        return None
+
+
 def dedup_prompts(examples: list[Example]) -> tuple[list[Example], list[tuple[Example, str]]]:
     """Keep the first example of each prompt; return (kept, [(dropped example, "duplicate_prompt:<kept id>")])."""
-    first: dict[str, Example] = {}
+    seen = PromptDedup()
     kept: list[Example] = []
     dropped: list[tuple[Example, str]] = []
     for ex in examples:
-        key = prompt_key(ex)
-        if key in first:
-            dropped.append((ex, f"duplicate_prompt:{first[key].id}"))
-        else:
-            first[key] = ex
+        first = seen.first(ex)
+        if first is None:
             kept.append(ex)
+        else:
+            dropped.append((ex, f"duplicate_prompt:{first[0]}"))
     return kept, dropped

@@ -12,9 +12,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from lessismore.records import Example
 from lessismore.text import prose
+
+if TYPE_CHECKING:
+    from lessismore.config import Curate, Source, SourceRules
 
 Check = Callable[[Example], tuple[bool, str]]
 KEEP = (True, "ok")
@@ -147,3 +151,25 @@ def apply_filters(example: Example, checks: Sequence[Check]) -> tuple[bool, str]
         if not keep:
             return False, reason
     return KEEP
+
+
+def source_rules(spec: Curate, sources: Sequence[Source]) -> dict[str, Rules]:
+    """Each train source's selection rules: its format's (curate.response_chars, and Stack Exchange's score and
+    style rules), with the source's own `rules` over them, or none at all for a `curated: true` source."""
+    return {
+        s.name: format_rules(spec, s.format, s.rules, curated=bool(s.curated)) for s in sources if s.split == "train"
+    }
+
+
+def format_rules(spec: Curate, fmt: str, own: SourceRules | None = None, *, curated: bool = False) -> Rules:
+    """The rules for one source of format `fmt`: the format's length window (none when curate.response_chars leaves
+    the format out), the score rule for Stack Exchange, and any value the source sets itself (`own`)."""
+    lo, hi = spec.response_chars.get(fmt) or (0, None)
+    mine = {k: v for k, v in (vars(own) if own else {}).items() if v is not None}  # the keys the source sets
+    return Rules(
+        curated=curated,
+        min_response_chars=mine.get("min_response_chars", lo),
+        max_response_chars=mine.get("max_response_chars", hi),
+        se_min_score=mine.get("se_min_score", spec.se_min_score),
+        stackexchange=fmt == "stackexchange_xml",
+    )

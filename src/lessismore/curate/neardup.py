@@ -4,10 +4,18 @@ Two examples whose prompt + response share most of their word shingles teach the
 (reposts, mirrored wikiHow steps, templated Alpaca rows). The text is `decontam.words` of prompt + response
 (NFKC, casefold, punctuation and apostrophes ignored); its shingles are every run of `shingle` words (a text with
 fewer words is one shingle; an empty text is the empty shingle). Each example gets a MinHash with a fixed seed and
-a fixed, machine-independent hash, so signatures are the same on every run and machine. Examples are visited in
-input order: each is queried against the ones kept so far and dropped with reason "near_duplicate:<kept id>" when
-a kept example's estimated Jaccard similarity is >= threshold (the most similar one, the earliest on a tie);
-otherwise it is inserted and kept. `near_dup_quality` checks the LSH against exact Jaccard on a sample.
+a fixed, machine-independent hash, so signatures are the same on every run and machine. The signatures are
+cut into LSH bands (datasketch's optimiser picks bands x rows for the threshold); rows that share every value of
+one band are candidates, and a candidate pair whose estimated Jaccard similarity is >= threshold is an edge.
+Union-find over the edges (scipy's connected components) makes the groups; each group keeps its earliest row in
+input order and drops the others with reason "near_duplicate:<kept id>". A group is transitive: a near-copy of a
+near-copy goes too, as in the dedup pipelines of large corpora. Nothing here depends on which batch a row came in,
+so curate computes signatures batch by batch (on any engine) and groups them once. `near_dup_quality` checks the
+LSH against exact Jaccard on a sample.
+
+The bands are grouped in numpy (one 64-bit hash of each band's values, sorted) rather than in datasketch's
+MinHashLSH: its per-band Python dicts of byte keys took ~1 KB a row, ten times the signature itself, and a Python
+call a row and band (measured below).
 
 Speed: each distinct word is hashed once (blake2b), shingle hashes are rolled over those in numpy, and datasketch's
 MinHash.generator turns them into signatures (measured: ~5,000 texts of ~300 words in ~1.2 s on one core, ~0.9 s
@@ -19,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,7 +76,8 @@ def shingle_hashes(text: str, shingle: int, cache: dict[str, int] | None = None)
     return h
 
 
-def _text(example: Example) -> str:
+def minhash_text(example: Example) -> str:
+    """The text whose shingles make an example's signature: its prompt and response."""
     return f"{example.prompt}\n{example.response}"
 
 
@@ -102,46 +112,125 @@ def signature_batch(table: Any, *, shingle: int, num_perm: int) -> Any:
 Sign = Callable[[list[str]], np.ndarray]  # texts -> (n, num_perm) uint32 MinHash values (`signatures`, or on Ray)
 
 
-def _lsh(threshold: float, num_perm: int) -> Any:
+def bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) of the LSH at `threshold`: datasketch's optimiser, weighted for recall (_LSH_WEIGHTS)."""
     from datasketch import MinHashLSH
 
     if not 0 < threshold <= 1 or num_perm < 2:
         raise BadValue(f"near_dup: threshold must be in (0, 1] and num_perm >= 2, got {threshold}, {num_perm}")
-    return MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    return lsh.b, lsh.r
 
 
-def _closest(sig: Any, keys: list[int], sigs: dict[int, Any], threshold: float) -> int | None:
-    """The candidate with the highest estimated Jaccard >= threshold (the earliest on a tie), or None."""
-    scored = [(-sig.jaccard(sigs[k]), k) for k in keys]
-    best = min(scored, default=None)
-    return best[1] if best is not None and -best[0] >= threshold else None
+def _band_buckets(values: np.ndarray, band: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One band's buckets of two or more rows: (order, starts, sizes), `order` the row indices sorted by bucket
+    (rows in input order inside each), bucket k being order[starts[k] : starts[k] + sizes[k]]. Rows share a bucket
+    when their `rows` values in this band are all equal (grouped by a 64-bit hash of them; a hash collision only
+    adds a candidate that the Jaccard check then rejects)."""
+    h = np.zeros(len(values), dtype=np.uint64)
+    for col in values[:, band * rows : (band + 1) * rows].T:
+        h = (h ^ col.astype(np.uint64)) * _MIX
+    order = np.argsort(h, kind="stable")  # stable: equal hashes stay in row order
+    starts = np.flatnonzero(np.r_[True, h[order][1:] != h[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    return order, starts[sizes > 1], sizes[sizes > 1]
+
+
+def _similarity(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of rows a[k] and b[k] (the share of equal MinHash values, as MinHash.jaccard), in chunks."""
+    out = np.empty(len(a), dtype=np.float64)
+    for s in range(0, len(a), _CHUNK):
+        out[s : s + _CHUNK] = (values[a[s : s + _CHUNK]] == values[b[s : s + _CHUNK]]).mean(axis=1)
+    return out
+
+
+_CHUNK = 8192  # pairs compared at once: 8,192 x 128 values x 4 bytes x 2 = 8 MB
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+
+def _band_edges(values: np.ndarray, band: int, rows: int, threshold: float) -> tuple[np.ndarray, ...]:
+    """Edges (i < j, similarity >= threshold) inside one band's buckets, enough to connect each bucket exactly as
+    all its pairs would: every member against the bucket's first (all buckets at once), then each member that did
+    not match its first against every other member (a pair of two members that both matched the first would join
+    nothing new)."""
+    order, starts, sizes = _band_buckets(values, band, rows)
+    if not len(starts):
+        return _EMPTY
+    bucket = np.repeat(np.arange(len(starts)), sizes - 1)  # each member but the first: its bucket
+    rank = np.arange(len(bucket)) - np.repeat(np.cumsum(sizes - 1) - (sizes - 1), sizes - 1)  # 0, 1.. in bucket
+    pos = starts[bucket] + 1 + rank  # its place in `order`
+    first, member = order[starts[bucket]], order[pos]
+    sim = _similarity(values, first, member)
+    hit = sim >= threshold
+    edges = [(first[hit], member[hit], sim[hit])]
+    for k in np.unique(bucket[~hit]):  # buckets with a member the first did not match: check those fully
+        run = order[starts[k] : starts[k] + sizes[k]]
+        for u in member[~hit & (bucket == k)]:
+            sim_u = _similarity(values, np.full(len(run), u), run)
+            ok = (sim_u >= threshold) & (run != u)
+            edges.append((np.minimum(u, run[ok]), np.maximum(u, run[ok]), sim_u[ok]))
+    return tuple(np.concatenate(x) for x in zip(*edges, strict=True))
+
+
+def similar_pairs(values: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (i < j, estimated Jaccard) >= threshold between rows of `values` ((n, num_perm) MinHash values) that
+    share a band bucket: enough edges that their connected components are those of every such pair."""
+    b, r = bands(threshold, values.shape[1])
+    parts = [_band_edges(values, band, r, threshold) for band in range(b)]
+    i, j, s = (np.concatenate(x) for x in zip(*parts, strict=True))
+    _, first = np.unique(i * len(values) + j, return_index=True)  # one edge a pair, met in however many bands
+    return i[first], j[first], s[first]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Near-duplicate groups over n rows: `root[k]` is the earliest row of row k's group (k itself when k is kept);
+    `link[k]` the row k is most similar to (its neighbour in the group, -1 alone) and `similarity[k]` that estimate."""
+
+    root: np.ndarray
+    link: np.ndarray
+    similarity: np.ndarray
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.root == np.arange(len(self.root))
+
+
+def group(values: np.ndarray, threshold: float) -> Groups:
+    """Union-find over the similar pairs (scipy's connected components): every group keeps its earliest row."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(values)
+    i, j, s = similar_pairs(values, threshold) if n else _EMPTY
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    link, similarity = np.full(n, -1, dtype=np.int64), np.zeros(n)
+    node, other, sim = np.r_[i, j], np.r_[j, i], np.r_[s, s]
+    best = np.lexsort((other, -sim, node))  # per node: the most similar neighbour, the earliest on a tie
+    node, other, sim = node[best], other[best], sim[best]
+    head = np.r_[True, node[1:] != node[:-1]] if len(node) else np.zeros(0, bool)
+    link[node[head]], similarity[node[head]] = other[head], sim[head]
+    return Groups(first[labels], link, similarity)
 
 
 def near_duplicates(
     examples: list[Example], *, threshold: float, shingle: int, num_perm: int, sign: Sign | None = None
 ) -> tuple[list[Example], list[tuple[Example, str]]]:
-    """Keep the first of each group of near-duplicates, in input order; (kept, [(ex, "near_duplicate:<id>")]).
-
-    `sign` computes the signatures (texts -> MinHash values; default `signatures` here; curate's stage passes one
-    that runs on data.engine); the LSH and the keep-the-first decisions run here, in input order.
-    """
-    from datasketch import MinHash
-
-    lsh = _lsh(threshold, num_perm)
-    texts = [_text(ex) for ex in examples]
+    """Keep the earliest of each group of near-duplicates, in input order; (kept, [(ex, "near_duplicate:<id>")]),
+    the id being the kept one of its group. For lists in memory (curate itself streams: see curate/__init__.py)."""
+    texts = [minhash_text(ex) for ex in examples]
+    bands(threshold, num_perm)  # the params are checked even for no examples
     values = sign(texts) if sign is not None else signatures(texts, shingle, num_perm)
-    kept_sigs: dict[int, Any] = {}
-    kept: list[Example] = []
-    dropped: list[tuple[Example, str]] = []
-    for i, ex in enumerate(examples):
-        sig = MinHash(num_perm=num_perm, seed=SEED, hashvalues=values[i], scheme=SCHEME)
-        match = _closest(sig, lsh.query(sig), kept_sigs, threshold)
-        if match is None:
-            lsh.insert(i, sig, check_duplication=False)
-            kept_sigs[i] = sig
-            kept.append(ex)
-        else:
-            dropped.append((ex, f"near_duplicate:{examples[match].id}"))
+    groups = group(values, threshold)
+    kept = [ex for ex, k in zip(examples, groups.kept, strict=True) if k]
+    dropped = [
+        (ex, f"near_duplicate:{examples[r].id}")
+        for ex, r, k in zip(examples, groups.root, groups.kept, strict=True)
+        if not k
+    ]
     return kept, dropped
 
 
@@ -172,21 +261,17 @@ def near_dup_quality(
     pool = sorted(examples, key=lambda e: e.id)
     chosen = random.Random(seed).sample(pool, min(sample, len(pool)))
     cache: dict[str, int] = {}
-    sets = [np.unique(shingle_hashes(_text(ex), shingle, cache)) for ex in chosen]
+    sets = [np.unique(shingle_hashes(minhash_text(ex), shingle, cache)) for ex in chosen]
     exact = _exact_pairs(sets, threshold)
-    from datasketch import MinHash
-
-    values = signatures([_text(ex) for ex in chosen], shingle, num_perm)
-    sigs = [MinHash(num_perm=num_perm, seed=SEED, hashvalues=v, scheme=SCHEME) for v in values]
-    lsh = _lsh(threshold, num_perm)
-    for i, sig in enumerate(sigs):
-        lsh.insert(i, sig, check_duplication=False)
-    flagged = {
-        (min(i, j), max(i, j))
-        for i, sig in enumerate(sigs)
-        for j in lsh.query(sig)
-        if j != i and sig.jaccard(sigs[j]) >= threshold
-    }
+    values = signatures([minhash_text(ex) for ex in chosen], shingle, num_perm)
+    b, r = bands(threshold, num_perm)
+    flagged = set()
+    for order, starts, sizes in (_band_buckets(values, band, r) for band in range(b)):
+        for start, size in zip(starts, sizes, strict=True):  # every pair of every bucket: a sample is small
+            run = order[start : start + size]
+            a, c = (run[x] for x in np.triu_indices(size, k=1))
+            ok = _similarity(values, a, c) >= threshold
+            flagged |= set(zip(a[ok].tolist(), c[ok].tolist(), strict=True))
     hits = len(exact & flagged)
     return {
         "sample": len(chosen),

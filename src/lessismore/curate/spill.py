@@ -1,0 +1,68 @@
+"""Where curate keeps the candidates that passed the per-row steps until the near-duplicate groups are known.
+
+Sits in curate/, between the streamed steps and selection: the survivors go to Parquet shards in a temporary
+folder (records.ShardWriter, the data contract's own format) and their MinHash values to one .npy file, read back as
+a memory map. What stays in memory is a row's id and where it came from, about 100 bytes, not its text: the text is
+read again, once, in order, after the groups are made.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lessismore.records import Example, ShardWriter, iter_batches
+
+
+class Spill:
+    """Examples and their MinHash values, appended in order, read back in the same order. A context manager: the
+    folder goes when it closes."""
+
+    def __init__(self, shard_rows: int, num_perm: int) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="lessismore-curate-")
+        self.folder = Path(self._dir.name)
+        self.shard_rows, self.num_perm = shard_rows, num_perm
+        self._writer = ShardWriter(self.folder / "examples", Example, shard_rows)
+        self._parts: list[Path] = []  # one .npy of values a call to add
+        self.ids: list[str] = []  # each row's example id, in order
+        self.where: list[str] = []  # each row's "file row N", for the quarantine detail of a row it keeps out
+
+    def add(self, examples: list[Example], values: np.ndarray) -> None:
+        assert values.shape == (len(examples), self.num_perm), "one row of MinHash values an example"
+        for ex in examples:
+            self._writer.write(ex)
+            self.ids.append(ex.id)
+            self.where.append(f"{ex.origin.file} row {ex.origin.row}")
+        part = self.folder / f"minhash-{len(self._parts):05d}.npy"
+        np.save(part, values.astype(np.uint32, copy=False))
+        self._parts.append(part)
+
+    def values(self) -> np.ndarray:
+        """Every row's values, (n, num_perm) uint32, as one memory-mapped array (on disk, paged in as used)."""
+        out = np.lib.format.open_memmap(
+            self.folder / "minhash.npy", mode="w+", dtype=np.uint32, shape=(len(self.ids), self.num_perm)
+        )
+        at = 0
+        for part in self._parts:
+            block = np.load(part)
+            out[at : at + len(block)] = block
+            at += len(block)
+            part.unlink()
+        out.flush()
+        return out
+
+    def examples(self) -> Iterator[Example]:
+        """The examples, in the order they were added."""
+        self._writer.close()
+        for batch in iter_batches(self.folder / "examples", Example, self.shard_rows):
+            yield from batch
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.close()
+        self._dir.cleanup()
