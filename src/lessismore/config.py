@@ -136,6 +136,9 @@ class Curate:
     # the selection makes the mix), equal (the same share each) or proportional (to their candidates)
     mix: Literal["union", "equal", "proportional"]
     diversity: Literal["kcenter", "none"]  # kcenter: greedy farthest-first on all-MiniLM-L6-v2
+    # kcenter: at most this many candidates per example it picks are embedded, a seeded sample of each group
+    # (0: every candidate), so the embedding cost follows the budget, not the pool
+    kcenter_sample: int
     near_dup: NearDup
     decontam: Decontam
     single_source: str | None = None  # variant single_source only, required there: the source to keep

@@ -120,6 +120,8 @@ def _curate(p: Params) -> Iterable[str]:
     for fmt, window in c.response_chars.items():  # the keys are source formats: yamlconfig checked them
         if window is not None and (len(window) != 2 or not 0 <= window[0] <= window[1]):
             yield f"curate.response_chars.{fmt}: expected [min, max] with 0 <= min <= max, got {list(window)}"
+    if c.kcenter_sample < 0:
+        yield "curate.kcenter_sample: must be >= 0 (0 embeds every candidate; 20 looks at 20 per example picked)"
     if c.site_temperature <= 0:
         yield "curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lessismore.curate.diversity import diversity
-from lessismore.curate.select import allocate, farthest_first, sample, select, source_parts, water_fill
+from lessismore.curate.select import allocate, farthest_first, plan, sample, select, source_parts, water_fill
 from lessismore.records import Example, Message, Origin
 
 
@@ -223,3 +223,22 @@ def test_diversity_of_tiny_sets_and_bad_indices():
     assert diversity(vectors, np.array([], dtype=np.int64), seed=0)["selected"]["coverage_mean"] is None
     with pytest.raises(ValueError, match="distinct rows"):
         diversity(vectors, np.array([1, 1]), seed=0)
+
+
+def test_kcenter_embeds_a_sample_sized_by_the_budget_and_picks_as_over_all_when_it_is_all():
+    examples = [ex("se", i, site=("math", "bio")[i % 2]) for i in range(400)] + pool({"wiki": 300, "full": 50})
+    vectors, _ = clustered([150, 150, 150, 100, 200])
+    p = plan(examples, 30, {"se": 20, "wiki": 10}, site_temperature=3.0, mix="equal")
+    rows = p.candidates(per_pick=4, seed=0)
+    room = {g: int(k) for g, k in enumerate(p.room)}
+    per_group = np.bincount(p.groups[rows], minlength=len(room))
+    assert all(per_group[g] == min(4 * k, int((p.groups == g).sum())) for g, k in room.items())  # 4 a pick, at most
+    assert np.array_equal(rows, p.candidates(per_pick=4, seed=0)) and len(rows) < len(examples) / 4  # seeded, small
+    everything = p.candidates(per_pick=0, seed=0)
+    assert len(everything) == sum(int((p.groups == g).sum()) for g, k in room.items() if k > 0)
+    assert not any(examples[p.order[k]].origin.source == "full" for k in everything)  # the quotas took it all
+    ordered = vectors[p.order]
+    over_all = select(examples, 30, {"se": 20, "wiki": 10}, site_temperature=3.0, vectors=vectors, seed=5, mix="equal")
+    assert p.pick(ordered[everything], everything, seed=5) == over_all  # groups without room cost no embedding
+    sampled, left_out = p.pick(ordered[rows], rows, seed=5)
+    assert per_source(sampled) == per_source(over_all[0]) and len(sampled) + len(left_out) == len(examples)

@@ -27,7 +27,7 @@ from lessismore.curate.dedup import PromptDedup
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
-from lessismore.curate.select import sample, select
+from lessismore.curate.select import plan, sample
 from lessismore.curate.spill import Spill
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
@@ -217,27 +217,24 @@ class _Screen:
 def _select(
     pool: list[Example], spec: Curate, quotas: Mapping[str, int], seed: int, embed: Embed | None, screen: _Screen
 ) -> tuple[list[Example], dict[str, Any] | None]:
-    """Selection under the budget over the examples left; (selected in input order, the diversity measure)."""
-    vectors = embed([ex.prompt for ex in pool]) if embed is not None and pool else None
+    """Selection under the budget over the examples left; (selected in input order, the diversity measure over the
+    candidates that were embedded)."""
+    vectors = None
     if spec.variant == "random":
         selected, left_out = sample(pool, spec.budget, seed)
     else:
         curated = frozenset(name for name, r in screen.rules.items() if r.curated)
-        selected, left_out = select(
-            pool,
-            spec.budget,
-            quotas,
-            site_temperature=spec.site_temperature,
-            vectors=vectors,
-            seed=seed,
-            first=curated if screen.filtering else frozenset(),
-            mix=spec.mix,
-        )
+        first = curated if screen.filtering else frozenset()
+        p = plan(pool, spec.budget, quotas, site_temperature=spec.site_temperature, first=first, mix=spec.mix)
+        rows = p.candidates(spec.kcenter_sample, seed) if embed is not None else None
+        if rows is not None and len(rows):
+            vectors = embed([pool[p.order[k]].prompt for k in rows.tolist()])
+        selected, left_out = p.pick(vectors, rows, seed)
     for ex, reason in left_out:
         screen.drop(ex, reason)
     screen._count("selected", selected)
     if vectors is None or not selected:
         return selected, None
     chosen = {id(ex) for ex in selected}
-    mask = np.array([id(ex) in chosen for ex in pool])
+    mask = np.array([id(pool[p.order[k]]) in chosen for k in rows.tolist()])
     return selected, diversity_measure(vectors, np.flatnonzero(mask), seed=seed)

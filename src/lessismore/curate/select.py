@@ -20,6 +20,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -156,6 +157,83 @@ def farthest_first(vectors: np.ndarray, groups: np.ndarray, room: np.ndarray, se
     return np.asarray(picks, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Who may be picked and how many from each group: `plan` builds it from every candidate, before any embedding.
+
+    `order` lists the candidates' indices in id order; `groups[k]` is the group of candidate order[k] (an index
+    into `room`, what each group may take); `full` the sources whose quota the parts fill.
+    """
+
+    examples: list[Example]
+    order: list[int]
+    groups: np.ndarray
+    room: np.ndarray
+    full: frozenset[str]
+
+    def candidates(self, per_pick: int, seed: int) -> np.ndarray:
+        """Positions in `order` worth embedding: every candidate of a group with room, or, with `per_pick` > 0, a
+        seeded sample of at most per_pick x its room from each such group (farthest-first then looks at that many
+        candidates per pick, so embeddings cost in proportion to the budget, not to the pool)."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for g, k in enumerate(self.room.tolist()):
+            rows = np.flatnonzero(self.groups == g)
+            if k > 0 and per_pick > 0 and len(rows) > per_pick * k:
+                rows = np.sort(rng.choice(rows, size=per_pick * k, replace=False))
+            out.append(rows if k > 0 else rows[:0])
+        return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+    def pick(self, vectors: np.ndarray | None, rows: np.ndarray | None, seed: int) -> Picked:
+        """Fill each group's room: k-center over `vectors` (one L2-normalised row per position in `rows`) when
+        given, else a seeded random draw per group over every candidate."""
+        if vectors is None:
+            picked = _random_fill(self.groups, self.room, seed)
+        else:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            rows = np.arange(len(self.order)) if rows is None else rows
+            _check_vectors(vectors, len(rows))
+            picked = rows[farthest_first(vectors, self.groups[rows], self.room, seed)]
+        chosen = {self.order[p] for p in picked.tolist()}
+        selected = [ex for i, ex in enumerate(self.examples) if i in chosen]
+        left_out = [
+            (ex, "over_quota" if ex.origin.source in self.full else "over_budget")
+            for i, ex in enumerate(self.examples)
+            if i not in chosen
+        ]
+        assert len(selected) + len(left_out) == len(self.examples), "select lost or duplicated an example"
+        return selected, left_out
+
+
+Picked = tuple[list[Example], list[tuple[Example, str]]]  # (selected in input order, [(left out, reason)])
+
+
+def plan(
+    examples: list[Example],
+    budget: int,
+    quotas: Mapping[str, int],
+    *,
+    site_temperature: float,
+    first: frozenset[str] = frozenset(),
+    mix: Mix = "equal",
+) -> Plan:
+    """The groups and their room for `budget`: the sources in `first` (curated) are taken whole, up to their
+    quota, before the others share the rest. The sources without a quota share what is left as `mix` says:
+    "union" pools them into one group (no source gets a share: the selection's own choice makes the mix, and the
+    funnel shows it), "equal" or "proportional" split it first (see `source_parts`)."""
+    order = sorted(range(len(examples)), key=lambda i: _sort_key(examples[i]))
+    pooled = {ex.origin.source for ex in examples if quotas.get(ex.origin.source, 0) <= 0} - first
+    labels = [
+        UNION if mix == "union" and examples[i].origin.source in pooled else group_of(examples[i]) for i in order
+    ]
+    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
+    index = {g: i for i, g in enumerate(sorted(parts))}
+    groups = np.array([index[g] for g in labels], dtype=np.int64)
+    room = np.array([parts[g] for g in index], dtype=np.int64)
+    full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
+    return Plan(examples, order, groups, room, frozenset(full))
+
+
 def select(
     examples: list[Example],
     budget: int,
@@ -166,39 +244,15 @@ def select(
     seed: int,
     first: frozenset[str] = frozenset(),
     mix: Mix = "equal",
-) -> tuple[list[Example], list[tuple[Example, str]]]:
-    """Fill each (source, site) group's part of `budget`: k-center over `vectors` (rows aligned with `examples`,
-    L2-normalised) when given, else a seeded random draw per group. The sources in `first` (curated) are taken
-    whole, up to their quota, before the others share the rest. The sources without a quota share what is left
-    as `mix` says: "union" pools them into one group (no source gets a share: the selection's own choice makes
-    the mix, and the funnel shows it), "equal" or "proportional" split it first (see `source_parts`).
-    Returns (selected, [(left out, reason)]).
-    """
-    order = sorted(range(len(examples)), key=lambda i: _sort_key(examples[i]))
-    pooled = {ex.origin.source for ex in examples if quotas.get(ex.origin.source, 0) <= 0} - first
-    labels = [
-        UNION if mix == "union" and examples[i].origin.source in pooled else group_of(examples[i]) for i in order
-    ]
-    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
-    index = {g: i for i, g in enumerate(sorted(parts))}
-    groups = np.array([index[g] for g in labels], dtype=np.int64)
-    room = np.array([parts[g] for g in index], dtype=np.int64)
-    if vectors is None:
-        picked = _random_fill(groups, room, seed)
-    else:
+) -> Picked:
+    """`plan` then `Plan.pick` over every candidate: k-center over `vectors` (rows aligned with `examples`,
+    L2-normalised) when given, else a seeded random draw per group. Returns (selected, [(left out, reason)])."""
+    p = plan(examples, budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
+    if vectors is not None:
         vectors = np.asarray(vectors, dtype=np.float32)
         _check_vectors(vectors, len(examples))
-        picked = farthest_first(vectors[order], groups, room, seed)
-    chosen = {order[p] for p in picked.tolist()}
-    full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
-    selected = [ex for i, ex in enumerate(examples) if i in chosen]
-    left_out = [
-        (ex, "over_quota" if ex.origin.source in full else "over_budget")
-        for i, ex in enumerate(examples)
-        if i not in chosen
-    ]
-    assert len(selected) + len(left_out) == len(examples), "select lost or duplicated an example"
-    return selected, left_out
+        vectors = vectors[p.order]
+    return p.pick(vectors, None, seed)
 
 
 def _random_fill(groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
