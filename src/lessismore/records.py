@@ -16,7 +16,7 @@ import shutil
 import typing
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,7 +180,7 @@ class Dropped:
     def __post_init__(self) -> None:
         object.__setattr__(self, "record", _excerpts(self.record))  # a 3 MB answer is not copied into a quarantine
         if not self.id:
-            object.__setattr__(self, "id", content_id(self.stage, self.reason, asdict(self.origin), self.record))
+            object.__setattr__(self, "id", content_id(self.stage, self.reason, _plain(self.origin), self.record))
 
 
 EXCERPT_CHARS = 2000  # a quarantined text longer than twice this keeps its start and its size (the file has it all)

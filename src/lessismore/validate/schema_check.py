@@ -6,14 +6,19 @@ of their dataclass with this expectation. GX's own expect_column_values_to_match
 88% of a shard's validation (5.5 of 6.3 s for 2,000 Stack Exchange rows, measured with cProfile). This one checks
 the schema once and then only the rows; a row matches or does not exactly as before, and the Data Docs render it
 with GX's own renderer (the class is a subclass). Importing this module imports GX: suite.py imports it lazily.
+The rows are checked by fastjsonschema, which compiles a schema to Python once (per process): 13 us a row
+(JSON parsing included) against jsonschema's 93, measured on 5,000 pool rows; jsonschema had been 2.3 of the
+7.2 s a 10,000-row batch took under cProfile.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
-import jsonschema
+import fastjsonschema
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.core.expect_column_values_to_match_json_schema import (
     ExpectColumnValuesToMatchJsonSchema,
@@ -32,10 +37,22 @@ class ColumnValuesMatchContractSchema(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: Any, json_schema: dict[str, Any], **kwargs: Any) -> Any:
-        checker = jsonschema.validators.validator_for(json_schema)
-        checker.check_schema(json_schema)  # once a batch, not once a row
-        validator = checker(json_schema)
-        return column.map(lambda text: validator.is_valid(json.loads(text)))
+        check = _compiled(json.dumps(json_schema, sort_keys=True))
+        return column.map(lambda text: _matches(check, text))
+
+
+@functools.cache
+def _compiled(schema: str) -> Callable[[Any], Any]:
+    """The schema (JSON text) compiled once; a schema that is not valid JSON schema raises here, not per row."""
+    return fastjsonschema.compile(json.loads(schema))
+
+
+def _matches(check: Callable[[Any], Any], text: str) -> bool:
+    try:
+        check(json.loads(text))
+    except (fastjsonschema.JsonSchemaValueException, ValueError):  # a cell that is not JSON fails too
+        return False
+    return True
 
 
 class ExpectColumnValuesToMatchContractSchema(ExpectColumnValuesToMatchJsonSchema):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 import typing
-from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any, Literal
 
+from lessismore.records import to_dict
 from lessismore.text import prose
 
 _COMPUTED = {"id"}  # defaults to "" but __post_init__ always fills it with the content hash: required
@@ -99,7 +100,7 @@ def contract_columns(cls: type, prefix: str = "") -> list[Column]:
 
 def _flat_value(value: Any) -> Any:
     if isinstance(value, tuple | list):
-        return json.dumps([asdict(v) if is_dataclass(v) else v for v in value], ensure_ascii=False)
+        return json.dumps([to_dict(v) if is_dataclass(v) else v for v in value], ensure_ascii=False)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return value
