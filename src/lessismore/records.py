@@ -414,9 +414,9 @@ class ShardWriter:
         self.shards: list[Path] = [self.folder / SHARD.format(i) for i in range(keep)]
         if self.folder.is_dir() and not keep:
             shutil.rmtree(self.folder)
-        for path in set(parquet_files(self.folder)) - set(self.shards) if keep else ():  # the killed run's open one
-            path.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
+        for path in set(parquet_files(self.folder)) - set(self.shards):  # the killed run's open shard, if any
+            path.unlink()
         self._sink: ParquetSink | None = None
 
     @property
