@@ -67,8 +67,7 @@ def main() -> None:
 
         def checkpoint(position: dict) -> None:
             sizes = {"prompts": prompts.size(), "quarantine": dropped.size(), "shards": examples.finished}
-            files = [f"{c.EXAMPLES}/{p.name}" for p in examples.shards[: examples.finished]]
-            work.save(position | sizes, [*files, "prompts.jsonl", "quarantine.jsonl"])
+            work.save(position | sizes, ["prompts.jsonl", "quarantine.jsonl"], {c.EXAMPLES: examples.finished})
 
         counts = ingest_all(sources, examples, prompts, dropped, progress, checkpoint, work.state)
     staged_prompts = (records.from_dict(Prompt, row) for row in records.iter_jsonl(work.path("prompts.jsonl")))

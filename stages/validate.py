@@ -34,7 +34,8 @@ DOCS = c.DATA_DOCS
 
 def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
-    # params and inputs (the example shards are read one at a time, below)
+    # params and inputs (the example shards are read one at a time, below), and the work a killed run of the same
+    # params, inputs and code left
     params = load_params(stage="validate")
     cfg, shard_rows = params.validate, params.data.shard_rows
     sources = {s.name: s.path for s in params.ingest.sources}
@@ -48,7 +49,7 @@ def main() -> None:
     key = [cfg, params.ingest.sources, shard_rows]
     inputs = [c.INGESTED, c.quarantine("ingest")]
     work = ValidateWork(Work.open("validate", fingerprint(key, inputs, [__file__])), shard_rows)
-    if resumed := work.work.shards:
+    if resumed := work.shards:
         console.print(f"validate: resumed from shard {resumed} of {len(shards)}")
 
     # ------------------------------------------------------------------------------------------------------------
@@ -66,8 +67,8 @@ def main() -> None:
 
         def progress(suite: str, batches: int, rows: int) -> None:
             if suite == "examples":
-                text = f"validate: {rows} examples, {kept_examples.count} kept in {kept_examples.finished} shard(s)"
-                bar.update(task, completed=batches, description=text)
+                kept = f"{kept_examples.count} kept ({kept_examples.finished} shards full)"
+                bar.update(task, completed=batches, description=f"validate: {rows} examples read, {kept}")
 
         summary = validate_shards(
             records.iter_batches(c.INGESTED / c.EXAMPLES, Example, shard_rows, skip=resumed),

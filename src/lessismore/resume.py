@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lessismore import storage
-from lessismore.contract import PARTIAL
+from lessismore.contract import PARTIAL, SHARD
 from lessismore.records import Record, ShardWriter, content_id
 
 STATE = "state.json"
@@ -98,7 +98,7 @@ class Work:
         still there, else an emptied folder (another run's work is stale: its params, inputs or code differ)."""
         folder = PARTIAL / stage
         state = _load(folder / STATE)
-        if state is None or state.get("fingerprint") != fingerprint or not _intact(folder, state["files"]):
+        if state is None or state.get("fingerprint") != fingerprint or not _intact(folder, state):
             shutil.rmtree(folder, ignore_errors=True)
             state = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -112,12 +112,15 @@ class Work:
     def path(self, name: str) -> Path:
         return self.folder / name
 
-    def save(self, state: dict[str, Any], files: Iterable[str]) -> None:
-        """Checkpoint `state` (JSON), with the size of each staged file it relies on (`files`, names in the folder):
-        written to a temp file and renamed over the last one, so a kill leaves the old checkpoint or the new one."""
+    def save(self, state: dict[str, Any], files: Iterable[str], shards: dict[str, int]) -> None:
+        """Checkpoint `state` (JSON), with the size of each staged file it relies on (`files`, names in the folder)
+        and the count of finished shards in each staged shard folder (`shards`: counted, not listed, so a save costs
+        the same at the thousandth shard as at the first). Written to a temp file and renamed over the last one, so
+        a kill leaves the old checkpoint or the new one, never half of one."""
         sizes = {name: self.path(name).stat().st_size for name in files}
         tmp = self.path(STATE + ".tmp")
-        tmp.write_text(json.dumps(state | {"fingerprint": self.fingerprint, "files": sizes}), encoding="utf-8")
+        saved = state | {"fingerprint": self.fingerprint, "files": sizes, "sharded": shards}
+        tmp.write_text(json.dumps(saved), encoding="utf-8")
         os.replace(tmp, self.path(STATE))
 
     def finish(self, moves: dict[str, Path]) -> None:
@@ -141,8 +144,12 @@ def _load(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _intact(folder: Path, sizes: dict[str, int]) -> bool:
-    """Every staged file the checkpoint relies on is there, at least as long as it was (appends may follow)."""
+def _intact(folder: Path, state: dict[str, Any]) -> bool:
+    """Every staged file the checkpoint relies on is there, at least as long as it was (appends may follow), and so
+    is every shard it had finished."""
+    sizes = state["files"] | {
+        f"{name}/{SHARD.format(i)}": 0 for name, count in state["sharded"].items() for i in range(count)
+    }
     return all((folder / name).is_file() and (folder / name).stat().st_size >= n for name, n in sizes.items())
 
 

@@ -59,15 +59,21 @@ def test_work_resumes_only_its_own_intact_checkpoint(project):
     work = Work.open("ingest", "f1")
     assert work.state is None and work.shards == 0 and work.folder == PARTIAL / "ingest"
     work.path("q.jsonl").write_text("x\n")
-    work.save({"shards": 3, "n": [1]}, ["q.jsonl"])
+    (work.path("examples")).mkdir()
+    (work.path("examples") / "part-00000.parquet").write_text("finished")
+    work.save({"shards": 3, "n": [1]}, ["q.jsonl"], {"examples": 1})
     assert not work.path("state.json.tmp").exists()
 
     again = Work.open("ingest", "f1")
     assert again.shards == 3 and again.state["n"] == [1] and again.state["files"] == {"q.jsonl": 2}
-    again.path("q.jsonl").write_text("")  # shorter than at the checkpoint: not this checkpoint's file any more
+    (again.path("examples") / "part-00000.parquet").unlink()  # a finished shard gone: nothing to resume from
+    assert Work.open("ingest", "f1").state is None
+    work.path("q.jsonl").write_text("x\n")
+    work.save({"shards": 3}, ["q.jsonl"], {})
+    work.path("q.jsonl").write_text("")  # shorter than at the checkpoint: not this checkpoint's file any more
     assert Work.open("ingest", "f1").state is None and not (PARTIAL / "ingest" / "q.jsonl").exists()
 
-    Work.open("ingest", "f1").save({"shards": 1}, [])
+    Work.open("ingest", "f1").save({"shards": 1}, [], {})
     other = Work.open("ingest", "f2")  # other params, inputs or code: the stale work is removed
     assert other.state is None and list(other.folder.iterdir()) == []
 

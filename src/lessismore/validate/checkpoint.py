@@ -37,16 +37,20 @@ class ValidateWork:
             results = {k: v for i in range(work.shards) for k, v in _read(work.path(_gx(i))).items()}
             self.start = Resumed(state["run"], _kept(self.examples.shards[:keep], rows), results)
 
+    @property
+    def shards(self) -> int:
+        """Input shards the checkpoint had validated: where this run starts (0 on a fresh start)."""
+        return self.work.shards
+
     def checkpoint(self, run: dict[str, Any], results: dict[str, str]) -> None:
         """After input shard n: its GX results, the open output shard's rows, then the state that names them."""
         n = run["summary"]["batches"]["examples"]
         write_json(self.work.path(_gx(n - 1)), results)
         open_rows = f"open-{n:05d}.parquet"  # a new name each time: state.json names the one that matches it
         write_parquet(self.work.path(open_rows), self.examples.open, Example)
-        shards = [f"{EXAMPLES}/{p.name}" for p in self.examples.shards[: self.examples.finished]]
         state = {"run": run, "shards": n, "out_shards": self.examples.finished, "open": open_rows}
-        files = [*shards, *(_gx(i) for i in range(n)), open_rows, QUARANTINE]
-        self.work.save(state | {"quarantine": self.dropped.size()}, files)
+        files = [*(_gx(i) for i in range(n)), open_rows, QUARANTINE]  # n stats: nothing next to GX's seconds a shard
+        self.work.save(state | {"quarantine": self.dropped.size()}, files, {EXAMPLES: self.examples.finished})
         self.work.path(f"open-{n - 1:05d}.parquet").unlink(missing_ok=True)
 
     def finish(self, validated: Path, quarantine: Path) -> None:
