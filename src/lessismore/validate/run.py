@@ -3,7 +3,9 @@
 Sits in validate/: `validate_shards` streams each batch through one GXSession (docs.py) with the suites of
 suite.py, writes what passes and what is quarantined to the sinks it is given, and keeps only counts, the ids kept so
 far (a later copy is quarantined as "duplicate_id") and one merged outcome per expectation in a ValidationSummary;
-the whole-table suite runs once at the end on one row per source file.
+the whole-table suite runs once at the end on one row per source file. After each batch of examples it can hand a
+`checkpoint` its state (JSON data) and that batch's GX results, and it can start from one (`Resumed`): checkpoint.py
+saves and restores them for the stage.
 """
 
 from __future__ import annotations
