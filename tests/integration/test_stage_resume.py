@@ -138,7 +138,7 @@ def test_killed_ingest_resumes_and_writes_the_same_bytes(tmp_path):
 
 
 def test_killed_validate_resumes_and_writes_the_same_bytes(tmp_path):
-    clean, killed = _project(tmp_path / "clean", 600), _project(tmp_path / "killed", 600)
+    clean, killed = _project(tmp_path / "clean", 450), _project(tmp_path / "killed", 450)
     for root in (clean, killed):
         _run(root, "ingest")
     _run(clean, "validate")
