@@ -23,7 +23,7 @@ from lessismore import records
 from lessismore.config import Source, load_params
 from lessismore.errors import run_stage
 from lessismore.records import Example, JsonlSink, Prompt, ShardWriter
-from lessismore.resume import Work, fingerprint
+from lessismore.resume import STALE, Work, fingerprint
 from lessismore.sources import ingest_all
 
 
@@ -40,6 +40,8 @@ def main() -> None:
     if work.state:
         at = sources[state["source"]]
         console.print(f"ingest: resumed from shard {work.shards} (source {at.name}: its first records re-read)")
+    elif work.discarded:
+        console.print(f"ingest: {STALE.format(work.folder)}")
 
     # ------------------------------------------------------------------------------------------------------------
     # stream every source into the staged outputs: the examples' shards, the prompts (JSONL until the end: a

@@ -25,7 +25,7 @@ from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
 from lessismore.records import Dropped, Example, Prompt
-from lessismore.resume import Work, fingerprint
+from lessismore.resume import STALE, Work, fingerprint
 from lessismore.validate import TableCheckError, check_eval_kept, eval_drops, validate_shards
 from lessismore.validate.checkpoint import ValidateWork
 
@@ -48,9 +48,12 @@ def main() -> None:
     prompts = records.read_parquet(c.INGESTED / c.PROMPTS, Prompt)
     key = [cfg, params.ingest.sources, shard_rows]
     inputs = [c.INGESTED, c.quarantine("ingest")]
-    work = ValidateWork(Work.open("validate", fingerprint(key, inputs, [__file__])), shard_rows)
+    opened = Work.open("validate", fingerprint(key, inputs, [__file__]))
+    work = ValidateWork(opened, shard_rows)
     if resumed := work.shards:
         console.print(f"validate: resumed from shard {resumed} of {len(shards)}")
+    elif opened.discarded:
+        console.print(f"validate: {STALE.format(opened.folder)}")
 
     # ------------------------------------------------------------------------------------------------------------
     # run the suite on every shard (after the checkpoint's), streaming the validated shards and the quarantine

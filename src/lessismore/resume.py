@@ -28,6 +28,7 @@ from lessismore.contract import PARTIAL, SHARD
 from lessismore.records import Record, ShardWriter, content_id
 
 STATE = "state.json"
+STALE = "starting afresh: the work a killed run left in {} was for other params, inputs or code"
 LIBRARIES = ("pyarrow", "pandas", "great_expectations")  # they write the bytes of the shards and the Data Docs
 PACKAGE = Path(__file__).resolve().parent  # the lessismore package: any change to its code starts afresh
 
@@ -91,6 +92,7 @@ class Work:
     folder: Path
     fingerprint: str
     state: dict[str, Any] | None
+    discarded: bool = False  # a killed run's work was there, for other params, inputs or code (or damaged): removed
 
     @classmethod
     def open(cls, stage: str, fingerprint: str) -> Work:
@@ -98,11 +100,12 @@ class Work:
         still there, else an emptied folder (another run's work is stale: its params, inputs or code differ)."""
         folder = PARTIAL / stage
         state = _load(folder / STATE)
-        if state is None or state.get("fingerprint") != fingerprint or not _intact(folder, state):
+        stale = state is not None and (state.get("fingerprint") != fingerprint or not _intact(folder, state))
+        if state is None or stale:
             shutil.rmtree(folder, ignore_errors=True)
             state = None
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder, fingerprint, state)
+        return cls(folder, fingerprint, state, stale)
 
     @property
     def shards(self) -> int:

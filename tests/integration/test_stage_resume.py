@@ -65,6 +65,7 @@ def _run(root: Path, stage: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(REPO / "stages" / f"{stage}.py")]
     proc = subprocess.run(cmd, cwd=root, env=run_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
+    proc.stderr = " ".join(proc.stderr.split())  # as said, not as rich wrapped it to the terminal's width
     return proc
 
 
@@ -133,6 +134,7 @@ def test_killed_ingest_resumes_and_writes_the_same_bytes(tmp_path):
         fh.write(json.dumps({"conversations": ["One more?", "Yes."]}) + "\n")
     proc = _run(killed, "ingest")
     assert "resumed" not in proc.stderr and _resumed(killed, "ingest") == 0
+    assert "ingest: starting afresh: the work a killed run left in .lessismore/partial/ingest was for" in proc.stderr
     counts = json.loads((killed / metrics("ingest")).read_text())["counts"]
     assert counts["examples"] == json.loads((clean / metrics("ingest")).read_text())["counts"]["examples"] + 1
 
@@ -161,4 +163,5 @@ def test_killed_validate_resumes_and_writes_the_same_bytes(tmp_path):
     (killed / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     proc = _run(killed, "validate")
     assert "resumed" not in proc.stderr and _resumed(killed, "validate") == 0
+    assert "validate: starting afresh" in proc.stderr
     assert _outputs(killed, "validate") == _outputs(clean, "validate")  # max_chars - 1 changes no row here

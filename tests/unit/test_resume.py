@@ -57,7 +57,7 @@ def test_identity_stats_files_of_a_folder_a_glob_and_a_file(project):
 
 def test_work_resumes_only_its_own_intact_checkpoint(project):
     work = Work.open("ingest", "f1")
-    assert work.state is None and work.shards == 0 and work.folder == PARTIAL / "ingest"
+    assert work.state is None and not work.discarded and work.shards == 0 and work.folder == PARTIAL / "ingest"
     work.path("q.jsonl").write_text("x\n")
     (work.path("examples")).mkdir()
     (work.path("examples") / "part-00000.parquet").write_text("finished")
@@ -75,7 +75,8 @@ def test_work_resumes_only_its_own_intact_checkpoint(project):
 
     Work.open("ingest", "f1").save({"shards": 1}, [], {})
     other = Work.open("ingest", "f2")  # other params, inputs or code: the stale work is removed
-    assert other.state is None and list(other.folder.iterdir()) == []
+    assert other.state is None and other.discarded and list(other.folder.iterdir()) == []
+    assert not Work.open("ingest", "f2").discarded  # killed before its first checkpoint: nothing to say
 
 
 def test_work_finish_moves_outputs_into_place_and_removes_itself(project):
