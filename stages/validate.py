@@ -7,6 +7,10 @@ Docs (every shard's run, readable offline) go to reports/data_docs/index.html; c
 outcome, merged over the shards, go to metrics/validate.json (with each eval split's final count). The stage exits
 non-zero when a whole-table expectation fails, or when a dev/test prompt was removed at ingest or here and
 validate.allow_eval_drop is false, after writing all that.
+Resumable: the outputs are written in a work folder (lessismore.resume, .lessismore/partial/validate/) with a
+checkpoint after every input shard (validate/checkpoint.py), and moved into place at the end. A killed run's re-run
+with the same params, inputs and code starts at the shard after the last checkpoint; metrics/timing/validate.json
+says how many shards it resumed.
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
-from lessismore.records import Dropped, Example, JsonlSink, ParquetSink, Prompt, ShardWriter
+from lessismore.records import Dropped, Example, Prompt
+from lessismore.resume import STALE, Work, fingerprint
 from lessismore.validate import TableCheckError, check_eval_kept, eval_drops, validate_shards
+from lessismore.validate.checkpoint import ValidateWork
 
 DOCS = c.DATA_DOCS
 
 
 def main() -> None:
     # ------------------------------------------------------------------------------------------------------------
-    # params and inputs (the example shards are read one at a time, below)
+    # params and inputs (the example shards are read one at a time, below), and the work a killed run of the same
+    # params, inputs and code left
     params = load_params(stage="validate")
     cfg, shard_rows = params.validate, params.data.shard_rows
     sources = {s.name: s.path for s in params.ingest.sources}
@@ -39,25 +46,35 @@ def main() -> None:
             raise NotFound(f"{path} not found; run the ingest stage first (`dvc repro ingest`)")
     shards = records.parquet_files(c.INGESTED / c.EXAMPLES)
     prompts = records.read_parquet(c.INGESTED / c.PROMPTS, Prompt)
+    key = [cfg, params.ingest.sources, shard_rows]
+    inputs = [c.INGESTED, c.quarantine("ingest")]
+    opened = Work.open("validate", fingerprint(key, inputs, [__file__]))
+    work = ValidateWork(opened, shard_rows)
+    if resumed := work.shards:
+        console.print(f"validate: resumed from shard {resumed} of {len(shards)}")
+    elif opened.discarded:
+        console.print(f"validate: {STALE.format(opened.folder)}")
 
     # ------------------------------------------------------------------------------------------------------------
-    # run the suite on every shard, streaming the validated shards and the quarantine (written even when empty)
+    # run the suite on every shard (after the checkpoint's), streaming the validated shards and the quarantine
+    # (written even when empty) into the work folder, a checkpoint after every shard; then into place
     start = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         Progress(*columns, console=console) as bar,
-        ShardWriter(c.VALIDATED / c.EXAMPLES, Example, shard_rows) as kept_examples,
-        ParquetSink(c.VALIDATED / c.PROMPTS, Prompt) as kept_prompts,
-        JsonlSink(c.quarantine("validate")) as dropped,
+        work.examples as kept_examples,
+        work.prompts as kept_prompts,
+        work.dropped as dropped,
     ):
-        task = bar.add_task("validate: shards of examples", total=len(shards))
+        task = bar.add_task("validate: shards of examples", total=len(shards), completed=resumed)
 
         def progress(suite: str, batches: int, rows: int) -> None:
             if suite == "examples":
-                bar.update(task, completed=batches, description=f"validate: {rows} examples in shards")
+                kept = f"{kept_examples.count} kept ({kept_examples.finished} shards full)"
+                bar.update(task, completed=batches, description=f"validate: {rows} examples read, {kept}")
 
         summary = validate_shards(
-            records.iter_batches(c.INGESTED / c.EXAMPLES, Example, shard_rows),
+            records.iter_batches(c.INGESTED / c.EXAMPLES, Example, shard_rows, skip=resumed),
             prompts,
             kept_examples=kept_examples,
             kept_prompts=kept_prompts,
@@ -68,7 +85,10 @@ def main() -> None:
             max_quarantine_share=cfg.max_quarantine_share,
             docs_dir=DOCS,
             progress=progress,
+            checkpoint=work.checkpoint,
+            start=work.start,
         )
+    work.finish(c.VALIDATED, c.quarantine("validate"))
     seconds = time.perf_counter() - start
     ingest_drops = (records.from_dict(Dropped, row) for row in records.iter_jsonl(c.quarantine("ingest")))
     lost = eval_drops([*eval_drops(ingest_drops, splits), *summary.prompt_drops], splits)
@@ -77,7 +97,7 @@ def main() -> None:
     # metrics (timings apart: they differ on every run)
     metrics = summary.metrics(sources, lost, splits)
     records.write_json(c.metrics("validate"), metrics)
-    records.write_json(c.timing("validate"), {"seconds": round(seconds, 2)})
+    records.write_json(c.timing("validate"), {"seconds": round(seconds, 2), "resumed": {"shards": resumed}})
     console.print(
         f"validate: {metrics['counts']} in {seconds:.1f} s ({len(shards)} shard(s)) -> {c.VALIDATED}/, quarantine "
         f"{c.quarantine('validate')}, Data Docs {DOCS / 'index.html'}"

@@ -47,6 +47,9 @@ REPORT = Path("reports/index.html")
 PUBLISHED_CARD = Path("reports/model_card.md")  # MODEL_CARD + the test results: models/finetuned's README to upload
 PLOTS_PAGE = Path("reports/plots")  # `lessismore plots`: dvc plots show as one offline page
 LOCK = Path("dvc.lock")
+# <stage>/: a data stage's work in progress (resume.py): its outputs staged, and the checkpoint a killed run resumes
+# from. Outside every DVC out (DVC deletes a stage's outs before it runs it) and git-ignored; removed when it finishes.
+PARTIAL = Path(".lessismore/partial")
 MODEL_DIRS = {"base": BASE_MODEL, "finetuned": FINAL_MODEL}  # the names params use for the two models: models/<name>
 
 

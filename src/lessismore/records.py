@@ -255,12 +255,25 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 
 class JsonlSink:
-    """Records (or plain dicts) streamed into a JSONL file, one JSON object a line (sorted keys); parents created."""
+    """Records (or plain dicts) streamed into a JSONL file, one JSON object a line (sorted keys); parents created.
 
-    def __init__(self, path: str | Path) -> None:
+    `keep_bytes` reopens a file a killed run left: it is cut back to that length (a size() the run checkpointed) and
+    appended to, so the lines written after that checkpoint are written once, not twice."""
+
+    def __init__(self, path: str | Path, keep_bytes: int | None = None) -> None:
         self.path, self.count = Path(path), 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("w", encoding="utf-8")
+        if keep_bytes is None:
+            self._fh = self.path.open("w", encoding="utf-8")
+        else:
+            with self.path.open("r+b") as fh:
+                fh.truncate(keep_bytes)
+            self._fh = self.path.open("a", encoding="utf-8")
+
+    def size(self) -> int:
+        """Bytes written so far, flushed to the OS first (a killed process loses nothing it flushed)."""
+        self._fh.flush()
+        return self.path.stat().st_size
 
     def write(self, row: Record | dict[str, Any]) -> None:
         obj = row if isinstance(row, dict) else to_dict(row)
@@ -417,36 +430,45 @@ class ParquetSink:
 class ShardWriter:
     """Records streamed into a folder of Parquet shards (contract.SHARD: part-00000.parquet, ...), `shard_rows`
     rows each (the last one fewer). The folder is emptied first, so no shard of an earlier, longer run survives;
-    no records still give one empty shard, a valid empty table. Memory: one row group, never a shard."""
+    no records still give one empty shard, a valid empty table. Memory: one row group, never a shard.
 
-    def __init__(self, folder: str | Path, cls: type, shard_rows: int) -> None:
+    A shard is closed (whole on disk) as soon as it is full, so `finished` shards can be checkpointed; `keep` resumes
+    a killed run: its first `keep` (full) shards stay, everything after them is removed."""
+
+    def __init__(self, folder: str | Path, cls: type, shard_rows: int, keep: int = 0) -> None:
         if shard_rows < 1:
             raise BadValue(f"shard_rows is {shard_rows}; a shard holds at least one row (set data.shard_rows >= 1)")
-        self.folder, self.cls, self.shard_rows, self.count = Path(folder), cls, shard_rows, 0
-        self.shards: list[Path] = []
-        if self.folder.is_dir():
+        self.folder, self.cls, self.shard_rows, self.count = Path(folder), cls, shard_rows, keep * shard_rows
+        self.shards: list[Path] = [self.folder / SHARD.format(i) for i in range(keep)]
+        if self.folder.is_dir() and not keep:
             shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path in set(parquet_files(self.folder)) - set(self.shards):  # the killed run's open shard, if any
+            path.unlink()
         self._sink: ParquetSink | None = None
 
+    @property
+    def finished(self) -> int:
+        """Shards complete on disk: all but the open one."""
+        return len(self.shards) - (self._sink is not None)
+
     def write(self, rec: Record) -> None:
-        if self._sink is None or self._sink.count == self.shard_rows:
-            self._next()
-        assert self._sink is not None
+        if self._sink is None:
+            self.shards.append(self.folder / SHARD.format(len(self.shards)))
+            self._sink = ParquetSink(self.shards[-1], self.cls)
         self._sink.write(rec)
         self.count += 1
-
-    def _next(self) -> None:
-        if self._sink is not None:
+        if self._sink.count == self.shard_rows:
             self._sink.close()
-        self.shards.append(self.folder / SHARD.format(len(self.shards)))
-        self._sink = ParquetSink(self.shards[-1], self.cls)
+            self._sink = None
 
     def close(self) -> None:
-        if self._sink is None:
-            self._next()
-        assert self._sink is not None
-        self._sink.close()
+        if not self.shards:  # no records: one empty shard, a valid empty table
+            ParquetSink(self.folder / SHARD.format(0), self.cls).close()
+            self.shards.append(self.folder / SHARD.format(0))
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -475,13 +497,23 @@ def parquet_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-def iter_batches(path: str | Path, cls: type, batch_rows: int) -> Iterator[list[Any]]:
+def iter_batches(path: str | Path, cls: type, batch_rows: int, skip: int = 0) -> Iterator[list[Any]]:
     """A table (one file or a shard folder) as lists of at most `batch_rows` records, in order, a shard at a time
-    (pyarrow's ParquetFile.iter_batches: only one batch is decoded at once). An empty table yields nothing."""
+    (pyarrow's ParquetFile.iter_batches: only one batch is decoded at once). An empty table yields nothing.
+    `skip` leaves out the first batches (a resumed run); a whole file skipped is not decoded, only its footer read
+    (pyarrow's batches are full but a file's last, so a file holds ceil(rows / batch_rows) of them)."""
     import pyarrow.parquet as pq
 
     for file in parquet_files(path):
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
+        parquet = pq.ParquetFile(file)
+        in_file = -(-parquet.metadata.num_rows // batch_rows)
+        if skip >= in_file:
+            skip -= in_file
+            continue
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            if skip:
+                skip -= 1
+                continue
             yield [from_dict(cls, row) for row in batch.to_pylist()]
 
 

@@ -11,6 +11,7 @@ silently: what cannot be read is a Dropped.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -95,10 +96,12 @@ class Sink(Protocol):
 
 @dataclass
 class IngestCounts:
-    """What ingest_all read: per source (examples, prompts, dropped, seconds) and the drops by reason."""
+    """What ingest_all read: per source (examples, prompts, dropped, seconds) and the drops by reason; `reparsed`:
+    what a resumed run read again to find its place (records, seconds), for the timing file."""
 
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
     reasons: Counter = field(default_factory=Counter)
+    reparsed: dict[str, float] = field(default_factory=lambda: {"records": 0, "seconds": 0.0})
 
     def metrics(self) -> dict[str, Any]:
         """metrics/ingest.json (seconds go to the timing file: they differ on every run)."""
@@ -113,19 +116,41 @@ class IngestCounts:
 
 
 Progress = Callable[[int, "Source", Counter, bool], None]  # (index, source, counts so far, done)
+Checkpoint = Callable[[dict[str, Any]], None]  # the position after a finished example shard (JSON data)
 PROGRESS_EVERY = 1000  # records between two progress calls: a bar's refresh must not cost more than the reading
+_KINDS = {"examples": "Example", "prompts": "Prompt", "dropped": "Dropped"}
 
 
 def ingest_all(
-    sources: tuple[Source, ...], examples: Sink, prompts: Sink, dropped: Sink, progress: Progress
+    sources: tuple[Source, ...],
+    examples: Sink,
+    prompts: Sink,
+    dropped: Sink,
+    progress: Progress,
+    checkpoint: Checkpoint | None = None,
+    start: dict[str, Any] | None = None,
 ) -> IngestCounts:
     """Stream every source in params order into the three sinks, one record at a time (memory: one record, plus
-    what a reader needs: the Stack Exchange reader's two passes keep only ids). Returns the counts."""
-    counts = IngestCounts()
-    for i, spec in enumerate(sources):
-        start, seen = time.perf_counter(), Counter()
+    what a reader needs: the Stack Exchange reader's two passes keep only ids). Returns the counts.
+
+    With `checkpoint`, `examples` is a records.ShardWriter: after each shard it finishes, checkpoint gets the
+    position (the source being read, its records written so far) and the counts. `start`, such a position, resumes:
+    the sources before its own are not read again; its own is re-read from its first record and the records written
+    before the checkpoint are skipped (re-parsing them is what resuming costs: readers keep no state to restore,
+    and a Stack Exchange dump is read in two passes; `reparsed` measures it)."""
+    counts = IngestCounts(start["per_source"], Counter(start["reasons"])) if start else IngestCounts()
+    at, finished = (start["source"], examples.finished) if start else (0, 0)
+    for i, spec in enumerate(sources[:at]):  # read whole before the checkpoint: their counts were saved with it
+        n = counts.per_source[spec.name]
+        progress(i, spec, Counter({kind: int(n[k]) for k, kind in _KINDS.items()}), True)
+    for i, spec in enumerate(sources[at:], at):
+        begin, seen = time.perf_counter(), Counter(start["seen"] if start and i == at else {})
         progress(i, spec, seen, False)
-        for rec in ingest_source(spec, index=i):
+        records = ingest_source(spec, index=i)
+        if seen:
+            next(itertools.islice(records, seen.total(), seen.total()), None)  # consume what was written
+            counts.reparsed = {"records": seen.total(), "seconds": round(time.perf_counter() - begin, 3)}
+        for rec in records:
             sink = examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped
             sink.write(rec)
             seen[type(rec).__name__] += 1
@@ -133,7 +158,11 @@ def ingest_all(
                 counts.reasons[rec.reason] += 1
             if seen.total() % PROGRESS_EVERY == 0:
                 progress(i, spec, seen, False)
+            if checkpoint and sink is examples and examples.finished > finished:
+                finished = examples.finished
+                state = {"per_source": counts.per_source, "reasons": dict(counts.reasons)}
+                checkpoint(state | {"source": i, "seen": dict(seen)})
         progress(i, spec, seen, True)
-        n = {"examples": seen["Example"], "prompts": seen["Prompt"], "dropped": seen["Dropped"]}
-        counts.per_source[spec.name] = n | {"seconds": round(time.perf_counter() - start, 3)}
+        n = {k: seen[kind] for k, kind in _KINDS.items()}
+        counts.per_source[spec.name] = n | {"seconds": round(time.perf_counter() - begin, 3)}
     return counts

@@ -11,7 +11,8 @@ declared source still has rows, the share of failing rows) run once at the end o
 source file; they are what fail the stage: `failures` says which source files and how to fix them. The dev and
 test prompts are the eval set: every one of them must come through (`check_eval_kept`), unless
 validate.allow_eval_drop says otherwise. run.py streams the batches (`validate_shards`), suite.py builds the frames
-and expectations, docs.py runs GX and writes its Data Docs. `validate_records` is the same on lists, in memory
+and expectations, docs.py runs GX and writes its Data Docs, checkpoint.py saves a run after every shard so that a
+killed one resumes. `validate_records` is the same on lists, in memory
 (tests, small inputs).
 """
 

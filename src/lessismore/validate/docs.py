@@ -55,6 +55,22 @@ class GXSession:
             )
         self.source = self.context.data_sources.add_pandas("lessismore")
         self._suites: dict[str, Any] = {}  # name -> the suite, added once, run on every batch
+        self._taken: set[tuple[str, ...]] = set()  # the stored results new_results has handed out (or restored)
+
+    def new_results(self) -> dict[str, str]:
+        """The validation results stored since the last call, as GX serialised them ("/"-joined store key -> JSON):
+        a resumed run restores them, so that its Data Docs show every batch, the killed run's too."""
+        backend = self.context.validation_results_store.store_backend
+        new = [k for k in backend.list_keys() if k not in self._taken and not k[0].startswith(".")]  # the store id
+        self._taken.update(new)
+        return {"/".join(k): backend.get(k) for k in new}
+
+    def restore(self, results: dict[str, str]) -> None:
+        """Put back results that new_results gave an earlier, killed run: write_docs builds their pages again."""
+        backend = self.context.validation_results_store.store_backend
+        for key, value in results.items():
+            backend.set(tuple(key.split("/")), value)
+            self._taken.add(tuple(key.split("/")))
 
     def validate(self, name: str, frame: Any, expectations: list[Any], batch: str = "all rows") -> list[Outcome]:
         """Run `expectations` as suite `name` on `frame`, one batch of the suite's table (`batch` names it; each

@@ -3,7 +3,9 @@
 Sits in validate/: `validate_shards` streams each batch through one GXSession (docs.py) with the suites of
 suite.py, writes what passes and what is quarantined to the sinks it is given, and keeps only counts, the ids kept so
 far (a later copy is quarantined as "duplicate_id") and one merged outcome per expectation in a ValidationSummary;
-the whole-table suite runs once at the end on one row per source file.
+the whole-table suite runs once at the end on one row per source file. After each batch of examples it can hand a
+`checkpoint` its state (JSON data) and that batch's GX results, and it can start from one (`Resumed`): checkpoint.py
+saves and restores them for the stage.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from lessismore.contract import quarantine
 from lessismore.errors import BadValue
-from lessismore.records import Dropped, Example, Prompt, to_dict
+from lessismore.records import Dropped, Example, Prompt, from_dict, to_dict
 from lessismore.validate.docs import GXSession, Outcome
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
 
@@ -87,6 +89,16 @@ class ValidationSummary:
 
 
 Progress = Callable[[str, int, int], None]  # (suite, batches done, records done)
+Checkpoint = Callable[[dict[str, Any], dict[str, str]], None]  # (the run's state, the GX results of the batch)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a killed validate_shards run stood after its last checkpointed batch of examples."""
+
+    state: dict[str, Any]  # what `checkpoint` was given: counts, merged outcomes, per-file counters
+    kept: Iterable[tuple[str, str, str]]  # (id, origin file, origin row) of every example kept before, in order
+    results: dict[str, str]  # the GX results of those batches (GXSession.new_results), for the Data Docs
 
 
 def validate_shards(
@@ -102,16 +114,25 @@ def validate_shards(
     max_quarantine_share: float,
     docs_dir: str | Path | None = None,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    start: Resumed | None = None,
 ) -> ValidationSummary:
     """Check every batch of examples, then the prompts (one batch: the eval set is small), with their suites;
     `sources` maps each declared source name to its file. Rows that pass go to the kept sinks, the rest to `dropped`,
-    in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given)."""
+    in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given).
+
+    `checkpoint` is called after each batch of examples with the run's state (JSON data) and that batch's GX results;
+    `start` resumes from such a checkpoint: `example_batches` are then the batches after it."""
     run = _Run(GXSession(docs_dir), min_chars, max_chars)
+    if start:
+        run.restore(start)
     for suite, batches, sink in (("examples", example_batches, kept_examples), ("prompts", [prompts], kept_prompts)):
         for batch in batches:
             run.batch(suite, batch, sink, dropped)
             if progress:
                 progress(suite, run.summary.batches[suite], run.summary.read[suite])
+            if checkpoint and suite == "examples":
+                checkpoint(run.state(), run.session.new_results())
         if not run.summary.batches[suite]:  # an empty table still runs its suite once: its Data Docs page says so
             run.batch(suite, [], sink, dropped)
     run.whole_table(sources, max_quarantine_share)
@@ -132,6 +153,24 @@ class _Run:
         self.first: dict[str, dict[str, tuple[str, str]]] = {suite: {} for suite in SUITES}  # id -> (file, row)
         self.files: dict[tuple[str, str], Counter] = {}  # (source, file) -> read, failed, kept
         self.merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def state(self) -> dict[str, Any]:
+        """The summary and per-file counters as JSON data (the kept-id map is not in it: Resumed.kept rebuilds it)."""
+        s = self.summary
+        counters = {f.name: dict(getattr(s, f.name)) for f in fields(s) if isinstance(getattr(s, f.name), Counter)}
+        lists = {"prompt_drops": [to_dict(d) for d in s.prompt_drops], "expectations": s.expectations}
+        files = [[source, file, dict(n)] for (source, file), n in self.files.items()]
+        return {"summary": counters | lists | {"failures": s.failures}, "files": files}
+
+    def restore(self, start: Resumed) -> None:
+        saved = start.state["summary"]
+        for name, value in saved.items():
+            setattr(self.summary, name, Counter(value) if isinstance(getattr(self.summary, name), Counter) else value)
+        self.summary.prompt_drops = [from_dict(Dropped, d) for d in saved["prompt_drops"]]
+        self.files = {(source, file): Counter(n) for source, file, n in start.state["files"]}
+        self.merged = {(e["suite"], e["expectation"], e["column"]): e for e in self.summary.expectations}
+        self.first["examples"] = {key: (sys.intern(file), row) for key, file, row in start.kept}
+        self.session.restore(start.results)
 
     def batch(self, suite: str, records: list[Any], kept: Sink, dropped: Sink) -> None:
         frame = flat_frame(records, SUITES[suite])
