@@ -1,12 +1,12 @@
-"""curate.ifd: the instruction-following difficulty from the base model's losses, checked against the model's own
+"""scores.ifd: the instruction-following difficulty from the base model's losses, checked against the model's own
 loss, batched as one by one, in input order."""
 
 from __future__ import annotations
 
 import pytest
 
-from lessismore.curate.ifd import ifd_scores, response_only
 from lessismore.records import Example, Message, Origin
+from lessismore.scores.ifd import ifd_scores, response_only
 from lessismore.train.collate import encode_example
 
 
