@@ -25,6 +25,7 @@ from lessismore.errors import run_stage
 from lessismore.records import Example, JsonlSink, Prompt, ShardWriter
 from lessismore.resume import STALE, Work, fingerprint
 from lessismore.sources import ingest_all
+from lessismore.sources.on_engine import reader
 
 
 def main() -> None:
@@ -71,7 +72,8 @@ def main() -> None:
             sizes = {"prompts": prompts.size(), "quarantine": dropped.size(), "shards": examples.finished}
             work.save(position | sizes, ["prompts.jsonl", "quarantine.jsonl"], {c.EXAMPLES: examples.finished})
 
-        counts = ingest_all(sources, examples, prompts, dropped, progress, checkpoint, work.state)
+        read = reader(params.data, sources, state.get("source", 0))  # here, or each source on the Ray cluster
+        counts = ingest_all(sources, examples, prompts, dropped, progress, checkpoint, work.state, read)
     staged_prompts = (records.from_dict(Prompt, row) for row in records.iter_jsonl(work.path("prompts.jsonl")))
     records.write_parquet(work.path(c.PROMPTS), staged_prompts, Prompt)
     staged = {c.EXAMPLES: c.INGESTED / c.EXAMPLES, c.PROMPTS: c.INGESTED / c.PROMPTS}

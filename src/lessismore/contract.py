@@ -117,7 +117,7 @@ class Stage:
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages that write a timing file
 STAGES: dict[str, Stage] = {
     "ingest": Stage(
-        ("ingest", "data.shard_rows"),
+        ("ingest", "data.shard_rows", "data.engine", "data.batch_rows", "data.ray"),
         (SOURCES,),
         (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest")),
     ),

@@ -1,6 +1,7 @@
 """data.engine ray on a real Ray cluster on 127.0.0.1 (a head and a second node, one CPU each), against the local
-engine: the per-batch functions give the same bits, and the curate stage writes the same bytes on both engines.
-The cluster is stopped however the test ends."""
+engine: the per-batch functions give the same bits, and ingest (its sources read by tasks on the cluster), validate
+(in the stage's process on either engine) and curate (signatures and embeddings on the cluster) write the same bytes
+on both engines. The cluster is stopped however the test ends."""
 
 from __future__ import annotations
 
@@ -19,7 +20,23 @@ from tests.conftest import make_pipeline_repo, run_env
 from tests.servers import ray_cluster
 
 pytestmark = pytest.mark.slow
-OUTPUTS = ("data/curated/train.jsonl", "data/curated/README.md", "data/quarantine/curate.jsonl", "metrics/curate.json")
+OUTPUTS = {
+    "ingest": ("data/ingested", "data/quarantine/ingest.jsonl", "metrics/ingest.json"),
+    "validate": ("data/validated", "data/quarantine/validate.jsonl", "metrics/validate.json"),
+    "curate": (
+        "data/curated/train.jsonl",
+        "data/curated/README.md",
+        "data/quarantine/curate.jsonl",
+        "metrics/curate.json",
+    ),
+}
+
+
+def _bytes(root: Path, rel: str) -> dict[str, bytes]:
+    """A file's bytes, or every file's under a folder, by path."""
+    path = root / rel
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +57,20 @@ def _set(repo: Path, **data) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def test_the_curate_stage_writes_the_same_bytes_on_ray_as_locally(tmp_path, cluster):
+def test_ingest_validate_curate_write_the_same_bytes_on_ray_as_locally(tmp_path, cluster):
     local = make_pipeline_repo(tmp_path / "local")
     _set(local, engine="local", batch_rows=7)
-    for stage in ("ingest", "validate", "curate"):
-        done = _stage(local, stage)
-        assert done.returncode == 0, f"{stage}: {done.stderr[-3000:]}"
     on_ray = tmp_path / "ray"
     shutil.copytree(local, on_ray)
     _set(on_ray, engine="ray", batch_rows=7, ray={"address": cluster})  # batches of 7 rows over two nodes
-    done = _stage(on_ray, "curate")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"on the Ray cluster at {cluster}" in done.stdout  # it did run there
-
-    for rel in OUTPUTS:
-        assert (on_ray / rel).read_bytes() == (local / rel).read_bytes(), f"{rel} differs between the engines"
+    for stage in ("ingest", "validate", "curate"):
+        for repo in (local, on_ray):
+            done = _stage(repo, stage)
+            assert done.returncode == 0, f"{stage} in {repo.name}: {done.stderr[-3000:]}"
+            if repo is on_ray and stage != "validate":
+                assert f"on the Ray cluster at {cluster}" in done.stdout  # it did run there
+        for rel in OUTPUTS[stage]:
+            assert _bytes(on_ray, rel) == _bytes(local, rel), f"{rel} differs between the engines"
     metrics = json.loads((local / "metrics/curate.json").read_text())
     assert metrics["counts"]["selected"] > 0 and metrics["diversity"] is not None  # embeddings were used
 

@@ -129,6 +129,7 @@ def ingest_all(
     progress: Progress,
     checkpoint: Checkpoint | None = None,
     start: dict[str, Any] | None = None,
+    read: Callable[[Source, int], Iterator[Record]] | None = None,
 ) -> IngestCounts:
     """Stream every source in params order into the three sinks, one record at a time (memory: one record, plus
     what a reader needs: the Stack Exchange reader's two passes keep only ids). Returns the counts.
@@ -137,7 +138,8 @@ def ingest_all(
     position (the source being read, its records written so far) and the counts. `start`, such a position, resumes:
     the sources before its own are not read again; its own is re-read from its first record and the records written
     before the checkpoint are skipped (re-parsing them is what resuming costs: readers keep no state to restore,
-    and a Stack Exchange dump is read in two passes; `reparsed` measures it)."""
+    and a Stack Exchange dump is read in two passes; `reparsed` measures it). `read(source, index)` yields a
+    source's records (default `ingest_source`, here; sources/on_engine.py reads them on a Ray cluster)."""
     counts = IngestCounts(start["per_source"], Counter(start["reasons"])) if start else IngestCounts()
     at, finished = (start["source"], examples.finished) if start else (0, 0)
     for i, spec in enumerate(sources[:at]):  # read whole before the checkpoint: their counts were saved with it
@@ -146,7 +148,7 @@ def ingest_all(
     for i, spec in enumerate(sources[at:], at):
         begin, seen = time.perf_counter(), Counter(start["seen"] if start and i == at else {})
         progress(i, spec, seen, False)
-        records = ingest_source(spec, index=i)
+        records = (read or ingest_source)(spec, i)
         if seen:
             next(itertools.islice(records, seen.total(), seen.total()), None)  # consume what was written
             counts.reparsed = {"records": seen.total(), "seconds": round(time.perf_counter() - begin, 3)}
