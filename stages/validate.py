@@ -28,6 +28,7 @@ from lessismore.records import Dropped, Example, Prompt
 from lessismore.resume import STALE, Work, fingerprint
 from lessismore.validate import TableCheckError, check_eval_kept, eval_drops, validate_shards
 from lessismore.validate.checkpoint import ValidateWork
+from lessismore.validate.on_engine import checker
 
 DOCS = c.DATA_DOCS
 
@@ -87,6 +88,7 @@ def main() -> None:
             progress=progress,
             checkpoint=work.checkpoint,
             start=work.start,
+            check=checker(params.data, min_chars=cfg.min_chars, max_chars=cfg.max_chars),  # here, or on Ray
         )
     work.finish(c.VALIDATED, c.quarantine("validate"))
     seconds = time.perf_counter() - start

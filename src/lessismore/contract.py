@@ -122,7 +122,7 @@ STAGES: dict[str, Stage] = {
         (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest")),
     ),
     "validate": Stage(
-        ("validate", "ingest.sources", "data.shard_rows"),
+        ("validate", "ingest.sources", "data.shard_rows", "data.engine", "data.ray"),
         (INGESTED, quarantine("ingest")),
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),

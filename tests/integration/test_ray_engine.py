@@ -1,7 +1,7 @@
 """data.engine ray on a real Ray cluster on 127.0.0.1 (a head and a second node, one CPU each), against the local
 engine: the per-batch functions give the same bits, and ingest (its sources read by tasks on the cluster), validate
-(in the stage's process on either engine) and curate (signatures and embeddings on the cluster) write the same bytes
-on both engines. The cluster is stopped however the test ends."""
+(the example shards checked by actors there) and curate (signatures and embeddings there) write the same bytes on
+both engines. The cluster is stopped however the test ends."""
 
 from __future__ import annotations
 
@@ -59,18 +59,20 @@ def _set(repo: Path, **data) -> None:
 
 def test_ingest_validate_curate_write_the_same_bytes_on_ray_as_locally(tmp_path, cluster):
     local = make_pipeline_repo(tmp_path / "local")
-    _set(local, engine="local", batch_rows=7)
+    _set(local, engine="local", batch_rows=7, shard_rows=40)  # several shards: several validate tasks
     on_ray = tmp_path / "ray"
     shutil.copytree(local, on_ray)
-    _set(on_ray, engine="ray", batch_rows=7, ray={"address": cluster})  # batches of 7 rows over two nodes
+    _set(on_ray, engine="ray", batch_rows=7, shard_rows=40, ray={"address": cluster})  # over two nodes
     for stage in ("ingest", "validate", "curate"):
         for repo in (local, on_ray):
             done = _stage(repo, stage)
             assert done.returncode == 0, f"{stage} in {repo.name}: {done.stderr[-3000:]}"
-            if repo is on_ray and stage != "validate":
+            if repo is on_ray:
                 assert f"on the Ray cluster at {cluster}" in done.stdout  # it did run there
         for rel in OUTPUTS[stage]:
             assert _bytes(on_ray, rel) == _bytes(local, rel), f"{rel} differs between the engines"
+    pages = [sorted(p.name for p in (r / "reports/data_docs/validations").rglob("*.html")) for r in (local, on_ray)]
+    assert len(pages[0]) == len(pages[1]) > 4  # every shard checked on the cluster has its Data Docs page
     metrics = json.loads((local / "metrics/curate.json").read_text())
     assert metrics["counts"]["selected"] > 0 and metrics["diversity"] is not None  # embeddings were used
 

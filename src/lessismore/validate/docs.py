@@ -72,13 +72,17 @@ class GXSession:
             backend.set(tuple(key.split("/")), value)
             self._taken.add(tuple(key.split("/")))
 
+    def suite(self, name: str, expectations: list[Any]) -> Any:
+        """The suite `name`, added to the context the first time (a suite run elsewhere is listed in the docs too)."""
+        if name not in self._suites:
+            suite = self._gx.ExpectationSuite(name=name, expectations=expectations)
+            self._suites[name] = self.context.suites.add(suite)
+        return self._suites[name]
+
     def validate(self, name: str, frame: Any, expectations: list[Any], batch: str = "all rows") -> list[Outcome]:
         """Run `expectations` as suite `name` on `frame`, one batch of the suite's table (`batch` names it; each
         batch of a suite is one more run of the same suite, and one more page of the Data Docs)."""
-        gx = self._gx
-        if name not in self._suites:
-            self._suites[name] = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-        suite = self._suites[name]
+        gx, suite = self._gx, self.suite(name, expectations)
         asset = name if batch == "all rows" else f"{name} {batch}"
         data = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe(batch)
         definition = self.context.validation_definitions.add(

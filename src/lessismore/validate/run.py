@@ -10,9 +10,10 @@ saves and restores them for the stage.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -89,6 +90,51 @@ class ValidationSummary:
 
 
 Progress = Callable[[str, int, int], None]  # (suite, batches done, records done)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One batch through its suite: each expectation's outcome, each failing row's problems, the GX results (the
+    Data Docs' pages of this batch, as GXSession.new_results gives them)."""
+
+    outcomes: list[Outcome]
+    problems: dict[int, list[tuple[str, str]]]  # row position -> [(reason code, "problem (fix: ...)")]
+    results: dict[str, str] = field(default_factory=dict)
+
+
+def suite_checks(suite: str, min_chars: int, max_chars: int) -> list[Any]:
+    """The row expectations of a suite ("examples" or "prompts"), specific reasons first: a row's first failed check
+    is its reason."""
+    cls = SUITES[suite]
+    return row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)
+
+
+def check_batch(session: GXSession, checks: list[Any], suite: str, records: list[Any], label: str) -> Checked:
+    """Run `checks` (suite `suite`) on one batch of records in `session`: a pure function of the batch, so it runs
+    in this process or on a cluster worker alike."""
+    frame = flat_frame(records, SUITES[suite])
+    outcomes = session.validate(suite, frame, checks, batch=label)
+    return Checked(outcomes, _row_problems(outcomes, frame))
+
+
+CheckBatches = Callable[[Iterable[tuple[list[Any], str]]], Iterable[Checked]]  # (batch, label) -> Checked, in order
+
+
+def _elsewhere(labelled: Iterable[tuple[list[Any], str]], check: CheckBatches, session: GXSession) -> Iterable:
+    """(batch, Checked) in order from `check`, which is fed the (batch, label) pairs as it asks for them; each
+    batch's GX results are stored in `session`, so the one Data Docs site shows the batches checked elsewhere."""
+    pending: deque[list[Any]] = deque()
+
+    def feed() -> Iterable[tuple[list[Any], str]]:
+        for batch, label in labelled:
+            pending.append(batch)
+            yield batch, label
+
+    for result in check(feed()):
+        session.restore(result.results)
+        yield pending.popleft(), result
+
+
 Checkpoint = Callable[[dict[str, Any], dict[str, str]], None]  # (the run's state, the GX results of the batch)
 
 
@@ -116,25 +162,35 @@ def validate_shards(
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
     start: Resumed | None = None,
+    check: CheckBatches | None = None,
 ) -> ValidationSummary:
     """Check every batch of examples, then the prompts (one batch: the eval set is small), with their suites;
     `sources` maps each declared source name to its file. Rows that pass go to the kept sinks, the rest to `dropped`,
     in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given).
 
     `checkpoint` is called after each batch of examples with the run's state (JSON data) and that batch's GX results;
-    `start` resumes from such a checkpoint: `example_batches` are then the batches after it."""
+    `start` resumes from such a checkpoint: `example_batches` are then the batches after it.
+    `check` runs the suite on the batches of examples elsewhere (validate/on_engine.py: on a Ray cluster): it maps
+    (batch, label) pairs to `Checked` results in order; the rest (ids, counts, sinks, Data Docs) stays here."""
     run = _Run(GXSession(docs_dir), min_chars, max_chars)
     if start:
         run.restore(start)
     for suite, batches, sink in (("examples", example_batches, kept_examples), ("prompts", [prompts], kept_prompts)):
-        for batch in batches:
-            run.batch(suite, batch, sink, dropped)
+        first = run.summary.batches[suite]
+        labelled = ((batch, f"batch {first + k:05d}") for k, batch in enumerate(batches))
+        if check and suite == "examples":
+            run.session.suite(suite, run.checks[suite])  # the Data Docs list the suite the cluster ran
+            checked = _elsewhere(labelled, check, run.session)
+        else:
+            checked = ((batch, run.check(suite, batch, label)) for batch, label in labelled)
+        for batch, result in checked:
+            run.apply(suite, batch, result, sink, dropped)
             if progress:
                 progress(suite, run.summary.batches[suite], run.summary.read[suite])
             if checkpoint and suite == "examples":
-                checkpoint(run.state(), run.session.new_results())
+                checkpoint(run.state(), result.results)
         if not run.summary.batches[suite]:  # an empty table still runs its suite once: its Data Docs page says so
-            run.batch(suite, [], sink, dropped)
+            run.apply(suite, [], run.check(suite, [], "batch 00000"), sink, dropped)
     run.whole_table(sources, max_quarantine_share)
     if docs_dir:
         run.session.write_docs()
@@ -146,10 +202,7 @@ class _Run:
 
     def __init__(self, session: GXSession, min_chars: int, max_chars: int) -> None:
         self.session, self.summary = session, ValidationSummary()
-        self.checks = {  # specific reasons first: a row's first failed check is its reason
-            suite: row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)
-            for suite, cls in SUITES.items()
-        }
+        self.checks = {suite: suite_checks(suite, min_chars, max_chars) for suite in SUITES}
         self.first: dict[str, dict[str, tuple[str, str]]] = {suite: {} for suite in SUITES}  # id -> (file, row)
         self.files: dict[tuple[str, str], Counter] = {}  # (source, file) -> read, failed, kept
         self.merged: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -172,16 +225,16 @@ class _Run:
         self.first["examples"] = {key: (sys.intern(file), row) for key, file, row in start.kept}
         self.session.restore(start.results)
 
-    def batch(self, suite: str, records: list[Any], kept: Sink, dropped: Sink) -> None:
-        frame = flat_frame(records, SUITES[suite])
-        label = f"batch {self.summary.batches[suite]:05d}"
-        outcomes = self.session.validate(suite, frame, self.checks[suite], batch=label)
-        for o in outcomes:
+    def check(self, suite: str, records: list[Any], label: str) -> Checked:
+        checked = check_batch(self.session, self.checks[suite], suite, records, label)
+        return dataclasses.replace(checked, results=self.session.new_results())
+
+    def apply(self, suite: str, records: list[Any], checked: Checked, kept: Sink, dropped: Sink) -> None:
+        """Merge a checked batch's outcomes and send each row to the kept or the dropped sink."""
+        for o in checked.outcomes:
             self._merge(suite, o)
-        problems = _row_problems(outcomes, frame)
-        del frame
         for pos, rec in enumerate(records):
-            drop = self._sort(suite, rec, problems.get(pos))
+            drop = self._sort(suite, rec, checked.problems.get(pos))
             (dropped if drop else kept).write(drop or rec)
         self.summary.batches[suite] += 1
         self.summary.read[suite] += len(records)
