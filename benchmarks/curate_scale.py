@@ -100,7 +100,9 @@ def caught(m: dict, anchor: dict) -> str:
     """Of the candidates the copies added at the near-dup step (against N = 1), the share it removed."""
     before = step(m, "decontam") - step(anchor, "decontam")
     removed = before - (step(m, "near_dup") - step(anchor, "near_dup"))
-    return f"{removed / before:.1%} of the {before} copies that reached it" if before > 0 else "no copies reached it"
+    return (
+        f"{removed / before:.1%} of the {before} copies that reached it" if before > 0 else "(the anchor: no copies)"
+    )
 
 
 def lines(copies: int, m: dict, anchor: dict) -> list[str]:
