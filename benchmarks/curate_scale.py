@@ -92,17 +92,26 @@ def measure(pool: Path, copies: int, args: argparse.Namespace, tmp: Path) -> dic
     return m
 
 
-def step(m: dict, name: str) -> int:
-    return next(s["n"] for s in m["curate"]["funnel"] if s["step"] == name)
+def step(m: dict, name: str, source: str = "") -> int:
+    """Examples left after funnel step `name` (of `source`, or all)."""
+    row = next(s for s in m["curate"]["funnel"] if s["step"] == name)
+    return row["per_source"].get(source, 0) if source else row["n"]
 
 
-def caught(m: dict, anchor: dict) -> str:
-    """Of the candidates the copies added at the near-dup step (against N = 1), the share it removed."""
-    before = step(m, "decontam") - step(anchor, "decontam")
-    removed = before - (step(m, "near_dup") - step(anchor, "near_dup"))
-    return (
-        f"{removed / before:.1%} of the {before} copies that reached it" if before > 0 else "(the anchor: no copies)"
-    )
+def caught(m: dict, anchor: dict, source: str = "") -> tuple[int, int]:
+    """(copies that reached the near-dup step, of them removed there): the candidates the copies added at that
+    step against the N = 1 anchor, for one source or all."""
+    before = step(m, "decontam", source) - step(anchor, "decontam", source)
+    return before, before - (step(m, "near_dup", source) - step(anchor, "near_dup", source))
+
+
+def caught_line(m: dict, anchor: dict) -> str:
+    before, removed = caught(m, anchor)
+    if before <= 0:
+        return "near-dup step: (the anchor: no copies)"
+    shares = {name: caught(m, anchor, name) for name in m["curate"]["funnel"][0]["per_source"]}
+    by_source = ", ".join(f"{name} {r / b:.0%}" for name, (b, r) in shares.items() if b > 0)
+    return f"near-dup step removed {removed / before:.1%} of the {before} copies that reached it ({by_source})"
 
 
 def lines(copies: int, m: dict, anchor: dict) -> list[str]:
@@ -116,7 +125,7 @@ def lines(copies: int, m: dict, anchor: dict) -> list[str]:
         + ")",
         f"  funnel: candidates {counts['candidates']}, selected {counts['selected']}, dropped {json.dumps(reasons)}; "
         + " -> ".join(f"{s['step']} {s['n']}" for s in m["curate"]["funnel"]),
-        f"  near-dup step removed {caught(m, anchor)}",
+        f"  {caught_line(m, anchor)}",
     ]
     if q := m["quality"]:
         p, r = (f"{v:.3f}" if v is not None else "n/a" for v in (q["precision"], q["recall"]))
