@@ -4,14 +4,16 @@ process with its peak RSS.
 
 The pool (../shared/data/pool, see its SOURCES.md) is read, never copied into the repo: the copies go to a temp dir.
 Copy 0 is the file as published; copy k >= 1 renumbers the file's own ids by k * offset (Stack Exchange Id,
-ParentId, AcceptedAnswerId, so answers still join; WritingPrompts row_id) and perturbs its text with a few typos
-drawn from numpy's Generator seeded by (seed, k). A typo changes one word, so the up to 5 five-word shingles over
-it; at `rate` typos a word a long text stays a near-duplicate of its original (Jaccard ~ (1 - 5r) / (1 + 5r), 0.9
-at 1%) while a short one falls below 0.8, as real reposts do. The field a prompt is made of (SE Title, wikiHow
-title, WritingPrompts prompt, Alpaca instruction) always gets one typo, so exact prompt dedup does not collapse the
-copies and no two copies share a content id. Formats whose reader holds one file whole (a JSON list is one document;
-wikiHow gathers an article's rows across the file) get one file per copy, as such corpora are published in parts;
-the streaming ones (Posts.xml, WritingPrompts CSV) get one file holding every copy.
+ParentId, AcceptedAnswerId, so answers still join; WritingPrompts row_id) and replaces a few of its words with
+words of the same file, drawn from numpy's Generator seeded by (seed, k). A replaced word changes the up to 5
+five-word shingles over it: at `rate` replacements a word a long text stays a near-duplicate of its original
+(Jaccard ~ (1 - 5r) / (1 + 5r), 0.9 at 1%) while a short one falls below 0.8. The field a prompt is made of (SE
+Title, wikiHow title, WritingPrompts prompt, Alpaca instruction) always gets one, so exact prompt dedup does not
+collapse the copies; drawn from thousands of words, two copies almost never make the same edit, so none share a
+content id (typos, tried first, gave a short title a few dozen variants: at N = 10, 7% of the rows were copies
+of another copy, which validate quarantines as duplicate ids). Formats whose reader holds one file whole (a JSON
+list is one document; wikiHow gathers an article's rows across the file) get one file per copy, as such corpora are
+published in parts; the streaming ones (Posts.xml, WritingPrompts CSV) get one file holding every copy.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ POOL = [
     ("test_prompts", "writingprompts_csv", "writingprompts/writing_prompts_test_subset.csv", "test", 0),
 ]
 LICENSE = "see the pool's SOURCES.md"
-RATE = 0.01  # typos a word: Jaccard ~0.9 on 5-word shingles for a long text, below 0.8 under ~50 words
+RATE = 0.01  # words replaced a word: Jaccard ~0.9 on 5-word shingles for a long text; with the prompt's one
+# replacement a text under ~50 words falls below 0.8
 _WORD = re.compile(r"(?<!\S)[A-Za-z]{4,}(?!\S)")  # a bare word between spaces: never inside an entity or a tag
 _KEEP = {"steps", "with", "pictures", "wikihow", "ways"}  # wikiHow title boilerplate the prompt rewrite cuts
 
@@ -63,24 +66,23 @@ def expand(pool: Path, rel: str) -> list[Path]:
 # perturbation
 
 
-def typo(word: str, rng: np.random.Generator) -> str:
-    """One keyboard slip inside `word` (4+ letters): two inner letters swapped, one dropped, or one doubled."""
-    i = int(rng.integers(1, len(word) - 1))
-    kind = int(rng.integers(3))
-    if kind == 0 and word[i] != word[i + 1]:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-    return word[:i] + word[i + 1 :] if kind == 1 else word[:i] + word[i] + word[i:]
+def vocabulary(texts: Iterable[str]) -> tuple[str, ...]:
+    """The bare words of a file's texts, sorted: what a replaced word is drawn from (the file's own words, so a copy
+    reads like the source, and thousands of them, so two copies almost never make the same edit)."""
+    return tuple(sorted({w for text in texts for w in _WORD.findall(text) if w.lower() not in _KEEP}))
 
 
-def perturb(text: str, rng: np.random.Generator, rate: float, at_least: int = 0) -> str:
-    """`text` with Binomial(words, rate) of its bare words (at least `at_least`) given a typo each."""
+def perturb(text: str, rng: np.random.Generator, rate: float, vocab: tuple[str, ...], at_least: int = 0) -> str:
+    """`text` with Binomial(words, rate) of its bare words (at least `at_least`) replaced by words of `vocab`."""
     spans = [m.span() for m in _WORD.finditer(text) if m.group().lower() not in _KEEP]
     n = min(len(spans), max(at_least, int(rng.binomial(len(spans), rate)) if spans else 0))
-    if n == 0:
-        return f"{text} ({int(rng.integers(10**6))})" if at_least else text  # no word to slip on: still new
+    if n == 0:  # no word to replace: a prompt gets one more word, so it is still new
+        return f"{text} {vocab[int(rng.integers(len(vocab)))]}" if at_least else text
     out, last = [], 0
     for a, b in sorted(spans[i] for i in rng.choice(len(spans), size=n, replace=False)):
-        out += [text[last:a], typo(text[a:b], rng)]
+        j = int(rng.integers(len(vocab)))
+        word = vocab[j] if vocab[j] != text[a:b] else vocab[(j + 1) % len(vocab)]  # a replacement, never itself
+        out += [text[last:a], word]
         last = b
     return "".join([*out, text[last:]])
 
@@ -103,13 +105,18 @@ def se_rows(src: Path) -> list[str]:
 
 
 def se_copy(rows: list[str], k: int, offset: int, rng: np.random.Generator, rate: float) -> Iterator[str]:
-    """Copy k of a Posts.xml's rows: ids moved by k * offset, Title (one typo at least) and Body perturbed."""
+    """Copy k of a Posts.xml's rows: ids moved by k * offset, Title (one word at least) and Body perturbed."""
+    vocab = vocabulary(m.group(2) for line in rows for m in _TEXT.finditer(line)) if k else ()
     for line in rows:
         if not k:
             yield line
             continue
         line = _ID.sub(lambda m: f'{m.group(1)}="{int(m.group(2)) + k * offset}"', line)
-        yield _TEXT.sub(lambda m: f'{m.group(1)}="{perturb(m.group(2), rng, rate, int(m.group(1) == "Title"))}"', line)
+        yield _TEXT.sub(lambda m: f'{m.group(1)}="{_field(m, rng, rate, vocab)}"', line)
+
+
+def _field(m: re.Match, rng: np.random.Generator, rate: float, vocab: tuple[str, ...]) -> str:
+    return perturb(m.group(2), rng, rate, vocab, at_least=int(m.group(1) == "Title"))
 
 
 def scale_dump(src: Path, dst: Path, copies: int, *, seed: int = 0, rate: float = RATE) -> int:
@@ -134,7 +141,7 @@ CSV_COLUMNS = {
 
 def csv_copy(rows: list[list[str]], fmt: str, k: int, rng: np.random.Generator, rate: float) -> list[list[str]]:
     """Copy k of a CSV's rows (the header first, kept): row ids moved, the text columns perturbed. A key value
-    (a wikiHow title, shared by its article's rows) gets the same typo in every row of the copy."""
+    (a wikiHow title, shared by its article's rows) gets the same edit in every row of the copy."""
     if not k:
         return rows
     header, body = rows[0], rows[1:]
@@ -142,21 +149,30 @@ def csv_copy(rows: list[list[str]], fmt: str, k: int, rng: np.random.Generator, 
     id_col, key_col, text_cols = CSV_COLUMNS[fmt]
     rid = names.index(id_col) if id_col in names else -1
     offset = _offset(int(r[rid]) for r in body if r[rid].isdigit()) if rid >= 0 else 0
+    texts = [i for i, name in enumerate(names) if name in text_cols]
+    vocab = vocabulary(r[i] for r in body for i in texts)
     keys: dict[str, str] = {}
     out = [header]
     for row in body:
         row = list(row)
-        for i, name in enumerate(names):
-            if name == key_col:
+        for i in texts:
+            if names[i] == key_col:
                 if row[i] not in keys:
-                    keys[row[i]] = perturb(row[i], rng, rate, at_least=1)
+                    keys[row[i]] = _key(row[i], fmt, rng, rate, vocab)
                 row[i] = keys[row[i]]
-            elif name in text_cols:
-                row[i] = perturb(row[i], rng, rate)
+            else:
+                row[i] = perturb(row[i], rng, rate, vocab)
         if rid >= 0 and row[rid].isdigit():
             row[rid] = str(int(row[rid]) + k * offset)
         out.append(row)
     return out
+
+
+def _key(value: str, fmt: str, rng: np.random.Generator, rate: float, vocab: tuple[str, ...]) -> str:
+    """A prompt's field, one word at least replaced; in a wikiHow title, before the colon: the prompt rewrite
+    (sources.wikihow.title_to_prompt) cuts the subtitle after it, and an edit there would leave the prompt as is."""
+    head, colon, tail = value.partition(":") if fmt == "wikihow_csv" else (value, "", "")
+    return perturb(head, rng, rate, vocab, at_least=1) + colon + tail
 
 
 def read_csv(src: Path) -> list[list[str]]:
@@ -171,11 +187,15 @@ def csv_lines(rows: list[list[str]]) -> str:
 
 
 def alpaca_copy(items: list[dict], k: int, rng: np.random.Generator, rate: float) -> list[dict]:
-    """Copy k of an Alpaca list: instruction (one typo at least), input and output perturbed."""
+    """Copy k of an Alpaca list: instruction (one word at least), input and output perturbed."""
     if not k:
         return items
+    vocab = vocabulary(v for item in items for v in item.values() if isinstance(v, str))
     return [
-        {key: perturb(v, rng, rate, int(key == "instruction")) if isinstance(v, str) else v for key, v in item.items()}
+        {
+            key: perturb(v, rng, rate, vocab, at_least=int(key == "instruction")) if isinstance(v, str) else v
+            for key, v in item.items()
+        }
         for item in items
     ]
 

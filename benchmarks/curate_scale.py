@@ -2,8 +2,9 @@
 
 Builds, in a temp dir (never in the repo), every source of the public pool (../shared/data/pool: Stack Exchange
 Posts.xml, wikiHow CSVs, WritingPrompts CSV, the Alpaca subset) N times over in its own format (_scale.py: copy k
-renumbers the file's ids and slips a few words, seeded by k, so copies are new examples to exact dedup and most
-stay near-duplicates at Jaccard ~0.8 on 5-word shingles); the WritingPrompts test subset is the test split, once.
+renumbers the file's ids and replaces a few words, seeded by k, so copies are new examples to exact dedup while
+long ones stay near-duplicates at Jaccard >= 0.8 on 5-word shingles and short ones do not: the script prints the
+share per source); the WritingPrompts test subset is the test split, once.
 For each N it runs the real stage scripts (stages/ingest.py, validate.py, curate.py, each in its own process, cwd
 the temp project, as DVC runs them) with the repo's params.yaml, the LIMA profile's curate section, budget 1000,
 kcenter, and LIMA's quotas (curate_pool.py's mix), and reads each process's wall time and peak RSS (os.wait4).
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--engine", choices=("local", "ray"), default="local", help="data.engine")
     parser.add_argument("--address", default="", help='data.ray.address ("": the RAY_ADDRESS env var)')
-    parser.add_argument("--rate", type=float, default=RATE, help="typos a word in copy k >= 1")
+    parser.add_argument("--rate", type=float, default=RATE, help="share of the words replaced in copy k >= 1")
     parser.add_argument("--seed", type=int, default=0, help="the copies' perturbation seed")
     parser.add_argument("--sample", type=int, default=4000, help="examples for near-dup precision/recall (0: skip)")
     parser.add_argument("--keep", default="", help="copy each run's outputs and logs (not the data) here")

@@ -2,7 +2,7 @@
 
 Builds, in a temp dir (never in the repo), the public pool's Stack Exchange dumps (../shared/data/pool/stackexchange/
 */Posts.xml) repeated N times with _scale.py (shared with curate_scale.py): copy k renumbers every Id, ParentId and
-AcceptedAnswerId by k * offset (so answers still join their question) and slips a few words, one in each Title at
+AcceptedAnswerId by k * offset (so answers still join their question) and replaces a few words, one in each Title at
 least (so the copies are different examples, not ids that validate quarantines as duplicates). For each N it runs
 the real stage scripts (stages/ingest.py, then stages/validate.py, each in its own process, as DVC runs them) in a
 project dir with the repo's params.yaml, the STEM and other dumps as two sources and the demo's test prompts, and

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,8 @@ scale = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale)
 
 WORDS = "grind the beans coarsely before brewing because finer powder extracts bitter compounds quickly while water"
-BODY = " ".join([WORDS] * 4)  # ~60 words: room for typos
+# ~165 words, 150 of them distinct: a copy's replacements are drawn from the file's own words (thousands in the pool)
+BODY = " ".join([WORDS, *("".join(t) + "ing" for t in product("bcdfg", "aeiou", "lmnrst"))])
 
 
 def _xml(text: str) -> str:
@@ -65,19 +67,19 @@ def read(root: Path, fmt: str) -> list:
 @pytest.mark.parametrize("fmt", ["stackexchange_xml", "wikihow_csv", "writingprompts_csv", "alpaca_json"])
 def test_copies_parse_with_offset_ids_and_are_no_exact_duplicates(tmp_path, fmt):
     src = write_fixtures(tmp_path)[fmt]
-    one, three = tmp_path / "x1" / "s", tmp_path / "x3" / "s"
+    one, ten = tmp_path / "x1" / "s", tmp_path / "x10" / "s"
     scale.scale_source([src], fmt, one, 1, seed=5)
-    scale.scale_source([src], fmt, three, 3, seed=5)
-    base, copies = read(one.parent, fmt), read(three.parent, fmt)
+    scale.scale_source([src], fmt, ten, 10, seed=5)
+    base, copies = read(one.parent, fmt), read(ten.parent, fmt)
     assert not [r for r in base + copies if isinstance(r, Dropped)]  # every copy valid in its format
-    assert all(isinstance(r, Example) for r in copies) and len(copies) == 3 * len(base) > 0
-    assert len({ex.id for ex in copies}) == len(copies)  # new content each: validate keeps them all
+    assert all(isinstance(r, Example) for r in copies) and len(copies) == 10 * len(base) > 0
+    assert len({ex.id for ex in copies}) == len(copies)  # new content each, short titles too: validate keeps all
     assert len({ex.prompt for ex in copies}) == len(copies)  # exact prompt dedup does not collapse them
     assert {ex.id for ex in base} <= {ex.id for ex in copies}  # copy 0 is the file as published
     offset = {"stackexchange_xml": 10, "writingprompts_csv": 100}.get(fmt)  # a power of ten above the file's ids
     if offset:  # the formats that carry their own ids: SE's "<question Id>/<answer Id>", WritingPrompts' row_id
         ids = [[int(i) for i in ex.origin.row.split("/")] for ex in base + copies]
-        assert sorted(ids[1:]) == [[i + k * offset for i in ids[0]] for k in range(3)]
+        assert sorted(ids[1:]) == [[i + k * offset for i in ids[0]] for k in range(10)]
 
 
 @pytest.mark.parametrize("fmt", ["stackexchange_xml", "wikihow_csv", "writingprompts_csv", "alpaca_json"])
@@ -93,10 +95,10 @@ def test_the_seed_fixes_the_bytes(tmp_path, fmt):
     assert build("a", 5) == build("b", 5) != build("c", 6)
 
 
-def test_perturb_slips_about_rate_of_the_words_and_keeps_markup():
-    rng = np.random.default_rng(0)
+def test_perturb_replaces_about_rate_of_the_words_and_keeps_markup():
+    rng, vocab = np.random.default_rng(0), scale.vocabulary([WORDS])
     text = " ".join(["&lt;p&gt;coffee"] + ["water"] * 1000 + ["&amp;"])
-    out = scale.perturb(text, rng, 0.02)
+    out = scale.perturb(text, rng, 0.02, vocab)
     changed = sum(a != b for a, b in zip(text.split(), out.split(), strict=True))
     assert 5 <= changed <= 40 and out.startswith("&lt;p&gt;coffee ") and out.endswith(" &amp;")
-    assert scale.perturb("How to do it?", rng, 0.0, at_least=1) != "How to do it?"  # a prompt always changes
+    assert scale.perturb("How to do it?", rng, 0.0, vocab, at_least=1) != "How to do it?"  # a prompt always changes
