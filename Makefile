@@ -54,7 +54,7 @@ test-fast: setup  ## unit tests only
 	$(BIN)/pytest -m "not slow and not e2e"
 
 bench: setup  ## speed and memory comparisons, each against its anchor measured in the same run
-	@for b in $(wildcard benchmarks/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out benchmarks/_%,$(wildcard benchmarks/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh

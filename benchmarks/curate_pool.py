@@ -21,19 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from _scale import POOL, expand
+
 GOAL_S = 120.0
-SE = "stackexchange/{}/Posts.xml"
-# (name, format, path under the pool, split, quota): LIMA's mix (200 STEM, 200 other, 200 wikiHow, 150 Reddit,
-# 50 from an instruction dataset), the rest of the budget unspent: the pool has no hand-written set
-POOL = [
-    ("se_stem", "stackexchange_xml", SE.format("{ai,quantumcomputing}.stackexchange.com"), "train", 200),
-    ("se_other", "stackexchange_xml", SE.format("{beer,coffee}.stackexchange.com"), "train", 200),
-    ("wikihow_steps", "wikihow_csv", "wikihow/wikihow_articles_steps.csv", "train", 100),
-    ("wikihow_lists", "wikihow_csv", "wikihow/wikihow_list_summaries.csv", "train", 100),
-    ("writingprompts", "writingprompts_csv", "writingprompts/writing_prompts_train_subset.csv", "train", 150),
-    ("alpaca", "alpaca_json", "alpaca_subset/alpaca_5000.json", "train", 50),
-    ("test_prompts", "writingprompts_csv", "writingprompts/writing_prompts_test_subset.csv", "test", 0),
-]
 
 
 def peak_mib() -> float:
@@ -67,9 +57,8 @@ def main() -> None:
     prompts: list[Prompt] = []
     dropped: list[Dropped] = []
     for i, (name, fmt, rel, part, _quota) in enumerate(POOL):
-        path = str(pool / rel) if "{" not in rel else _expand(pool, rel)
-        for paths in path.split("|"):
-            spec = Source(name, fmt, paths, part, "see pool SOURCES.md", quota=_quota if part == "train" else None)
+        for path in expand(pool, rel):
+            spec = Source(name, fmt, str(path), part, "see pool SOURCES.md", quota=_quota if part == "train" else None)
             for rec in ingest_source(spec, index=i):
                 (examples if isinstance(rec, Example) else prompts if isinstance(rec, Prompt) else dropped).append(rec)
     split["ingest"] = time.perf_counter() - t
@@ -146,13 +135,6 @@ def main() -> None:
     print(f"peak memory (max RSS): {peak_mib():.0f} MiB")
     print(f"curate_pool: goal {GOAL_S:.0f} s, ratio goal / measured = {GOAL_S / total:.2f}")
     print(f"curate_pool: {n_records} records in {total:.1f} s ({n_records / total:.0f} rec/s)")
-
-
-def _expand(pool: Path, rel: str) -> str:
-    """ "a/{x,y}/f" -> "pool/a/x/f|pool/a/y/f" (ingest_source takes one path or glob per call)."""
-    head, rest = rel.split("{", 1)
-    alts, tail = rest.split("}", 1)
-    return "|".join(str(pool / f"{head}{alt}{tail}") for alt in alts.split(","))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Benchmark: ingest + validate stream in bounded memory. A Stack Exchange dump scaled 1x and 8x, peak RSS of each.
 
 Builds, in a temp dir (never in the repo), the public pool's Stack Exchange dumps (../shared/data/pool/stackexchange/
-*/Posts.xml) repeated N times: copy k renumbers every Id, ParentId and AcceptedAnswerId by k * offset (so answers
-still join their question) and tags each Title with "(copy k)" (so the copies are different examples, not ids that
-validate quarantines as duplicates). For each N it runs the real stage scripts (stages/ingest.py, then
-stages/validate.py, each in its own process, as DVC runs them) in a project dir with the repo's params.yaml, the
-dumps as one source and the demo's test prompts, and measures each process's wall time and peak RSS (os.wait4).
+*/Posts.xml) repeated N times with _scale.py (shared with curate_scale.py): copy k renumbers every Id, ParentId and
+AcceptedAnswerId by k * offset (so answers still join their question) and replaces a few words, one in each Title at
+least (so the copies are different examples, not ids that validate quarantines as duplicates). For each N it runs
+the real stage scripts (stages/ingest.py, then stages/validate.py, each in its own process, as DVC runs them) in a
+project dir with the repo's params.yaml, the STEM and other dumps as two sources and the demo's test prompts, and
+measures each process's wall time and peak RSS (os.wait4).
 The anchor is the same run at N = 1: memory is bounded when the peak at N = 8 stays near it (goal <= 1.5x) while
 the rows grow 8x. `--anchor-repo DIR` also runs another checkout's stages (e.g. the whole-table code before the
 shards) on the same dumps, its src on PYTHONPATH, for the ratio against it.
@@ -19,78 +20,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
+from _scale import DEFAULT_POOL, REPO, run_stage, scale_pool, write_params
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-REPO = Path(__file__).resolve().parents[1]
 GOAL_RATIO = 1.5
-_ID = re.compile(r'\b(Id|ParentId|AcceptedAnswerId)="(\d+)"')
-_TITLE = re.compile(r'\bTitle="([^"]*)"')
-
-
-def scale_dump(src: Path, dst: Path, copies: int) -> int:
-    """`src` Posts.xml written to `dst` with its rows `copies` times, renumbered and retitled; returns rows written."""
-    lines = src.read_text(encoding="utf-8-sig").splitlines()
-    rows = [line for line in lines if line.lstrip().startswith("<row ")]
-    offset = 10 ** len(str(max(int(m.group(2)) for line in rows for m in _ID.finditer(line))))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with dst.open("w", encoding="utf-8") as fh:
-        fh.write('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n')
-        for k in range(copies):
-            for line in rows:
-                line = _ID.sub(lambda m: f'{m.group(1)}="{int(m.group(2)) + k * offset}"', line)  # noqa: B023
-                fh.write((_TITLE.sub(lambda m: f'Title="{m.group(1)} (copy {k})"', line) if k else line) + "\n")  # noqa: B023
-        fh.write("</posts>\n")
-    return len(rows) * copies
+TEST = {"name": "test_prompts", "format": "prompts_jsonl", "path": "test.jsonl", "split": "test", "license": "x"}
 
 
 def make_project(root: Path, pool: Path, copies: int, repo: Path, shard_rows: int) -> int:
     """A project dir for `repo`'s stages: its params.yaml with the scaled dumps and the demo's test prompts."""
-    rows = sum(
-        scale_dump(posts, root / "se" / posts.parent.name / "Posts.xml", copies)
-        for posts in sorted(pool.glob("stackexchange/*/Posts.xml"))
-    )
+    sources, rows = scale_pool(pool, root, copies, names=("se_stem", "se_other"))
     (root / "test.jsonl").write_bytes((REPO / "data/sources/prompts/test.jsonl").read_bytes())
-    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    se = {"name": "se", "format": "stackexchange_xml", "path": "se/*/Posts.xml", "split": "train"}
-    params["ingest"] = {
-        "sources": [
-            se | {"license": "CC BY-SA 4.0", "quota": 0, "curated": False},
-            {"name": "test_prompts", "format": "prompts_jsonl", "path": "test.jsonl", "split": "test", "license": "x"},
-        ]
-    }
-    if "data" in params:  # the sharded code; an anchor from before the shards has no such section
-        params["data"]["shard_rows"] = shard_rows
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    write_params(root, repo, [*sources, TEST], data={"shard_rows": shard_rows})
     return rows
-
-
-def run_stage(root: Path, repo: Path, name: str) -> tuple[float, float]:
-    """`repo`'s stages/<name>.py run in `root` with `repo`/src first on PYTHONPATH: (seconds, peak RSS in MiB)."""
-    env = os.environ | {"PYTHONPATH": str(repo / "src"), "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    log = (root / f"{name}.log").open("w")
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(repo / "stages" / f"{name}.py")], cwd=root, env=env, stderr=log)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    log.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"ingest_scale: {repo}/stages/{name}.py failed in {root}:\n{(root / f'{name}.log').read_text()}")
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
 def measure(pool: Path, copies: int, repo: Path, shard_rows: int, tmp: Path) -> dict:
     root = tmp / f"{repo.name}-x{copies}"
     root.mkdir()
-    posts = make_project(root, pool, copies, repo, shard_rows)
+    rows = make_project(root, pool, copies, repo, shard_rows)
     ingest_s, ingest_mib = run_stage(root, repo, "ingest")
     validate_s, validate_mib = run_stage(root, repo, "validate")
     counts = json.loads((root / "metrics/ingest.json").read_text())["counts"]
@@ -98,7 +50,7 @@ def measure(pool: Path, copies: int, repo: Path, shard_rows: int, tmp: Path) -> 
     valid = json.loads((root / "metrics/validate.json").read_text())["counts"]
     assert counts["examples"] + counts["prompts"] == sum(valid.values()), (counts, valid)  # nothing lost
     return {
-        "posts": posts,
+        "rows": rows,
         "records": records,
         "examples": counts["examples"],
         "seconds": ingest_s + validate_s,
@@ -113,7 +65,7 @@ def measure(pool: Path, copies: int, repo: Path, shard_rows: int, tmp: Path) -> 
 def line(label: str, copies: int, m: dict) -> str:
     rate = m["records"] / m["seconds"]
     return (
-        f"{label}: N={copies} {m['posts']} posts -> {m['records']} records ({m['examples']} examples) in "
+        f"{label}: N={copies} {m['rows']} source rows -> {m['records']} records ({m['examples']} examples) in "
         f"{m['seconds']:.1f} s ({rate:.0f} rec/s; ingest {m['ingest_s']:.1f} s, validate {m['validate_s']:.1f} s), "
         f"peak RSS {m['peak_mib']:.0f} MiB (ingest {m['ingest_mib']:.0f}, validate {m['validate_mib']:.0f})"
     )
@@ -121,7 +73,7 @@ def line(label: str, copies: int, m: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", default=str(REPO.parent / "shared/data/pool"))
+    parser.add_argument("--pool", default=str(DEFAULT_POOL))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--shard-rows", type=int, default=5000, help="data.shard_rows (params.yaml: 5000)")
     parser.add_argument("--anchor-repo", default="", help="another checkout whose stages run on the same dumps")

@@ -156,3 +156,30 @@ def test_the_cpu_image_is_slim_and_the_cuda_image_has_cuda_and_optional_vllm():
     assert "FROM python:3.12-slim" in cpu and "download.pytorch.org/whl/cpu" in cpu
     assert re.search(r"ARG CUDA_IMAGE=nvidia/cuda:\S+", cuda) and "download.pytorch.org/whl/cu" in cuda
     assert "ARG WITH_VLLM=0" in cuda and '".[vllm]"' in cuda
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# infra/ray: the KubeRay cluster of data.engine ray
+
+
+def test_the_ray_cluster_runs_pyprojects_ray_offline_with_cpu_and_gpu_workers():
+    cluster = yaml.safe_load((REPO / "infra/ray/raycluster.yaml").read_text())
+    pin = re.search(r'"ray\[data,client\]==([\d.]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    assert cluster["kind"] == "RayCluster" and cluster["apiVersion"] == "ray.io/v1"
+    spec = cluster["spec"]
+    assert spec["rayVersion"] == pin  # driver, head and workers must run one Ray
+    assert f'"ray[data,default,client]=={pin}"' in (REPO / "infra/ray/Dockerfile").read_text()
+    head = spec["headGroupSpec"]
+    assert head["rayStartParams"]["num-cpus"] == "0"  # no work on the head
+    groups = {g["groupName"]: g["template"]["spec"] for g in spec["workerGroupSpecs"]}
+    pods = [head["template"]["spec"], *groups.values()]
+    for pod in pods:
+        (container,) = pod["containers"]
+        assert {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"} in container["env"]
+        assert container["image"].startswith("lessismore-ray:")
+        assert container["resources"]["requests"] == container["resources"]["limits"]  # Ray reads the limits
+    ports = {p["name"]: p["containerPort"] for p in head["template"]["spec"]["containers"][0]["ports"]}
+    assert ports["client"] == 10001 and ports["gcs-server"] == 6379
+    gpu = groups["gpu"]["containers"][0]
+    assert gpu["image"] == "lessismore-ray:cuda" and gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "nvidia.com/gpu" not in groups["cpu"]["containers"][0]["resources"]["limits"]
