@@ -53,6 +53,14 @@ _WORD = re.compile(r"(?<!\S)[A-Za-z]{4,}(?!\S)")  # a bare word between spaces: 
 _KEEP = {"steps", "with", "pictures", "wikihow", "ways"}  # wikiHow title boilerplate the prompt rewrite cuts
 
 
+def pool_dir(path: str, script: str) -> Path:
+    """The pool folder a benchmark was given, or exit naming the flag when its Stack Exchange dumps are not there."""
+    pool = Path(path)
+    if not any(pool.glob("stackexchange/*/Posts.xml")):
+        sys.exit(f"{script}: no {pool}/stackexchange/*/Posts.xml; pass --pool <dir> (the shared public data pool)")
+    return pool
+
+
 def expand(pool: Path, rel: str) -> list[Path]:
     """ "a/{x,y}/f" -> [pool/a/x/f, pool/a/y/f] (a brace list of sites; a plain path is itself)."""
     if "{" not in rel:

@@ -25,13 +25,12 @@ import argparse
 import heapq
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from _scale import DEFAULT_POOL, RATE, REPO, run_stage, scale_pool, write_params
+from _scale import DEFAULT_POOL, RATE, REPO, pool_dir, run_stage, scale_pool, write_params
 
 GOAL_RATIO, GOAL_RATE = 1.5, 3000.0
 STAGES = ("ingest", "validate", "curate")
@@ -148,9 +147,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=4000, help="examples for near-dup precision/recall (0: skip)")
     parser.add_argument("--keep", default="", help="copy each run's outputs and logs (not the data) here")
     args = parser.parse_args()
-    pool = Path(args.pool)
-    if not any(pool.glob("stackexchange/*/Posts.xml")):
-        sys.exit(f"curate_scale: no {pool}/stackexchange/*/Posts.xml; pass --pool <dir> (the shared public data pool)")
+    pool = pool_dir(args.pool, "curate_scale")
     scales = sorted(set(args.scales))
     results: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="curate_scale-") as tmp:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-from _scale import DEFAULT_POOL, REPO, run_stage, scale_pool, write_params
+from _scale import DEFAULT_POOL, REPO, pool_dir, run_stage, scale_pool, write_params
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 GOAL_RATIO = 1.5
@@ -78,9 +77,7 @@ def main() -> None:
     parser.add_argument("--shard-rows", type=int, default=5000, help="data.shard_rows (params.yaml: 5000)")
     parser.add_argument("--anchor-repo", default="", help="another checkout whose stages run on the same dumps")
     args = parser.parse_args()
-    pool = Path(args.pool)
-    if not any(pool.glob("stackexchange/*/Posts.xml")):
-        sys.exit(f"ingest_scale: no {pool}/stackexchange/*/Posts.xml; pass --pool <dir> (the shared public data pool)")
+    pool = pool_dir(args.pool, "ingest_scale")
     repos = [("sharded", REPO)] + ([("anchor", Path(args.anchor_repo).resolve())] if args.anchor_repo else [])
     results: dict[tuple[str, int], dict] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
