@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 from lessismore.curate.diversity import diversity
-from lessismore.curate.select import allocate, farthest_first, plan, sample, select, source_parts, water_fill
+from lessismore.curate.select import (
+    Key,
+    allocate,
+    farthest_first,
+    plan,
+    sample,
+    select,
+    source_parts,
+    split,
+    water_fill,
+)
 from lessismore.records import Example, Message, Origin
 
 
@@ -192,11 +202,10 @@ def test_select_handles_an_empty_pool_and_rejects_misaligned_vectors():
 
 def test_random_sample_takes_exactly_the_budget():
     examples = pool({"se": 8, "wiki": 8})
-    selected, left_out = sample(examples, budget=5, seed=3)
-    assert len(selected) == 5 and len(left_out) == 11
-    assert {r for _, r in left_out} == {"over_budget"}
-    again = sample(list(reversed(examples)), budget=5, seed=3)[0]
-    assert sorted(e.id for e in selected) == sorted(e.id for e in again)
+    chosen = sample([Key.of(e) for e in examples], budget=5, seed=3)
+    assert len(chosen) == 5 == len(set(chosen.tolist())) and list(chosen) == sorted(chosen)
+    again = sample([Key.of(e) for e in reversed(examples)], budget=5, seed=3)
+    assert sorted(examples[i].id for i in chosen) == sorted(examples[-1 - i].id for i in again)  # order-free
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def test_diversity_of_tiny_sets_and_bad_indices():
 def test_kcenter_embeds_a_sample_sized_by_the_budget_and_picks_as_over_all_when_it_is_all():
     examples = [ex("se", i, site=("math", "bio")[i % 2]) for i in range(400)] + pool({"wiki": 300, "full": 50})
     vectors, _ = clustered([150, 150, 150, 100, 200])
-    p = plan(examples, 30, {"se": 20, "wiki": 10}, site_temperature=3.0, mix="equal")
+    p = plan([Key.of(e) for e in examples], 30, {"se": 20, "wiki": 10}, site_temperature=3.0, mix="equal")
     rows = p.candidates(per_pick=4, seed=0)
     room = {g: int(k) for g, k in enumerate(p.room)}
     per_group = np.bincount(p.groups[rows], minlength=len(room))
@@ -239,6 +248,6 @@ def test_kcenter_embeds_a_sample_sized_by_the_budget_and_picks_as_over_all_when_
     assert not any(examples[p.order[k]].origin.source == "full" for k in everything)  # the quotas took it all
     ordered = vectors[p.order]
     over_all = select(examples, 30, {"se": 20, "wiki": 10}, site_temperature=3.0, vectors=vectors, seed=5, mix="equal")
-    assert p.pick(ordered[everything], everything, seed=5) == over_all  # groups without room cost no embedding
-    sampled, left_out = p.pick(ordered[rows], rows, seed=5)
+    assert split(examples, p.pick(ordered[everything], everything, seed=5), p.reason) == over_all  # no room: no cost
+    sampled, left_out = split(examples, p.pick(ordered[rows], rows, seed=5), p.reason)
     assert per_source(sampled) == per_source(over_all[0]) and len(sampled) + len(left_out) == len(examples)

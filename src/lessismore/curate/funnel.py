@@ -6,8 +6,10 @@ Sits in curate/ and runs the steps of the other modules in three phases, so memo
    (a 16-byte hash a prompt), decontamination against the dev/test n-gram index built once; the survivors' MinHash
    signatures are computed (by `sign`, on data.engine) and the survivors spilled to disk (spill.py);
 2. once: the near-duplicate groups over every survivor's signature (neardup.group: LSH bands grouped across batches,
-   union-find), then the survivors read back in order, each group's earliest kept;
-3. selection (select.py) over what is left, with the embeddings and the diversity measure.
+   union-find); each group's earliest is kept;
+3. selection (select.py) over the keys of what is left (ids, origins, sites: not their text), with the embeddings
+   of the few prompts farthest-first looks at (read back from the spill's prompt column) and the diversity measure;
+   then the spill is read back once, in order: the selected are returned, every other row dropped with its reason.
 Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
 and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
 """
@@ -89,8 +91,8 @@ def curate(
     keep out. Every example not selected is passed to `out` as a Dropped, in a fixed order (each batch's drops by
     step, then the near-duplicates, then those selection left out); the selected ones are returned.
 
-    Memory: a batch, the survivors' ids and prompt hashes, and after the near-duplicate groups the examples that
-    are left (read back from a spill on disk, `spill_rows` rows a shard; also the rows a `sign` call gets).
+    Memory: a batch, the survivors' keys and prompt hashes (spilled to disk, `spill_rows` rows a shard: also the
+    rows a `sign` call gets), the prompts that are embedded, and the selection.
     `spec` is params' curate section; `quotas` the train sources' caps (source name -> examples, 0 or absent: none).
     `rules` (`source_rules`): each source's selection rules where they are not curate's own: none for a curated
     source, whose examples are then taken whole within its quota ahead of the mined ones.
@@ -109,9 +111,11 @@ def curate(
                 spill.add(buffer, sign([minhash_text(ex) for ex in buffer]))
                 buffer = []
         spill.add(buffer, sign([minhash_text(ex) for ex in buffer]))
-        groups = group(spill.values(), nd.threshold) if spill.ids else None
-        pool = screen.near_dups(spill, groups)
-    selected, measure = _select(pool, spec, quotas, seed, embed, screen)
+        groups = group(spill.values(), nd.threshold) if spill.keys else None
+        kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
+        screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())
+        chosen, reason, measure = _select(spill, kept, spec, quotas, seed, embed, screen)
+        selected = screen.write_out(spill, groups, chosen, reason)
     candidates = screen.funnel["validated"]
     assert len(selected) + screen.drops_total() == candidates.total(), "curate lost or duplicated an example"
     funnel = [{"step": k, "n": n.total(), "per_source": dict(sorted(n.items()))} for k, n in screen.funnel.items()]
@@ -195,46 +199,57 @@ class _Screen:
         self._count("decontam", pool)
         return pool
 
-    def near_dups(self, spill: Spill, groups: Groups | None) -> list[Example]:
-        """The spilled survivors, read back in order: each group's earliest kept, the others dropped naming it."""
-        pool = []
+    def write_out(self, spill: Spill, groups: Groups | None, chosen: np.ndarray, reason: Callable) -> list[Example]:
+        """The spilled survivors read back once, in order: the `chosen` rows (positions in the spill) are returned;
+        each near-duplicate is dropped naming its group's kept row, each row selection left out with `reason(k)`."""
+        picked, selected = set(chosen.tolist()), []
         for k, ex in enumerate(spill.examples()):
-            assert groups is not None and ex.id == spill.ids[k]
+            assert groups is not None and ex.id == spill.keys[k].id
             root = int(groups.root[k])
+            if root == k and k in picked:
+                selected.append(ex)
+                continue
             if root == k:
-                pool.append(ex)
+                self.drop(ex, reason(k))
                 continue
             link, sim = int(groups.link[k]), float(groups.similarity[k])
-            extra = f"kept {spill.ids[root]}: {spill.where[root]}"
-            extra += f"; estimated Jaccard {sim:.2f} with {spill.ids[link]}" + (
-                " in its group" if link != root else ""
-            )
-            self.drop(ex, f"near_duplicate:{spill.ids[root]}", extra)
-        self._count("near_dup", pool)
-        return pool
+            kept_id = spill.keys[root].id
+            extra = f"kept {kept_id}: {spill.where(root)}; estimated Jaccard {sim:.2f} with {spill.keys[link].id}"
+            self.drop(ex, f"near_duplicate:{kept_id}", extra + (" in its group" if link != root else ""))
+        self._count("selected", selected)
+        return selected
 
 
 def _select(
-    pool: list[Example], spec: Curate, quotas: Mapping[str, int], seed: int, embed: Embed | None, screen: _Screen
-) -> tuple[list[Example], dict[str, Any] | None]:
-    """Selection under the budget over the examples left; (selected in input order, the diversity measure over the
-    candidates that were embedded)."""
-    vectors = None
+    spill: Spill,
+    kept: np.ndarray,
+    spec: Curate,
+    quotas: Mapping[str, int],
+    seed: int,
+    embed: Embed | None,
+    screen: _Screen,
+) -> tuple[np.ndarray, Callable[[int], str], dict[str, Any] | None]:
+    """Selection under the budget over the `kept` rows of the spill (its positions, ascending), from their keys:
+    (the chosen positions, why a position was left out, the diversity measure over the candidates that were
+    embedded). Only the prompts farthest-first looks at are read back."""
+    keys = [spill.keys[k] for k in kept.tolist()]
     if spec.variant == "random":
-        selected, left_out = sample(pool, spec.budget, seed)
-    else:
-        curated = frozenset(name for name, r in screen.rules.items() if r.curated)
-        first = curated if screen.filtering else frozenset()
-        p = plan(pool, spec.budget, quotas, site_temperature=spec.site_temperature, first=first, mix=spec.mix)
-        rows = p.candidates(spec.kcenter_sample, seed) if embed is not None else None
-        if rows is not None and len(rows):
-            vectors = embed([pool[p.order[k]].prompt for k in rows.tolist()])
-        selected, left_out = p.pick(vectors, rows, seed)
-    for ex, reason in left_out:
-        screen.drop(ex, reason)
-    screen._count("selected", selected)
-    if vectors is None or not selected:
-        return selected, None
-    chosen = {id(ex) for ex in selected}
-    mask = np.array([id(pool[p.order[k]]) in chosen for k in rows.tolist()])
-    return selected, diversity_measure(vectors, np.flatnonzero(mask), seed=seed)
+        return kept[sample(keys, spec.budget, seed)], lambda k: "over_budget", None
+    curated = frozenset(name for name, r in screen.rules.items() if r.curated)
+    first = curated if screen.filtering else frozenset()
+    p = plan(keys, spec.budget, quotas, site_temperature=spec.site_temperature, first=first, mix=spec.mix)
+    rows = p.candidates(spec.kcenter_sample, seed) if embed is not None else None
+    vectors = None
+    if rows is not None and len(rows):
+        at = kept[np.asarray(p.order, dtype=np.int64)[rows]]  # the embedded rows' positions in the spill
+        prompts = dict(zip(np.sort(at).tolist(), spill.prompts(np.sort(at)), strict=True))
+        vectors = embed([prompts[k] for k in at.tolist()])
+    chosen = p.pick(vectors, rows, seed)
+
+    def reason(k: int) -> str:
+        return "over_quota" if spill.keys[k].source in p.full else "over_budget"
+
+    if vectors is None or not len(chosen):
+        return kept[chosen], reason, None
+    mask = np.isin(np.asarray(p.order, dtype=np.int64)[rows], chosen)
+    return kept[chosen], reason, diversity_measure(vectors, np.flatnonzero(mask), seed=seed)

@@ -7,21 +7,23 @@ share), equally, or in proportion to their candidates. Inside a source, its site
 share its part in proportion to n ** (1 / tau), LIMA's site temperature (tau = 3; 1: in proportion to size; large:
 equal). Every split is water-filled: a group with fewer candidates than its share keeps them all and the rest goes
 to the others.
-`select` fills each group's part: with embeddings, by greedy k-center (farthest-first) over the whole selection;
-without, by a seeded random draw per group. `sample` (variant "random", the ablation) is a seeded sample of N.
-All return (selected in input order, [(example, reason)]): reason "over_quota" when the example's source reached
-its quota, "over_budget" otherwise. Candidates are put in id order before any choice, so the result depends on
-the seed, not on the input order.
+`plan` fills each group's part over the candidates' Keys (id, origin, site: not their text, so a pool of millions
+fits): with embeddings, by greedy k-center (farthest-first) over the whole selection; without, by a seeded random
+draw per group. `sample` (variant "random", the ablation) is a seeded sample of N. Both give the chosen indices;
+`select` does the same over a list of examples and returns (selected in input order, [(example, reason)]). A
+reason is "over_quota" when the example's source reached its quota, "over_budget" otherwise. Candidates are put in
+id order before any choice, so the result depends on the seed, not on the input order.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -126,8 +128,27 @@ def allocate(
     return out
 
 
-def group_of(example: Example) -> Group:
-    return example.origin.source, str(example.meta.get("site") or "")
+class Key(NamedTuple):
+    """What selection needs of a candidate (about 200 bytes, not its text): its id, where it came from, its site."""
+
+    id: str
+    source: str
+    file: str
+    row: str
+    site: str  # meta "site" (Stack Exchange), "" when the source has none
+
+    @classmethod
+    def of(cls, example: Example) -> Key:
+        o = example.origin
+        return cls(example.id, sys.intern(o.source), sys.intern(o.file), o.row, sys.intern(_site(example)))
+
+    @property
+    def group(self) -> Group:
+        return self.source, self.site
+
+
+def _site(example: Example) -> str:
+    return str(example.meta.get("site") or "")
 
 
 def farthest_first(vectors: np.ndarray, groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
@@ -159,13 +180,14 @@ def farthest_first(vectors: np.ndarray, groups: np.ndarray, room: np.ndarray, se
 
 @dataclass(frozen=True)
 class Plan:
-    """Who may be picked and how many from each group: `plan` builds it from every candidate, before any embedding.
+    """Who may be picked and how many from each group: `plan` builds it from every candidate's Key, before any
+    embedding, so a pool of millions costs its keys, not its texts.
 
     `order` lists the candidates' indices in id order; `groups[k]` is the group of candidate order[k] (an index
     into `room`, what each group may take); `full` the sources whose quota the parts fill.
     """
 
-    examples: list[Example]
+    keys: Sequence[Key]
     order: list[int]
     groups: np.ndarray
     room: np.ndarray
@@ -184,9 +206,10 @@ class Plan:
             out.append(rows if k > 0 else rows[:0])
         return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
-    def pick(self, vectors: np.ndarray | None, rows: np.ndarray | None, seed: int) -> Picked:
-        """Fill each group's room: k-center over `vectors` (one L2-normalised row per position in `rows`) when
-        given, else a seeded random draw per group over every candidate."""
+    def pick(self, vectors: np.ndarray | None, rows: np.ndarray | None, seed: int) -> np.ndarray:
+        """The chosen candidates' indices into `keys`, ascending: each group's room filled by k-center over
+        `vectors` (one L2-normalised row per position in `rows`) when given, else by a seeded random draw per group
+        over every candidate."""
         if vectors is None:
             picked = _random_fill(self.groups, self.room, seed)
         else:
@@ -194,22 +217,18 @@ class Plan:
             rows = np.arange(len(self.order)) if rows is None else rows
             _check_vectors(vectors, len(rows))
             picked = rows[farthest_first(vectors, self.groups[rows], self.room, seed)]
-        chosen = {self.order[p] for p in picked.tolist()}
-        selected = [ex for i, ex in enumerate(self.examples) if i in chosen]
-        left_out = [
-            (ex, "over_quota" if ex.origin.source in self.full else "over_budget")
-            for i, ex in enumerate(self.examples)
-            if i not in chosen
-        ]
-        assert len(selected) + len(left_out) == len(self.examples), "select lost or duplicated an example"
-        return selected, left_out
+        return np.sort(np.asarray(self.order, dtype=np.int64)[picked]) if len(picked) else picked.astype(np.int64)
+
+    def reason(self, k: int) -> str:
+        """Why candidate `k` was left out."""
+        return "over_quota" if self.keys[k].source in self.full else "over_budget"
 
 
 Picked = tuple[list[Example], list[tuple[Example, str]]]  # (selected in input order, [(left out, reason)])
 
 
 def plan(
-    examples: list[Example],
+    keys: Sequence[Key],
     budget: int,
     quotas: Mapping[str, int],
     *,
@@ -221,17 +240,15 @@ def plan(
     quota, before the others share the rest. The sources without a quota share what is left as `mix` says:
     "union" pools them into one group (no source gets a share: the selection's own choice makes the mix, and the
     funnel shows it), "equal" or "proportional" split it first (see `source_parts`)."""
-    order = sorted(range(len(examples)), key=lambda i: _sort_key(examples[i]))
-    pooled = {ex.origin.source for ex in examples if quotas.get(ex.origin.source, 0) <= 0} - first
-    labels = [
-        UNION if mix == "union" and examples[i].origin.source in pooled else group_of(examples[i]) for i in order
-    ]
+    order = sorted(range(len(keys)), key=lambda i: keys[i][:4])  # id, then source, file, row
+    pooled = {key.source for key in keys if quotas.get(key.source, 0) <= 0} - first
+    labels = [UNION if mix == "union" and keys[i].source in pooled else keys[i].group for i in order]
     parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
     index = {g: i for i, g in enumerate(sorted(parts))}
     groups = np.array([index[g] for g in labels], dtype=np.int64)
     room = np.array([parts[g] for g in index], dtype=np.int64)
     full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
-    return Plan(examples, order, groups, room, frozenset(full))
+    return Plan(keys, order, groups, room, frozenset(full))
 
 
 def select(
@@ -247,12 +264,29 @@ def select(
 ) -> Picked:
     """`plan` then `Plan.pick` over every candidate: k-center over `vectors` (rows aligned with `examples`,
     L2-normalised) when given, else a seeded random draw per group. Returns (selected, [(left out, reason)])."""
-    p = plan(examples, budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
+    p = plan([Key.of(ex) for ex in examples], budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
     if vectors is not None:
         vectors = np.asarray(vectors, dtype=np.float32)
         _check_vectors(vectors, len(examples))
         vectors = vectors[p.order]
-    return p.pick(vectors, None, seed)
+    return split(examples, p.pick(vectors, None, seed), p.reason)
+
+
+def split(examples: Sequence[Example], chosen: np.ndarray, reason: Callable[[int], str]) -> Picked:
+    """(the examples at `chosen`, the others with `reason(index)`), both in input order."""
+    picked = set(chosen.tolist())
+    selected = [ex for i, ex in enumerate(examples) if i in picked]
+    left_out = [(ex, reason(i)) for i, ex in enumerate(examples) if i not in picked]
+    assert len(selected) + len(left_out) == len(examples), "select lost or duplicated an example"
+    return selected, left_out
+
+
+def sample(keys: Sequence[Key], budget: int, seed: int) -> np.ndarray:
+    """A seeded random sample of `budget` candidates (variant "random", the ablation): their indices, ascending;
+    the others are left out "over_budget". The draw does not depend on the input order."""
+    order = sorted(range(len(keys)), key=lambda i: keys[i][:4])
+    random.Random(seed).shuffle(order)
+    return np.sort(np.asarray(order[:budget], dtype=np.int64))
 
 
 def _random_fill(groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
@@ -267,24 +301,3 @@ def _check_vectors(vectors: np.ndarray, n: int) -> None:
     norms = np.linalg.norm(vectors, axis=1)
     if n and not np.allclose(norms, 1.0, atol=1e-3):
         raise ValueError("vectors: rows must be L2-normalised (cosine distance is 1 - dot); embed with normalise on")
-
-
-def _sort_key(example: Example) -> tuple[str, str, str, str]:
-    return example.id, example.origin.source, example.origin.file, example.origin.row
-
-
-def _shuffled(examples: list[Example], rng: random.Random) -> list[Example]:
-    pool = sorted(examples, key=_sort_key)
-    rng.shuffle(pool)
-    return pool
-
-
-def _in_input_order(examples: list[Example], chosen: list[Example]) -> list[Example]:
-    ids = {id(e) for e in chosen}
-    return [e for e in examples if id(e) in ids]
-
-
-def sample(examples: list[Example], budget: int, seed: int) -> tuple[list[Example], list[tuple[Example, str]]]:
-    """A seeded random sample of `budget` examples; the rest are left out as "over_budget"."""
-    pool = _shuffled(examples, random.Random(seed))
-    return _in_input_order(examples, pool[:budget]), [(ex, "over_budget") for ex in pool[budget:]]

@@ -2,8 +2,9 @@
 
 Sits in curate/, between the streamed steps and selection: the survivors go to Parquet shards in a temporary
 folder (records.ShardWriter, the data contract's own format) and their MinHash values to one .npy file, read back as
-a memory map. What stays in memory is a row's id and where it came from, about 100 bytes, not its text: the text is
-read again, once, in order, after the groups are made.
+a memory map; their prompts to a column of their own, so selection can read the few it embeds without the rest.
+What stays in memory is a row's select.Key (id, where it came from, site), about 200 bytes, not its text: the
+examples are read again, once, in order, after the selection is made.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from lessismore.curate.select import Key
 from lessismore.records import Example, ShardWriter, iter_batches
 
 
@@ -27,23 +31,40 @@ class Spill:
         self.shard_rows, self.num_perm = shard_rows, num_perm
         self._writer = ShardWriter(self.folder / "examples", Example, shard_rows)
         self._parts: list[Path] = []  # one .npy of values a call to add
-        self.ids: list[str] = []  # each row's example id, in order
-        self.where: list[str] = []  # each row's "file row N", for the quarantine detail of a row it keeps out
+        self._prompts: list[Path] = []  # one .parquet of prompts a call to add
+        self.keys: list[Key] = []  # each row's key, in order
 
     def add(self, examples: list[Example], values: np.ndarray) -> None:
         assert values.shape == (len(examples), self.num_perm), "one row of MinHash values an example"
         for ex in examples:
             self._writer.write(ex)
-            self.ids.append(ex.id)
-            self.where.append(f"{ex.origin.file} row {ex.origin.row}")
+            self.keys.append(Key.of(ex))
         part = self.folder / f"minhash-{len(self._parts):05d}.npy"
         np.save(part, values.astype(np.uint32, copy=False))
         self._parts.append(part)
+        prompts = self.folder / f"prompts-{len(self._prompts):05d}.parquet"
+        pq.write_table(pa.table({"prompt": [ex.prompt for ex in examples]}), prompts)
+        self._prompts.append(prompts)
+
+    def where(self, k: int) -> str:
+        """Row k's "file row N", for the quarantine detail of a row it keeps out."""
+        return f"{self.keys[k].file} row {self.keys[k].row}"
+
+    def prompts(self, rows: np.ndarray) -> list[str]:
+        """The prompts of the rows at `rows` (ascending positions), read from their column alone."""
+        out, at, rows = [], 0, np.asarray(rows, dtype=np.int64)
+        for part in self._prompts:
+            n = pq.read_metadata(part).num_rows
+            inside = rows[(rows >= at) & (rows < at + n)] - at
+            if len(inside):
+                out += pq.read_table(part, columns=["prompt"]).column("prompt").take(inside).to_pylist()
+            at += n
+        return out
 
     def values(self) -> np.ndarray:
         """Every row's values, (n, num_perm) uint32, as one memory-mapped array (on disk, paged in as used)."""
         out = np.lib.format.open_memmap(
-            self.folder / "minhash.npy", mode="w+", dtype=np.uint32, shape=(len(self.ids), self.num_perm)
+            self.folder / "minhash.npy", mode="w+", dtype=np.uint32, shape=(len(self.keys), self.num_perm)
         )
         at = 0
         for part in self._parts:
