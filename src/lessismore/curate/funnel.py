@@ -29,7 +29,7 @@ from lessismore.curate.dedup import PromptDedup
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
-from lessismore.curate.select import plan, sample
+from lessismore.curate.select import Key, plan, sample
 from lessismore.curate.spill import Spill
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
@@ -104,13 +104,13 @@ def curate(
     sign = sign or partial(signatures, shingle=nd.shingle, num_perm=nd.num_perm)
     screen = _Screen(spec, prompts, rules or {}, out)
     with Spill(spill_rows, nd.num_perm) as spill:
-        buffer: list[Example] = []
+        buffer: list[tuple[Example, Key]] = []
         for batch in batches:
             buffer += screen.batch(batch)
             if len(buffer) >= spill_rows:
-                spill.add(buffer, sign([minhash_text(ex) for ex in buffer]))
+                spill.add(buffer, sign([minhash_text(ex) for ex, _ in buffer]))
                 buffer = []
-        spill.add(buffer, sign([minhash_text(ex) for ex in buffer]))
+        spill.add(buffer, sign([minhash_text(ex) for ex, _ in buffer]))
         groups = group(spill.values(), nd.threshold) if spill.keys else None
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
         screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())
@@ -165,8 +165,8 @@ class _Screen:
     def _count(self, step: str, kept: list[Example]) -> None:
         self.funnel[step].update(ex.origin.source for ex in kept)
 
-    def batch(self, batch: Sequence[Example]) -> list[Example]:
-        """One batch through the per-row steps; returns what is left, in input order."""
+    def batch(self, batch: Sequence[Example]) -> list[tuple[Example, Key]]:
+        """One batch through the per-row steps; returns what is left, in input order, with each one's key."""
         spec, pool = self.spec, list(batch)
         self._count("validated", pool)
         for ex in pool:
@@ -186,18 +186,20 @@ class _Screen:
                     self.drop(ex, reason)
             pool = [ex for ex, keep, _ in verdicts if keep]
             self._count("filters", pool)
-        kept = []
+        kept, keys = [], {}
         for ex in pool:  # exact prompt dedup: the first in input order is kept, over every batch
-            if (first := self.dedup.first(ex)) is None:
+            key = Key.of(ex)  # one object for the dedup memory and the spill's selection keys
+            if (first := self.dedup.first(ex, key)) is None:
                 kept.append(ex)
+                keys[id(ex)] = key
             else:
-                self.drop(ex, f"duplicate_prompt:{first[0]}", f"kept {first[0]}: {first[1]}")
+                self.drop(ex, f"duplicate_prompt:{first.id}", f"kept {first.id}: {first.file} row {first.row}")
         self._count("dedup", kept)
         pool, contaminated = remove_contaminated(kept, self.index)
         for ex, reason in contaminated:
             self.drop(ex, reason, describe_match(ex, self.index))
         self._count("decontam", pool)
-        return pool
+        return [(ex, keys[id(ex)]) for ex in pool]
 
     def write_out(self, spill: Spill, groups: Groups | None, chosen: np.ndarray, reason: Callable) -> list[Example]:
         """The spilled survivors read back once, in order: the `chosen` rows (positions in the spill) are returned;

@@ -34,11 +34,13 @@ class Spill:
         self._prompts: list[Path] = []  # one .parquet of prompts a call to add
         self.keys: list[Key] = []  # each row's key, in order
 
-    def add(self, examples: list[Example], values: np.ndarray) -> None:
-        assert values.shape == (len(examples), self.num_perm), "one row of MinHash values an example"
-        for ex in examples:
+    def add(self, rows: list[tuple[Example, Key]], values: np.ndarray) -> None:
+        """Examples with their keys (select.Key.of), and their MinHash values, one row each."""
+        assert values.shape == (len(rows), self.num_perm), "one row of MinHash values an example"
+        for ex, key in rows:
             self._writer.write(ex)
-            self.keys.append(Key.of(ex))
+            self.keys.append(key)
+        examples = [ex for ex, _ in rows]
         part = self.folder / f"minhash-{len(self._parts):05d}.npy"
         np.save(part, values.astype(np.uint32, copy=False))
         self._parts.append(part)
