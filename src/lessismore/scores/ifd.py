@@ -10,8 +10,12 @@ user and system turn emptied (a template cannot render a conversation that start
 losses are over the same response tokens (unless the cut at `max_tokens` falls inside the response with the prompt
 in front; the token counts are kept so a reader can see it).
 
-Rows are scored in batches of similar length (sorted by tokens, so a batch pads little), in inference mode; the
-result comes back in input order. A row without a labelled token (no assistant turn) has no score: None.
+`score_ifd` is the entry point: it scores only what the cache (judge/cache.py KeyedCache) lacks, in buckets of
+`batch_size` examples of similar length (sorted by characters, so a batch pads little and nothing is tokenized
+before its bucket is reached), two forward passes a bucket (with and without the prompt), in inference mode, and
+flushes each bucket's rows before the next; the result comes back in input order. A row without a labelled token
+(no assistant turn) has no score: None. A score depends on the batch it was computed in only to float rounding
+(padding is masked; about 1e-6 relative on CPU), so a resumed run equals an uninterrupted one to that tolerance.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lessismore.judge.cache import KeyedCache
 from lessismore.records import Example, Message
+from lessismore.scores import score_key
 from lessismore.train.collate import IGNORE_INDEX, collate, encode_example
 
 
@@ -43,6 +49,41 @@ def response_only(example: Example) -> tuple[Message, ...]:
     return tuple(m if m.role == "assistant" else Message(m.role, "") for m in example.messages)
 
 
+def ifd_key(example: Example, fingerprint: str, max_tokens: int) -> str:
+    """The cache key of one IFD score: the scorer (`fingerprint`: its weights and tokenizer), the cut, the turns."""
+    return score_key("ifd", fingerprint, max_tokens, [[m.role, m.content] for m in example.messages])
+
+
+def score_ifd(
+    examples: Sequence[Example],
+    model: Any,
+    tokenizer: Any,
+    cache: KeyedCache,
+    *,
+    fingerprint: str,
+    max_tokens: int,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[Ifd | None]:
+    """Each example's IFD, from `cache` where it has it, else from `model` and `tokenizer` (the chat template
+    training uses), written to `cache` a bucket at a time. `fingerprint` names the scorer: it must change whenever
+    the weights or the tokenizer do (e.g. models.checkpoint_hash of the model folder). `progress(n)` is called after
+    each bucket with the examples it scored (the cached ones are never reported)."""
+    keys = [ifd_key(ex, fingerprint, max_tokens) for ex in examples]
+    todo = [(k, ex) for k, ex in {k: ex for k, ex in zip(keys, examples, strict=True)}.items() if k not in cache]
+    todo.sort(key=lambda item: sum(len(m.content) for m in item[1].messages))
+    for start in range(0, len(todo), batch_size):
+        bucket = todo[start : start + batch_size]
+        with_prompt = [encode_example(ex.messages, tokenizer, max_tokens) for _, ex in bucket]
+        alone = [encode_example(response_only(ex), tokenizer, max_tokens) for _, ex in bucket]
+        a = mean_losses(with_prompt, model, tokenizer, batch_size=len(bucket))
+        b = mean_losses(alone, model, tokenizer, batch_size=len(bucket))
+        cache.put([_row(key, x, y) for (key, _), x, y in zip(bucket, a, b, strict=True)])
+        if progress:
+            progress(len(bucket))
+    return [_ifd_of(cache.get(k)) for k in keys]
+
+
 def ifd_scores(
     examples: Sequence[Example],
     model: Any,
@@ -52,19 +93,30 @@ def ifd_scores(
     batch_size: int,
     progress: Callable[[int], None] | None = None,
 ) -> list[Ifd | None]:
-    """Each example's IFD from `model` (a causal LM) and `tokenizer` (with the chat template training uses).
-    `progress(n)` is called after each batch with the examples it scored."""
-    with_prompt = [encode_example(ex.messages, tokenizer, max_tokens) for ex in examples]
-    alone = [encode_example(response_only(ex), tokenizer, max_tokens) for ex in examples]
-    losses = mean_losses([*with_prompt, *alone], model, tokenizer, batch_size=batch_size, progress=None)
-    n = len(examples)
-    out: list[Ifd | None] = []
-    for k in range(n):
-        (a, ta), (b, tb) = losses[k], losses[n + k]
-        out.append(Ifd(a, b, ta, tb) if ta and tb else None)
-    if progress:
-        progress(n)
-    return out
+    """`score_ifd` with nothing cached and nothing kept: for a one-off look at a few examples."""
+    return score_ifd(
+        examples,
+        model,
+        tokenizer,
+        KeyedCache(None),
+        fingerprint="",
+        max_tokens=max_tokens,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def _row(key: str, with_prompt: tuple[float, int], alone: tuple[float, int]) -> dict[str, Any]:
+    (a, ta), (b, tb) = with_prompt, alone
+    if not (ta and tb):
+        return {"key": key, "kind": "ifd", "score": None, "raw": "", "meta": {}}
+    meta = {"with_prompt": a, "without_prompt": b, "tokens": ta, "tokens_alone": tb}
+    return {"key": key, "kind": "ifd", "score": a / b if b > 0 else None, "raw": "", "meta": meta}
+
+
+def _ifd_of(row: dict[str, Any] | None) -> Ifd | None:
+    assert row is not None, "every example was scored or cached"
+    return Ifd(**row["meta"]) if row["meta"] else None
 
 
 def mean_losses(
