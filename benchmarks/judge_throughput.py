@@ -48,7 +48,7 @@ def synthetic_pairs(n: int) -> list:
 def timed_runs(url: str, model: str, pairs: list, concurrency: int, cache_dir: Path, **judge_kw) -> dict:
     """pairs/s at concurrency 1 and at `concurrency` (empty caches), then the warm-cache run's calls."""
     from lessismore.judge import load_template
-    from lessismore.judge.cache import VerdictCache
+    from lessismore.judge.cache import KeyedCache
     from lessismore.judge.openai import OpenAIJudge
     from lessismore.judge.protocol import JudgeRun, judge_pairs
 
@@ -56,7 +56,7 @@ def timed_runs(url: str, model: str, pairs: list, concurrency: int, cache_dir: P
     out = {}
     for name, workers in (("sequential", 1), ("concurrent", concurrency)):
         judge = OpenAIJudge(url, model, mode="generate", concurrency=workers, **judge_kw)
-        with VerdictCache(cache_dir / f"{name}.jsonl") as cache:
+        with KeyedCache(cache_dir / f"{name}.jsonl") as cache:
             judgments, stats = judge_pairs(pairs, judge, template, run, cache)
         out[name] = {
             "pairs_per_s": len(pairs) / stats.seconds,
@@ -69,7 +69,7 @@ def timed_runs(url: str, model: str, pairs: list, concurrency: int, cache_dir: P
             f"= {out[name]['pairs_per_s']:.2f} pairs/s ({out[name]['valid']} readable verdicts)"
         )
     judge = OpenAIJudge(url, model, mode="generate", concurrency=concurrency, **judge_kw)
-    with VerdictCache(cache_dir / "concurrent.jsonl") as cache:  # reopened from disk: what a re-run sees
+    with KeyedCache(cache_dir / "concurrent.jsonl") as cache:  # reopened from disk: what a re-run sees
         _, stats = judge_pairs(pairs, judge, template, run, cache)
     out["warm_calls"] = stats.calls
     print(

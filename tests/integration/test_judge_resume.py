@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lessismore.judge import load_template
-from lessismore.judge.cache import VerdictCache
+from lessismore.judge.cache import KeyedCache
 from lessismore.judge.local import LocalBackend
 from lessismore.judge.protocol import judge_pairs
 from tests.conftest import run_env
@@ -42,7 +42,7 @@ CHILD = """
 import sys, time
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from lessismore.judge import load_template
-from lessismore.judge.cache import VerdictCache
+from lessismore.judge.cache import KeyedCache
 from lessismore.judge.local import LocalBackend
 from lessismore.judge.protocol import judge_pairs
 
@@ -55,7 +55,7 @@ class Slow(LocalBackend):  # a slow judge, so the kill lands mid-run
             time.sleep(0.2)
             yield batch
 
-with VerdictCache(cache_file) as cache:
+with KeyedCache(cache_file) as cache:
     judge_pairs(make_pairs(n), Slow(model, tok, batch_size=1), load_template("pairwise"), RUN, cache)
 """
 
@@ -90,14 +90,14 @@ def test_kill_9_mid_run_keeps_the_verdicts_and_the_rerun_judges_only_the_rest(ti
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    survived = len(VerdictCache(cache_file))
+    survived = len(KeyedCache(cache_file))
     assert 6 <= survived < 2 * N_PAIRS
 
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
     pairs, run = _make_pairs(N_PAIRS)
     template = load_template("pairwise")
     rest = Counting(model, tok, batch_size=4)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         resumed, stats = judge_pairs(pairs, rest, template, run, cache)
     assert rest.asked == stats.calls == 2 * N_PAIRS - survived and stats.cached == survived
 

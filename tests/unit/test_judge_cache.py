@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lessismore.judge.cache import VerdictCache
+from lessismore.judge.cache import KeyedCache
 from lessismore.judge.protocol import JudgeRun, Reply, build_pairs, judge_pairs
 from tests.unit.test_judge import PAIRWISE, RUN, FakeBackend, _prompt, _response
 
@@ -26,16 +26,16 @@ SCRIPT |= {k: Reply(text="B", usage={"prompt_tokens": 100, "completion_tokens": 
 def test_a_warm_cache_makes_zero_calls_and_gives_the_same_records(tmp_path):
     pairs, cache_file = _two_pairs(), tmp_path / "cache.jsonl"
     priced = JudgeRun("j", "f0", price_in=2.5, price_out=10.0)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         cold, stats = judge_pairs(pairs, FakeBackend(SCRIPT), PAIRWISE, priced, cache)
     assert stats.calls == 4 and stats.prompt_tokens == 400 and stats.cost_usd == pytest.approx(4 * (250 + 20) / 1e6)
     again = FakeBackend(SCRIPT)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         warm, stats = judge_pairs(pairs, again, PAIRWISE, priced, cache)
     assert again.asked == [] and (stats.calls, stats.cached) == (0, 4) and warm == cold
     # another judge fingerprint, or another template text, is a different question: asked again
     other = FakeBackend(SCRIPT)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         judge_pairs(pairs, other, PAIRWISE, JudgeRun("j", "f1"), cache)
     assert len(other.asked) == 4
 
@@ -49,11 +49,11 @@ def test_a_crash_mid_run_keeps_what_was_judged(tmp_path):
                 yield batch
 
     pairs, cache_file = _two_pairs(), tmp_path / "cache.jsonl"
-    with pytest.raises(ConnectionError), VerdictCache(cache_file) as cache:
+    with pytest.raises(ConnectionError), KeyedCache(cache_file) as cache:
         judge_pairs(pairs, Crashing(SCRIPT), PAIRWISE, RUN, cache)
     assert len(cache_file.read_text().splitlines()) == 3
     rest = FakeBackend(SCRIPT)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         judgments, stats = judge_pairs(pairs, rest, PAIRWISE, RUN, cache)
     assert (stats.calls, stats.cached, len(rest.asked)) == (1, 3, 1)
     assert [j.verdict for j in judgments] == ["a", "b", "a", "b"]
@@ -61,12 +61,12 @@ def test_a_crash_mid_run_keeps_what_was_judged(tmp_path):
 
 def test_a_torn_last_line_is_cut_and_that_item_judged_again(tmp_path):
     cache_file = tmp_path / "cache.jsonl"
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         judge_pairs(_two_pairs(), FakeBackend(SCRIPT), PAIRWISE, RUN, cache)
     data = cache_file.read_bytes()
     cache_file.write_bytes(data[:-20])  # a kill -9 in the middle of the last line
     rest = FakeBackend(SCRIPT)
-    with VerdictCache(cache_file) as cache:
+    with KeyedCache(cache_file) as cache:
         assert cache.unreadable == 1 and len(cache) == 3
         judge_pairs(_two_pairs(), rest, PAIRWISE, RUN, cache)
     assert len(rest.asked) == 1 and len(cache_file.read_text().splitlines()) == 4

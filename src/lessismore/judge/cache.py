@@ -1,11 +1,16 @@
-"""The verdict cache: every reply a judge ever gave, keyed by the content hash of what it was asked.
+"""The content-keyed cache: every reply a judge gave and every score a scorer computed, by the hash of what it was
+asked.
 
-Sits under judge/protocol.py. A key hashes the judge's fingerprint (model and weights, mode, decoding, calibration),
-the template's hash, the order, the prompt text and both answer texts (see `verdict_key`), so a re-run with nothing
-changed makes zero calls, and changing any of those asks again. The file (outputs/judge_cache.jsonl, a DVC out with
-`persist: true`, so `dvc push` shares it between machines) is append-only: each reply is written and flushed the
-moment it arrives, so a crash or a kill -9 loses at most the line being written, and a torn last line is cut off
-when the cache is opened. A later row with the same key wins (a re-judged item after the cache was edited by hand).
+Used by judge/protocol.py (verdicts and grades) and scores/ (IFD, the quality and complexity raters): one file
+format, one class. A key hashes everything that decides the answer. For a verdict: the judge's fingerprint (model
+and weights, mode, decoding, calibration), the template's hash, the order, the prompt and both answer texts (see
+`verdict_key`). For a score: its kind, the scorer's fingerprint and the example's content (scores/__init__.py
+`score_key`). So a re-run with nothing changed computes nothing, and changing any of those asks again. The file
+(for the judge, outputs/judge_cache.jsonl, a DVC out with `persist: true`, so `dvc push` shares it between
+machines) is append-only: each batch of rows is written and flushed the moment it is done, so a crash or a kill -9
+loses at most the line being written, and a torn last line is cut off when the cache is opened. A later row with
+the same key wins (a re-judged item after the cache was edited by hand). It lives under judge/ because the judge
+came first and its stages' deps name this file; nothing in it is judge-specific but `verdict_key`.
 """
 
 from __future__ import annotations
@@ -45,13 +50,14 @@ def _own_copy(path: Path) -> None:
         path.write_bytes(data)
 
 
-class VerdictCache:
-    """An append-only jsonl of {"key", "verdict", "raw", "meta"} rows; `path=None` keeps it in memory only."""
+class KeyedCache:
+    """An append-only jsonl of rows, each a JSON object with a "key" (a verdict: "verdict", "raw", "meta"; a score:
+    see scores/); `path=None` keeps it in memory only."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self.rows: dict[str, dict[str, Any]] = {}
-        self.unreadable = 0  # lines that were not a whole row (a torn tail, a hand edit): those items are re-judged
+        self.unreadable = 0  # lines that were not a whole row (a torn tail, a hand edit): those items are asked again
         self._fh: IO[str] | None = None
         if self.path and self.path.exists():
             self._load(self.path)
@@ -96,12 +102,12 @@ class VerdictCache:
             self._fh.close()
             self._fh = None
 
-    def __enter__(self) -> VerdictCache:
+    def __enter__(self) -> KeyedCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def fingerprint(self) -> str:
-        """A hash of every key in the cache (for lineage: which judgments stood behind a number)."""
+        """A hash of every key in the cache (for lineage: which judgments or scores stood behind a number)."""
         return content_id(sorted(self.rows))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lessismore.judge import Template
-from lessismore.judge.cache import VerdictCache
+from lessismore.judge.cache import KeyedCache
 from lessismore.judge.outcome import pair_outcomes
 from lessismore.judge.protocol import Backend, JudgeRun, Pair, judge_pairs
 from lessismore.records import Origin, Prompt, Response
@@ -43,7 +43,7 @@ def dev_judge(
     template: Template,
     run: JudgeRun,
     reference: Sequence[str],
-    cache: VerdictCache | None = None,
+    cache: KeyedCache | None = None,
     log: Callable[[str], None] = print,
 ) -> Callable[[Sequence[str], Sequence[str]], float]:
     """A train.select.DevJudge: (dev prompts, a candidate's answers) -> its preference rate over `reference`."""
@@ -102,5 +102,5 @@ def epoch_scorer(
 
     reference = [r.text for r in answers_of({"path": base_dir}).generate(list(prompts))]
     backend, run = open_judge(spec, {"base": base_dir}, seed, section="train.select_judge")
-    judge = dev_judge(backend, load_template(spec.template), run, reference, VerdictCache(cache_path))
+    judge = dev_judge(backend, load_template(spec.template), run, reference, KeyedCache(cache_path))
     return judge_scorer(prompts, judge, answers_of)

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from lessismore.judge import Template, render_fitted
-from lessismore.judge.cache import VerdictCache, seed_of, verdict_key
+from lessismore.judge.cache import KeyedCache, seed_of, verdict_key
 from lessismore.judge.parse import GRADE_OPTIONS, PAIRWISE_OPTIONS, choose, format_scores, parse_grade, parse_pairwise
 from lessismore.records import Judgment, Prompt, Rating, Response
 
@@ -131,7 +131,7 @@ def _run(
     options: Mapping[str, str],
     parser: Callable[..., str],
     run: JudgeRun,
-    cache: VerdictCache,
+    cache: KeyedCache,
     desc: str | None,
 ) -> RunStats:
     """Ask the backend for every job whose key the cache lacks; each reply goes into the cache as it arrives."""
@@ -181,7 +181,7 @@ def _prior(
     template: Template,
     options: Mapping[str, str],
     run: JudgeRun,
-    cache: VerdictCache,
+    cache: KeyedCache,
     stats: RunStats,
 ) -> dict[str, float]:
     """The letters' mean log-probability over the content-free inputs (cached like any other call)."""
@@ -213,11 +213,11 @@ def judge_pairs(
     backend: Backend,
     template: Template,
     run: JudgeRun,
-    cache: VerdictCache | None = None,
+    cache: KeyedCache | None = None,
     desc: str | None = None,
 ) -> tuple[list[Judgment], RunStats]:
     """Judge every pair in both orders; returns 2 Judgments per pair ("ab" then "ba") and what the run cost."""
-    cache = cache if cache is not None else VerdictCache(None)
+    cache = cache if cache is not None else KeyedCache(None)
     shown = []
     for pair in pairs:
         for order, first, second in (("ab", pair.candidate, pair.baseline), ("ba", pair.baseline, pair.candidate)):
@@ -253,11 +253,11 @@ def rate_responses(
     backend: Backend,
     template: Template,
     run: JudgeRun,
-    cache: VerdictCache | None = None,
+    cache: KeyedCache | None = None,
     desc: str | None = None,
 ) -> tuple[list[Rating], RunStats]:
     """Absolute grades (LIMA Figure 3: excellent / pass / fail), one Rating per response, and what the run cost."""
-    cache = cache if cache is not None else VerdictCache(None)
+    cache = cache if cache is not None else KeyedCache(None)
     jobs = [
         _Job(verdict_key(run.key_prefix, template.sha, "abs", p.text, r.text), {"prompt": p.text, "answer": r.text})
         for p, r in items

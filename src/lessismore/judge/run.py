@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lessismore import records
 from lessismore.judge import load_template
-from lessismore.judge.cache import VerdictCache
+from lessismore.judge.cache import KeyedCache
 from lessismore.judge.factory import open_judge
 from lessismore.judge.injection import plant
 from lessismore.judge.protocol import RunStats, build_pairs, judge_pairs, rate_responses
@@ -55,7 +55,7 @@ def judge_all(
     lengths = {r.id: len(r.text) for r in tested}
     started = time.perf_counter()
     judgments, ratings, injected, blocks = [], [], [], {}
-    with VerdictCache(cache_path) as cache:
+    with KeyedCache(cache_path) as cache:
         for i, judge in enumerate(spec.judges):
             mine, grades, twins, block = _one_judge(
                 judge, f"judge.judges[{i}]", pairs, planted, items, cache, model_dirs, seed
@@ -108,7 +108,7 @@ def _one_judge(
     pairs: list,
     planted: list,
     items: list,
-    cache: VerdictCache,
+    cache: KeyedCache,
     model_dirs: Mapping[str, Path],
     seed: int,
 ) -> tuple[list, list, list, dict[str, Any]]:
