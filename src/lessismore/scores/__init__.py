@@ -1,6 +1,7 @@
 """Model-based scores of training candidates (ARCHITECTURE "Scores as records"): data about an example, computed by
 a model, for selection where there are no votes. ifd.py: the instruction-following difficulty from the base model's
-own losses; rater.py: quality and complexity ratings (1-6) through any judge backend.
+own losses; rater.py: quality and complexity ratings (1-6) through any judge backend; deita.py: selection by
+the combined score, best first, kept apart by an embedding-distance threshold (DEITA).
 
 Every score is a row of the shared content-keyed cache (judge/cache.py KeyedCache), keyed by `score_key`: its
 kind, the scorer's fingerprint and the content the scorer saw. So a re-run scores nothing twice, the same text
