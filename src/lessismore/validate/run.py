@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -23,6 +22,7 @@ from lessismore.contract import quarantine
 from lessismore.errors import BadValue
 from lessismore.records import Dropped, Example, Prompt, from_dict, to_dict
 from lessismore.validate.docs import GXSession, Outcome
+from lessismore.validate.kept import KeptIds
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
 
 _QUARANTINES = f"{quarantine('ingest')} and {quarantine('validate')}"
@@ -203,7 +203,7 @@ class _Run:
     def __init__(self, session: GXSession, min_chars: int, max_chars: int) -> None:
         self.session, self.summary = session, ValidationSummary()
         self.checks = {suite: suite_checks(suite, min_chars, max_chars) for suite in SUITES}
-        self.first: dict[str, dict[str, tuple[str, str]]] = {suite: {} for suite in SUITES}  # id -> (file, row)
+        self.first = {suite: KeptIds() for suite in SUITES}  # the ids kept so far, and where from
         self.files: dict[tuple[str, str], Counter] = {}  # (source, file) -> read, failed, kept
         self.merged: dict[tuple[str, str, str], dict[str, Any]] = {}
 
@@ -222,7 +222,8 @@ class _Run:
         self.summary.prompt_drops = [from_dict(Dropped, d) for d in saved["prompt_drops"]]
         self.files = {(source, file): Counter(n) for source, file, n in start.state["files"]}
         self.merged = {(e["suite"], e["expectation"], e["column"]): e for e in self.summary.expectations}
-        self.first["examples"] = {key: (sys.intern(file), row) for key, file, row in start.kept}
+        for key, file, row in start.kept:
+            self.first["examples"].add(key, file, row)
         self.session.restore(start.results)
 
     def check(self, suite: str, records: list[Any], label: str) -> Checked:
@@ -243,17 +244,18 @@ class _Run:
         """None when `rec` is kept (no problem, the first copy of its id), else its Dropped; counts either way."""
         where, first, s = f"{rec.origin.file} row {rec.origin.row}", self.first[suite], self.summary
         counts = self.files.setdefault((rec.origin.source, rec.origin.file), Counter())
-        counts.update(read=1, failed=bool(problems), kept=not problems and rec.id not in first)
+        seen = not problems and rec.id in first
+        counts.update(read=1, failed=bool(problems), kept=not problems and not seen)
         s.read_by_source[rec.origin.source] += 1
         if problems:
             reason, detail = problems[0][0], f"{where}: " + "; ".join(text for _, text in problems)
-        elif rec.id in first:
-            file, row = first[rec.id]
+        elif seen:
+            file, row = first.where(rec.id)
             reason = "duplicate_id"
             detail = f"{where}: same content (id {rec.id}) as {file} row {row}, which is kept"
             detail += " (fix: delete one of the copies in the source)"
         else:
-            first[rec.id] = (sys.intern(rec.origin.file), rec.origin.row)
+            first.add(rec.id, rec.origin.file, rec.origin.row)
             s.kept[suite] += 1
             s.valid_by_source[rec.origin.source] += 1
             if suite == "prompts":
