@@ -32,7 +32,7 @@ def _backend(url: str, **kw) -> OpenAIBackend:
 
 def test_answers_come_back_in_input_order_within_the_concurrency_limit(fault_server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
-    srv = fault_server()
+    srv = fault_server(latency_s=0.3)  # long enough to overlap on a loaded machine (0.05 s did not, under load)
     prompts = [f"question {i}" for i in range(9)]
     results = _backend(srv.url).generate(prompts)
     assert [r.text for r in results] == [f"echo: {p}" for p in prompts]
