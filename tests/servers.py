@@ -89,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self._leave()  # before the reply goes out: a client may send its next request the moment it has it
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -105,6 +106,7 @@ class Handler(BaseHTTPRequestHandler):
             fault = srv.script.pop(0) if srv.script else "ok"
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        self._inside = True
         try:
             if fault == "429":
                 self._send(429, b'{"error": "slow down"}', {"Retry-After": "0"})
@@ -121,8 +123,14 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(srv.latency_s)
                 self._send(200, json.dumps(srv.completion(body)).encode())
         finally:
-            with srv.lock:
-                srv.in_flight -= 1
+            self._leave()
+
+    def _leave(self) -> None:
+        """This request stops counting as in flight (once)."""
+        if getattr(self, "_inside", False):
+            self._inside = False
+            with self.server.lock:
+                self.server.in_flight -= 1
 
 
 @contextmanager
