@@ -1,7 +1,8 @@
 """DVC stage `curate`: data/validated/*.parquet -> data/curated/train.jsonl (the training set) and its dataset card.
 
 Runs lessismore.curate: rewrites, quality filters, dedup, decontamination against the dev and test prompts,
-near-duplicates, then a diverse selection under the budget and per-source quotas (or a variant's ablation).
+near-duplicates, then a diverse selection under the budget and per-source quotas (or a variant's ablation; the
+variants scored, ifd_only and quality_only rank by model-based scores, cached in data/scores.jsonl by content).
 train.jsonl holds one records.Example a line (chat messages + origin), the format the trainer reads; every
 example not selected goes to data/quarantine/curate.jsonl with its reason; metrics/curate.json has the funnel
 (per step and per source) and the diversity of the selection against a random set of the same size;
@@ -23,7 +24,9 @@ from lessismore.config import load_params
 from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
 from lessismore.curate.on_engine import embedder, signer
 from lessismore.errors import BadValue, NotFound, run_stage
+from lessismore.judge.cache import KeyedCache
 from lessismore.records import Example, JsonlSink, Prompt, iter_batches, read_parquet, write_jsonl
+from lessismore.scores.scorers import Scorers, weights_for
 
 
 def main() -> None:
@@ -42,13 +45,23 @@ def main() -> None:
     # the per-row work (MinHash signatures, embeddings) runs on data.engine: here, or on a Ray cluster
     embed = embedder(params.data) if cfg.diversity == "kcenter" else None
     sign = signer(params.data, shingle=cfg.near_dup.shingle, num_perm=cfg.near_dup.num_perm)
+    # the model-based scores (variants scored, ifd_only, quality_only), each computed once: the cache is kept
+    c.SCORE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    c.SCORE_CACHE.touch()  # a DVC out in every variant (empty until a variant scores)
+    kinds = weights_for(cfg.variant, cfg.scores.weights)
+    cache = KeyedCache(c.SCORE_CACHE)
+    score = Scorers(cfg.scores, list(kinds), cache, c.MODEL_DIRS, params.base.seed) if kinds else None
 
     # ------------------------------------------------------------------------------------------------------------
     # the funnel, streamed: every drop goes to the quarantine (written even when empty) as it is decided
     start = time.perf_counter()
     rules = source_rules(cfg, sources)
     total = records.count_rows(c.VALIDATED / c.EXAMPLES)
-    with JsonlSink(c.quarantine("curate")) as dropped, tqdm(total=total, desc="curate", unit="example") as bar:
+    with (
+        cache,
+        JsonlSink(c.quarantine("curate")) as dropped,
+        tqdm(total=total, desc="curate", unit="example") as bar,
+    ):
         result = curate(
             _counted(batches, bar),
             prompts,
@@ -60,6 +73,7 @@ def main() -> None:
             sign=sign,
             rules=rules,
             spill_rows=shard_rows,
+            score=score,
         )
 
     # ------------------------------------------------------------------------------------------------------------

@@ -71,8 +71,9 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def make_pipeline_repo(dest: Path, profile: str = "tiny") -> Path:
-    """Copy the pipeline into `dest`, merge profiles/<profile>.yaml into params.yaml, git init + dvc init + commit."""
+def make_pipeline_repo(dest: Path, profile: str = "tiny", *more: str) -> Path:
+    """Copy the pipeline into `dest`, merge profiles/<profile>.yaml (then each of `more`, in order) into params.yaml,
+    git init + dvc init + commit."""
     import shutil
     import subprocess
 
@@ -88,7 +89,9 @@ def make_pipeline_repo(dest: Path, profile: str = "tiny") -> Path:
         else:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / f"{profile}.yaml"))
+    params = read_yaml(REPO / "params.yaml")
+    for name in (profile, *more):
+        params = merge(params, read_yaml(REPO / "profiles" / f"{name}.yaml"))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copy2(REPO / ".gitignore", dest / ".gitignore")
     env = run_env()

@@ -32,9 +32,9 @@ def train_spec(**overrides: Any) -> Train:
 
 
 def curate_spec(**overrides: Any) -> Curate:
-    """params.yaml's curate section with `overrides`; near_dup / decontam take dicts of their own overrides."""
+    """params.yaml's curate section with `overrides`; near_dup / decontam / scores take dicts of their own."""
     c = repo_params().curate
-    for nested in ("near_dup", "decontam"):
+    for nested in ("near_dup", "decontam", "scores"):
         if isinstance(overrides.get(nested), dict):
             overrides[nested] = dataclasses.replace(getattr(c, nested), **overrides[nested])
     return dataclasses.replace(c, **overrides)

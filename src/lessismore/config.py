@@ -120,10 +120,55 @@ class Decontam:
 
 
 @dataclass(frozen=True)
+class IfdScorer:
+    """The instruction-following difficulty's scorer (scores/ifd.py): whose losses, on how much of each example."""
+
+    model: str  # base (models/base) | a model folder (Superfiltering: a small model, e.g. GPT-2, scores well enough)
+    max_tokens: int  # each conversation cut at this many tokens, as training cuts it
+    batch_size: int  # examples a forward pass (similar lengths batch together)
+
+
+@dataclass(frozen=True)
+class Rater:
+    """The LLM that rates candidates 1-6 (scores/rater.py): a judge backend with the rating templates."""
+
+    name: str  # a readable name for the metrics
+    backend: Literal["local", "openai"]  # local: a transformers model in this process; openai: any compatible server
+    model: str  # local: base | a model folder; openai: the model name the server serves
+    quality_template: str  # judge/prompts/<name>.txt, fields prompt and answer (AlpaGasus's rating)
+    complexity_template: str  # judge/prompts/<name>.txt, field prompt (DEITA's instruction complexity)
+    mode: Literal["logprobs", "generate"]  # logprobs: the expected digit under the options' probabilities
+    temperature: float  # 0: greedy
+    max_new_tokens: int  # generate mode: room for the reply
+    batch_size: int  # local backend: messages per forward pass
+    context_tokens: int  # longest message the rater takes; 0: the local model's own limit, 8192 for openai
+    price: Price
+    openai: Endpoint | None = None  # backend openai only, required there
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Model-based selection (curate.variant scored, ifd_only, quality_only; scores/): which scores, how they combine,
+    and DEITA's score-first pass with its distance threshold."""
+
+    # the combined score is the weighted sum (a weight of 0: not computed). ifd is in (0, ~1.2], higher: the prompt
+    # helps less, a harder example (Cherry LLM keeps the highest under 1); quality and complexity are 1-6
+    weights: dict[Literal["quality", "complexity", "ifd"], float]
+    cut: float  # variant scored: a combined score below this is not taken
+    min_distance: float  # least cosine distance to every example taken so far (DEITA: 0.1; needs diversity kcenter)
+    ifd_max: float  # an IFD at or above this is dropped: the prompt does not help predict the answer (Cherry LLM: 1)
+    per_pick: int  # candidates scored per example to pick, a seeded sample of each group (0: every candidate)
+    ifd: IfdScorer
+    rater: Rater
+
+
+@dataclass(frozen=True)
 class Curate:
     # lima: filters, dedup, decontamination, diversity under quotas; random: a seeded sample of the budget, no
-    # quality filters; unfiltered: no quality filters, diversity on; single_source: lima on `single_source` only
-    variant: Literal["lima", "random", "unfiltered", "single_source"]
+    # quality filters; unfiltered: no quality filters, diversity on; single_source: lima on `single_source` only;
+    # scored: lima's filters, then the best by curate.scores' weighted score, kept apart by its min_distance (DEITA);
+    # ifd_only, quality_only: the same, ranked by that one score alone, no cut (the ablations of scored)
+    variant: Literal["lima", "random", "unfiltered", "single_source", "scored", "ifd_only", "quality_only"]
     budget: int  # total training examples kept (LIMA: 1000)
     # the response length window by source format, [min, max] characters (LIMA's rule for Stack Exchange answers:
     # 1,200-4,096). A format left out, or null, has none: its responses were written as given (an authored
@@ -141,6 +186,7 @@ class Curate:
     kcenter_sample: int
     near_dup: NearDup
     decontam: Decontam
+    scores: Scores
     single_source: str | None = None  # variant single_source only, required there: the source to keep
 
 

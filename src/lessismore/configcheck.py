@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lessismore.yamlconfig import Unchecked
 
 if TYPE_CHECKING:
-    from lessismore.config import JudgeSpec, Params, Source
+    from lessismore.config import JudgeSpec, Params, Rater, Source
 
 Check = Callable[["Params"], Iterable[str]]
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # an imported system's name: a DVC stage suffix and file name
@@ -124,6 +124,27 @@ def _curate(p: Params) -> Iterable[str]:
         yield "curate.kcenter_sample: must be >= 0 (0 embeds every candidate; 20 looks at 20 per example picked)"
     if c.site_temperature <= 0:
         yield "curate.site_temperature: must be > 0 (LIMA: 3; 1 samples sites in proportion to their size)"
+
+
+SCORED = ("scored", "ifd_only", "quality_only")  # the variants that select by model-based scores (curate.scores)
+
+
+def _scores(p: Params) -> Iterable[str]:
+    s, key = p.curate.scores, "curate.scores"
+    if p.curate.variant == "scored" and not any(s.weights.values()):
+        yield f"{key}.weights: every weight is 0; give quality, complexity or ifd a weight (e.g. quality: 1.0)"
+    if not 0.0 <= s.min_distance <= 2.0:
+        yield f"{key}.min_distance: a cosine distance in [0, 2] (DEITA: 0.1; 0 turns the check off)"
+    if s.ifd_max <= 0:
+        yield f"{key}.ifd_max: must be > 0 (Cherry LLM: 1.0, the prompt no longer helps)"
+    if s.per_pick < 0:
+        yield f"{key}.per_pick: must be >= 0 (0 scores every candidate; 3 scores 3 per example kept)"
+    if s.ifd.max_tokens < 8 or s.ifd.batch_size < 1:
+        yield f"{key}.ifd: max_tokens >= 8 and batch_size >= 1 (e.g. 512 and 8)"
+    yield from _backend_spec(f"{key}.rater", s.rater)
+    for scorer, model in (("ifd", s.ifd.model), ("rater", s.rater.model)):
+        if model == "finetuned" and (scorer == "ifd" or s.rater.backend == "local"):
+            yield f"{key}.{scorer}.model: the model trained on the selection cannot score it; use base or a folder"
 
 
 def _near_dup(p: Params) -> Iterable[str]:
@@ -245,14 +266,19 @@ def _judge(p: Params) -> Iterable[str]:
 
 
 def _judge_spec(key: str, s: JudgeSpec) -> Iterable[str]:
+    yield from _backend_spec(key, s)
+    if s.calibrate and s.mode != "logprobs":
+        yield f"{key}.calibrate: only applies to mode logprobs"
+
+
+def _backend_spec(key: str, s: JudgeSpec | Rater) -> Iterable[str]:
+    """What a judge and a rater share: the backend, its endpoint, the decoding, the price."""
     if s.backend == "openai" and not s.model:
         yield f"{key}.model: backend openai needs the served model name"
     if s.backend == "openai" and s.openai is None:
         yield f"{key}.openai: backend openai needs it (base_url, api_key_env, concurrency, ...); add it"
     if s.backend != "openai" and s.openai is not None:
         yield f"{key}.openai: only backend openai reads it; remove it (backend is {s.backend})"
-    if s.calibrate and s.mode != "logprobs":
-        yield f"{key}.calibrate: only applies to mode logprobs"
     if s.temperature < 0 or s.max_new_tokens < 1 or s.batch_size < 1 or s.context_tokens < 0:
         yield f"{key}: temperature, context_tokens >= 0 and max_new_tokens, batch_size >= 1"
     if s.price.input_per_mtok < 0 or s.price.output_per_mtok < 0:
@@ -280,6 +306,7 @@ CHECKS: list[Check] = [
     _sources,
     _validate,
     _curate,
+    _scores,
     _near_dup,
     _decontam,
     _model,

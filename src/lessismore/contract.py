@@ -22,6 +22,8 @@ SHARD = "part-{:05d}.parquet"  # one shard of a sharded table: data.shard_rows r
 CURATED = Path("data/curated")
 TRAIN_SET = CURATED / "train.jsonl"  # one records.Example a line: the training set
 DATASET_CARD = CURATED / "README.md"
+# every model-based score of a candidate (curate.scores), by content hash: kept between runs (persist), pushed with dvc
+SCORE_CACHE = Path("data/scores.jsonl")
 QUARANTINE = Path("data/quarantine")  # <stage>.jsonl: every dropped record with its reason, file and row
 DATA_DOCS = Path("reports/data_docs")
 BASE_MODEL = Path("models/base")
@@ -126,10 +128,12 @@ STAGES: dict[str, Stage] = {
         (INGESTED, quarantine("ingest")),
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
+    # models/base: the scorers' model when curate.variant selects by scores (a dep in every variant: DVC's deps
+    # cannot follow a param; under lima a new base model re-runs curate to the same bytes)
     "curate": Stage(
         ("curate", "base.seed", "ingest.sources", "data.shard_rows", "data.engine", "data.batch_rows", "data.ray"),
-        (VALIDATED,),
-        (CURATED, quarantine("curate"), metrics("curate"), timing("curate")),
+        (VALIDATED, BASE_MODEL),
+        (CURATED, quarantine("curate"), SCORE_CACHE, metrics("curate"), timing("curate")),
     ),
     "model": Stage(("model", "base.seed"), (), (BASE_MODEL,)),
     "train": Stage(

@@ -140,6 +140,7 @@ def explain_example(query: str, rows: list[dict[str, Any]], curate_metrics: dict
         "id": kept["id"],
         "line": out["n"],
         "rewrites": (kept.get("meta") or {}).get("rewrites", []),
+        "scores": (kept.get("meta") or {}).get("scores"),  # the model-based scores it was chosen by (scored variants)
         "source": source,
         "source_selected": share.get("selected"),
         "source_candidates": share.get("candidates"),
@@ -199,6 +200,8 @@ def render_example(story: dict[str, Any]) -> Any:
                 f"{kept['source']}: {kept['source_selected']} of {kept['source_candidates']} candidates selected"
             )
         facts += [f"variant {kept['variant']}"] if kept.get("variant") else []
+        if kept.get("scores"):
+            facts.append("scores " + ", ".join(f"{k} {v}" for k, v in kept["scores"].items()))
         facts += [f"rules {kept['rules']}"] if kept.get("rules") else []
         table.add_row("kept", escape("; ".join(facts)))
     return table

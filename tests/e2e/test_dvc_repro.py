@@ -1,6 +1,7 @@
 """End to end: `dvc repro` of the real pipeline in a fresh git + DVC repo, on the tiny random model.
 
-Every stage runs for real (Great Expectations, LoRA training, generation, the judge, the report); only the model is
+Every stage runs for real (Great Expectations, selection by model-based scores (profiles/scored.yaml: the tiny model
+scores IFD and rates quality and complexity), LoRA training, generation, the judge, the report); only the model is
 tiny. Then a second `dvc repro` must be a no-op, and a second fresh workspace must reproduce every output byte for
 byte, but for the few that contract.VOLATILE declares volatile by nature.
 """
@@ -19,6 +20,7 @@ from tests.conftest import make_pipeline_repo, run_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+PROFILES = ("tiny", "scored")  # the tiny model, selecting by scores (the demo's lima is tested in integration/)
 STAGES = ["ingest", "validate", "curate", "model", "train", "generate@finetuned", "generate@base", "judge", "report"]
 
 
@@ -33,7 +35,7 @@ def _dvc(repo, *args) -> str:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """The pipeline, run once with `dvc repro` in a fresh git + DVC repository (shared by this module's tests)."""
-    repo = make_pipeline_repo(tmp_path_factory.mktemp("first") / "repo")
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("first") / "repo", *PROFILES)
     _dvc(repo, "repro")
     return repo
 
@@ -56,6 +58,7 @@ def test_dvc_repro_end_to_end_then_noop(ran):
 
     curated = (repo / "data/curated/train.jsonl").read_text().splitlines()
     assert 0 < len(curated) <= 24  # the tiny profile's budget
+    _selected_by_scores_that_are_kept(repo, curated)
 
     judge = json.loads((repo / "metrics/judge.json").read_text())
     base = judge["baselines"]["base"]
@@ -79,6 +82,20 @@ def test_dvc_repro_end_to_end_then_noop(ran):
     assert all(f"'{s}' didn't change" in out for s in STAGES), out
     assert (repo / "dvc.lock").read_bytes() == before
     assert "up to date" in _dvc(repo, "status")
+
+
+def _selected_by_scores_that_are_kept(repo, curated: list[str]) -> None:
+    """Variant scored: every selected example carries its scores, every scored drop says why with them, and each
+    score is a row of the cache (data/scores.jsonl) by content."""
+    assert json.loads((repo / "metrics/curate.json").read_text())["variant"] == "scored"
+    cache = [json.loads(line) for line in (repo / "data/scores.jsonl").read_text().splitlines()]
+    assert {row["kind"] for row in cache} == {"quality", "complexity", "ifd"}
+    for line in curated:
+        scores = json.loads(line)["meta"]["scores"]
+        assert set(scores) == {"quality", "complexity", "ifd", "combined"} and scores["combined"] is not None
+    drops = [json.loads(line) for line in (repo / "data/quarantine/curate.jsonl").read_text().splitlines()]
+    scored = [d for d in drops if "scores" in d["record"]["meta"]]
+    assert scored and all("scores:" in d["detail"] for d in scored)
 
 
 def _cards_match_the_metrics(repo, judge: dict) -> None:
@@ -129,7 +146,7 @@ def test_a_second_workspace_reproduces_every_output_byte_for_byte(ran, tmp_path)
     the same bytes everywhere but in the declared volatile outputs; a difference names the file and its first line."""
     from lessismore.contract import VOLATILE
 
-    second = make_pipeline_repo(tmp_path / "repo")
+    second = make_pipeline_repo(tmp_path / "repo", *PROFILES)
     _dvc(second, "repro")
     a, b = (_lock_outs(r) for r in (ran, second))
     assert sorted(a) == sorted(b)

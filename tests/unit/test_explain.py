@@ -75,7 +75,14 @@ ROWS = [
         "data/curated/train.jsonl",
         "example",
         1,
-        _ex("eeee000000000005", WH, "How to brew?", rewritten_from="aaaa000000000001", rewrites=["this_article"]),
+        _ex(
+            "eeee000000000005",
+            WH,
+            "How to brew?",
+            rewritten_from="aaaa000000000001",
+            rewrites=["this_article"],
+            scores={"quality": 4.5, "ifd": 0.8, "combined": 6.1},
+        ),
     ),
     _row(
         "curate",
@@ -112,6 +119,7 @@ def test_a_kept_example_is_found_by_its_id_before_or_after_the_rewrite(query):
         "source_candidates": 32,
         "variant": "lima",
         "rules": RULES,
+        "scores": {"quality": 4.5, "ifd": 0.8, "combined": 6.1},
     }
 
 
@@ -170,6 +178,8 @@ def test_render_example_and_lineage():
     text = _text(render_example(explain_example("bbbb", ROWS)))
     assert "dropped at curate: near_duplicate" in text and "lessismore explain eeee000000000005" in text
     assert "se_stem · data/sources/se/Posts.xml row 3/4 · CC BY-SA 4.0" in text
+    kept = _text(render_example(explain_example("eeee", ROWS, METRICS)))
+    assert "scores quality 4.5, ifd 0.8, combined 6.1" in kept
     stages = {
         "ingest": {
             "cmd": "python stages/ingest.py",

@@ -6,7 +6,8 @@ The funnel, one step at a time (funnel.py streams it, batch by batch, in bounded
   -> decontamination against every dev and test prompt (decontam.py) -> near-duplicates (neardup.py, MinHash LSH
      and union-find)
   -> selection under the budget: per-source quotas, sites by temperature, farthest-first on embeddings (select.py);
-     variant random: a seeded sample of the budget instead.
+     variant random: a seeded sample of the budget instead; variants scored, ifd_only, quality_only: the best by
+     model-based scores, kept apart by an embedding distance (scored.py, DEITA).
 Dedup and decontamination run in every variant: they keep the evaluation honest, they are not quality rules.
 Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
 and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
@@ -92,4 +93,5 @@ def curate_metrics(result: CurateResult, spec: Curate, *, quotas: Mapping[str, i
         "decontam": result.decontam,
         "rules": result.rules,
         "diversity": result.diversity,
+        "scores": result.scores,
     }

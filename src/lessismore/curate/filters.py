@@ -39,6 +39,13 @@ REASONS = {
     "other_source": "curate.variant is single_source and this example is from another source",
     "over_quota": "its source filled its ingest.sources[].quota; raise it to keep more",
     "over_budget": "curate.budget was spent; raise it to keep more",
+    # the variants that select by model-based scores (curate/scored.py; the detail gives the numbers)
+    "score_below_cut": "its combined score is below curate.scores.cut; lower the cut or change the weights",
+    "ifd_above_max": "its IFD is at or above curate.scores.ifd_max: the prompt does not help predict the answer",
+    "unscored": "a scorer gave no readable score (the rater's reply named no digit 1-6), so it is never taken",
+    "too_close": "too close in meaning to an example already taken (cosine distance under curate.scores."
+    "min_distance); lower it to keep more alike examples",
+    "not_scored": "not in the seeded sample that was scored (curate.scores.per_pick per place); raise it",
 }
 
 _QUOTED = re.compile(r'"[^"\n]{0,200}"|“[^”\n]{0,200}”')  # a quoted sentence ("My bike was stolen.") is an example

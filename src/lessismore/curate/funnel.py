@@ -9,7 +9,9 @@ Sits in curate/ and runs the steps of the other modules in three phases, so memo
    union-find); each group's earliest is kept;
 3. selection (select.py) over the keys of what is left (ids, origins, sites: not their text), with the embeddings
    of the few prompts farthest-first looks at (read back from the spill's prompt column) and the diversity measure;
-   then the spill is read back once, in order: the selected are returned, every other row dropped with its reason.
+   or, for the variants that select by model-based scores, scored.py over the few candidates it scores;
+   then the spill is read back once, in order: the selected are returned, every other row dropped with its reason
+   (and, where it was scored, its scores on its record).
 Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
 and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +31,12 @@ from lessismore.curate.dedup import PromptDedup
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
+from lessismore.curate.scored import Pick, Score, pick_scored
 from lessismore.curate.select import Key, plan, sample
 from lessismore.curate.spill import Spill
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, to_dict
+from lessismore.scores.scorers import weights_for
 
 if TYPE_CHECKING:
     from lessismore.config import Curate
@@ -49,6 +53,7 @@ class CurateResult:
     rewritten: dict[str, int] = field(default_factory=dict)  # rewrite rule -> examples it changed
     decontam: dict[str, Any] = field(default_factory=dict)  # the n-gram index's stats (prompts too short to match)
     rules: dict[str, str] = field(default_factory=dict)  # source -> the selection rules that applied to it
+    scores: dict[str, Any] = field(default_factory=dict)  # the scored variants: distributions, extremes (scored.py)
 
     @property
     def candidates(self) -> int:
@@ -86,6 +91,7 @@ def curate(
     sign: Sign | None = None,
     rules: Mapping[str, Rules] | None = None,
     spill_rows: int = 5000,
+    score: Score | None = None,
 ) -> CurateResult:
     """Run the funnel over the validated examples, given batch by batch; `prompts` are the dev and test prompts to
     keep out. Every example not selected is passed to `out` as a Dropped, in a fixed order (each batch's drops by
@@ -98,8 +104,11 @@ def curate(
     source, whose examples are then taken whole within its quota ahead of the mined ones.
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
     diversity measure; without it the draw within each source and site is seeded random. `sign` (texts -> MinHash
-    values; curate.on_engine.signer) computes near-duplicate signatures, here by default.
+    values; curate.on_engine.signer) computes near-duplicate signatures, here by default. `score` (candidates ->
+    {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores.
     """
+    if weights_for(spec.variant, spec.scores.weights) and score is None:
+        raise ValueError(f"curate.variant {spec.variant} selects by scores: pass `score` (scores.scorers.Scorers)")
     nd = spec.near_dup
     sign = sign or partial(signatures, shingle=nd.shingle, num_perm=nd.num_perm)
     screen = _Screen(spec, prompts, rules or {}, out)
@@ -114,15 +123,16 @@ def curate(
         groups = group(spill.values(), nd.threshold) if spill.keys else None
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
         screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())
-        chosen, reason, measure = _select(spill, kept, spec, quotas, seed, embed, screen)
-        selected = screen.write_out(spill, groups, chosen, reason)
+        pick = _select(spill, kept, spec, quotas, seed, embed, screen, score)
+        selected = screen.write_out(spill, groups, pick)
     candidates = screen.funnel["validated"]
     assert len(selected) + screen.drops_total() == candidates.total(), "curate lost or duplicated an example"
     funnel = [{"step": k, "n": n.total(), "per_source": dict(sorted(n.items()))} for k, n in screen.funnel.items()]
     sources = sorted(candidates)
     applied = {name: screen.rules_for(name).describe() for name in sources} if screen.filtering else {}
     rewritten = dict(sorted(screen.rewritten.items()))
-    return CurateResult(selected, screen.drops, funnel, measure, rewritten, screen.index.stats, applied)
+    stats = screen.index.stats
+    return CurateResult(selected, screen.drops, funnel, pick.diversity, rewritten, stats, applied, pick.summary)
 
 
 class _Screen:
@@ -133,7 +143,7 @@ class _Screen:
     def __init__(self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules], out: Callable) -> None:
         dc = spec.decontam
         self.spec, self.out, self.rules = spec, out, dict(rules)
-        self.filtering = spec.variant in ("lima", "single_source")
+        self.filtering = spec.variant in ("lima", "single_source", "scored", "ifd_only", "quality_only")
         self.index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words, similarity=dc.short_similarity)
         steps = ["validated", "single_source"] if spec.variant == "single_source" else ["validated"]
         steps += ["filters"] if self.filtering else []
@@ -201,18 +211,21 @@ class _Screen:
         self._count("decontam", pool)
         return [(ex, keys[id(ex)]) for ex in pool]
 
-    def write_out(self, spill: Spill, groups: Groups | None, chosen: np.ndarray, reason: Callable) -> list[Example]:
-        """The spilled survivors read back once, in order: the `chosen` rows (positions in the spill) are returned;
-        each near-duplicate is dropped naming its group's kept row, each row selection left out with `reason(k)`."""
-        picked, selected = set(chosen.tolist()), []
+    def write_out(self, spill: Spill, groups: Groups | None, pick: Pick) -> list[Example]:
+        """The spilled survivors read back once, in order: the `pick.chosen` rows (positions in the spill) are
+        returned; each near-duplicate is dropped naming its group's kept row, each row selection left out with
+        `pick.why(k)`. A row that was scored carries its scores (meta "scores")."""
+        picked, selected = set(pick.chosen.tolist()), []
         for k, ex in enumerate(spill.examples()):
             assert groups is not None and ex.id == spill.keys[k].id
+            if k in pick.scores:
+                ex = replace(ex, meta={**ex.meta, "scores": pick.scores[k]})
             root = int(groups.root[k])
             if root == k and k in picked:
                 selected.append(ex)
                 continue
             if root == k:
-                self.drop(ex, reason(k))
+                self.drop(ex, *pick.why(k))
                 continue
             link, sim = int(groups.link[k]), float(groups.similarity[k])
             kept_id = spill.keys[root].id
@@ -230,16 +243,19 @@ def _select(
     seed: int,
     embed: Embed | None,
     screen: _Screen,
-) -> tuple[np.ndarray, Callable[[int], str], dict[str, Any] | None]:
+    score: Score | None,
+) -> Pick:
     """Selection under the budget over the `kept` rows of the spill (its positions, ascending), from their keys:
-    (the chosen positions, why a position was left out, the diversity measure over the candidates that were
-    embedded). Only the prompts farthest-first looks at are read back."""
+    the chosen positions, why a position was left out, the diversity measure over the candidates that were
+    embedded (and, for the scored variants, the scores). Only the prompts farthest-first looks at are read back."""
     keys = [spill.keys[k] for k in kept.tolist()]
     if spec.variant == "random":
-        return kept[sample(keys, spec.budget, seed)], lambda k: "over_budget", None
+        return Pick(kept[sample(keys, spec.budget, seed)], lambda k: ("over_budget", ""), {}, None, {})
     curated = frozenset(name for name, r in screen.rules.items() if r.curated)
     first = curated if screen.filtering else frozenset()
     p = plan(keys, spec.budget, quotas, site_temperature=spec.site_temperature, first=first, mix=spec.mix)
+    if score is not None and weights_for(spec.variant, spec.scores.weights):
+        return pick_scored(spill, kept, p, spec, seed=seed, score=score, embed=embed, curated=first)
     rows = p.candidates(spec.kcenter_sample, seed) if embed is not None else None
     vectors = None
     if rows is not None and len(rows):
@@ -248,10 +264,10 @@ def _select(
         vectors = embed([prompts[k] for k in at.tolist()])
     chosen = p.pick(vectors, rows, seed)
 
-    def reason(k: int) -> str:
-        return "over_quota" if spill.keys[k].source in p.full else "over_budget"
+    def why(k: int) -> tuple[str, str]:
+        return ("over_quota" if spill.keys[k].source in p.full else "over_budget"), ""
 
     if vectors is None or not len(chosen):
-        return kept[chosen], reason, None
+        return Pick(kept[chosen], why, {}, None, {})
     mask = np.isin(np.asarray(p.order, dtype=np.int64)[rows], chosen)
-    return kept[chosen], reason, diversity_measure(vectors, np.flatnonzero(mask), seed=seed)
+    return Pick(kept[chosen], why, {}, diversity_measure(vectors, np.flatnonzero(mask), seed=seed), {})

@@ -184,7 +184,8 @@ class Plan:
     embedding, so a pool of millions costs its keys, not its texts.
 
     `order` lists the candidates' indices in id order; `groups[k]` is the group of candidate order[k] (an index
-    into `room`, what each group may take); `full` the sources whose quota the parts fill.
+    into `room`, what each group may take, and into `labels`, its (source, site)); `full` the sources whose quota
+    the parts fill.
     """
 
     keys: Sequence[Key]
@@ -192,6 +193,7 @@ class Plan:
     groups: np.ndarray
     room: np.ndarray
     full: frozenset[str]
+    labels: tuple[Group, ...]
 
     def candidates(self, per_pick: int, seed: int) -> np.ndarray:
         """Positions in `order` worth embedding: every candidate of a group with room, or, with `per_pick` > 0, a
@@ -248,7 +250,7 @@ def plan(
     groups = np.array([index[g] for g in labels], dtype=np.int64)
     room = np.array([parts[g] for g in index], dtype=np.int64)
     full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
-    return Plan(keys, order, groups, room, frozenset(full))
+    return Plan(keys, order, groups, room, frozenset(full), tuple(index))
 
 
 def select(

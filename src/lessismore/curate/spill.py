@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.select import Key
-from lessismore.records import Example, ShardWriter, iter_batches
+from lessismore.records import Example, ShardWriter, from_dict, iter_batches
 
 
 class Spill:
@@ -61,6 +61,18 @@ class Spill:
             if len(inside):
                 out += pq.read_table(part, columns=["prompt"]).column("prompt").take(inside).to_pylist()
             at += n
+        return out
+
+    def take(self, rows: np.ndarray) -> list[Example]:
+        """The examples at `rows` (ascending positions), reading only the shards that hold one (selection by scores
+        reads the few it scores; the rest stay on disk until `examples` reads them all, once, in order)."""
+        self._writer.close()
+        rows, out = np.asarray(rows, dtype=np.int64), []
+        for i, shard in enumerate(self._writer.shards):
+            at = i * self.shard_rows
+            inside = rows[(rows >= at) & (rows < at + self.shard_rows)] - at
+            if len(inside):
+                out += [from_dict(Example, r) for r in pq.read_table(shard).take(inside).to_pylist()]
         return out
 
     def values(self) -> np.ndarray:

@@ -69,12 +69,12 @@ def defuse(text: str) -> str:
     return _FENCE.sub(lambda m: "(" + m.group(0)[1:-1] + ")", text)
 
 
-def load_template(name: str, prompts_dir: str | Path = PROMPTS_DIR) -> Template:
-    """Read prompts/<name>.txt; the error lists the templates that do exist."""
+def load_template(name: str, prompts_dir: str | Path = PROMPTS_DIR, key: str = "judge.template") -> Template:
+    """Read prompts/<name>.txt; the error names the params `key` and lists the templates that do exist."""
     path = Path(prompts_dir) / f"{name}.txt"
     if not path.exists():
         known = sorted(p.stem for p in Path(prompts_dir).glob("*.txt"))
-        raise NotFound(f"judge template {path} not found; set params judge.template to one of {known}")
+        raise NotFound(f"judge template {path} not found; set params {key} to one of {known}")
     return Template(name=name, text=path.read_text(encoding="utf-8"))
 
 

@@ -1,10 +1,11 @@
 """A judge entry of params (judge.judges[i]) -> a ready Backend and its JudgeRun (name, fingerprint, price).
 
-Used by the judge stage and by the train stage's `select: judge`. The one place that reads a JudgeSpec: the
-cores under judge/ take the plain Backend and JudgeRun it returns. The backend is lazy: a local model is loaded,
-or an HTTP client opened, only when the first uncached item is asked, so a re-run with a warm cache costs nothing.
-The fingerprint hashes everything that decides a verdict (for a local judge, the weights' hash; for a served one,
-the served model's name) and nothing that does not (the judge's display name, the URL, the key, concurrency).
+Used by the judge stage, the train stage's `select: judge` and curate's raters (scores/scorers.py). The one place
+that reads a JudgeSpec (or a config.Rater): the cores under judge/ take the plain Backend and JudgeRun it returns.
+The backend is lazy: a local model is loaded, or an HTTP client opened, only when the first uncached item is asked,
+so a re-run with a warm cache costs nothing. The fingerprint hashes everything that decides a verdict (for a local
+judge, the weights' hash; for a served one, the served model's name) and nothing that does not (the judge's
+display name, the URL, the key, concurrency).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class LazyBackend:
 def open_judge(
     spec: Any, model_dirs: Mapping[str, Path], seed: int, section: str = "judge.judges[0]"
 ) -> tuple[LazyBackend, JudgeRun]:
-    """(backend, run) for one config.JudgeSpec found at params key `section`; `model_dirs`: "base" etc. -> folder."""
+    """(backend, run) for one config.JudgeSpec (or config.Rater) found at params key `section`; `model_dirs`: "base"
+    etc. -> folder."""
     decoding = {
         "mode": spec.mode,
         "temperature": spec.temperature,
@@ -70,7 +72,8 @@ def open_judge(
         identity = {"backend": "openai", "model": spec.model, **decoding}
         backend = LazyBackend(lambda: _openai(spec, section))
     price = spec.price
-    run = JudgeRun(spec.name, content_id(identity), spec.calibrate, price.input_per_mtok, price.output_per_mtok)
+    calibrate = getattr(spec, "calibrate", False)  # a rater (config.Rater) has no option letters to calibrate
+    run = JudgeRun(spec.name, content_id(identity), calibrate, price.input_per_mtok, price.output_per_mtok)
     return backend, run
 
 

@@ -111,8 +111,7 @@ def quality(
     progress: Callable[[int], None] | None = None,
 ) -> list[Rated]:
     """How helpful and correct each example's answer is to its prompt, 1-6 (template fields: prompt, answer)."""
-    fields = [dict(zip(("prompt", "answer"), rater_fields(ex), strict=True)) for ex in examples]
-    return rate("quality", fields, backend, template, run, cache, progress=progress)
+    return rate("quality", quality_fields(examples), backend, template, run, cache, progress=progress)
 
 
 def complexity(
@@ -125,8 +124,23 @@ def complexity(
     progress: Callable[[int], None] | None = None,
 ) -> list[Rated]:
     """How demanding each example's instruction is, 1-6, the answer unseen (template field: prompt)."""
-    fields = [{"prompt": rater_fields(ex)[0]} for ex in examples]
-    return rate("complexity", fields, backend, template, run, cache, progress=progress)
+    return rate("complexity", complexity_fields(examples), backend, template, run, cache, progress=progress)
+
+
+def rating_keys(kind: str, fields: Sequence[dict[str, str]], template: Template, run: JudgeRun) -> list[str]:
+    """The cache key of each item's rating: the kind, the rater (its fingerprint and template) and the fields."""
+    scorer = content_id(run.fingerprint, template.sha)
+    return [score_key(kind, scorer, f) for f in fields]
+
+
+def quality_fields(examples: Sequence[Example]) -> list[dict[str, str]]:
+    """The quality template's fields of each example: its prompt and answer."""
+    return [dict(zip(("prompt", "answer"), rater_fields(ex), strict=True)) for ex in examples]
+
+
+def complexity_fields(examples: Sequence[Example]) -> list[dict[str, str]]:
+    """The complexity template's field of each example: its prompt (the answer unseen)."""
+    return [{"prompt": rater_fields(ex)[0]} for ex in examples]
 
 
 def rate(
@@ -141,8 +155,7 @@ def rate(
 ) -> list[Rated]:
     """One `kind` of rating per item of `fields` (the template's fields), from `cache` where it has it, else asked
     in batches of similar length. An item with an empty field has nothing to rate: None, never asked."""
-    scorer = content_id(run.fingerprint, template.sha)
-    keys = [score_key(kind, scorer, f) for f in fields]
+    keys = rating_keys(kind, fields, template, run)
     todo = [(k, f) for k, f in dict(zip(keys, fields, strict=True)).items() if k not in cache and all(f.values())]
     fitted = [render_fitted(template, f, backend.count_tokens, backend.max_input_tokens) for _, f in todo]
     order = sorted(range(len(todo)), key=lambda i: len(fitted[i][0]))  # similar lengths batch together
