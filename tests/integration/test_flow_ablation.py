@@ -58,7 +58,7 @@ def test_two_budgets_become_experiments_and_the_curve_reaches_the_report(prefect
     flow_mod, root, started = load_flow("ablation"), str(pipeline_repo), time.time()
     params = (pipeline_repo / "params.yaml").read_text()
 
-    state = flow_mod.ablation(root=root, variants=["lima"], budgets=[8, 4], return_state=True)
+    state = flow_mod.ablation(root=root, variants=["lima", "scored"], budgets=[8, 4], return_state=True)
     assert state.is_completed(), state.message
     run_id = str(state.state_details.flow_run_id)
 
@@ -67,6 +67,8 @@ def test_two_budgets_become_experiments_and_the_curve_reaches_the_report(prefect
     assert [(p["exp"], p["variant"], p["budget"]) for p in doc["points"]] == [
         ("abl-lima-4", "lima", 4),
         ("abl-lima-8", "lima", 8),
+        ("abl-scored-4", "scored", 4),
+        ("abl-scored-8", "scored", 8),
     ]
     show = subprocess.run(
         ["dvc", "exp", "show", "--json"], cwd=root, env=run_env(), capture_output=True, text=True, check=True
@@ -84,6 +86,8 @@ def test_two_budgets_become_experiments_and_the_curve_reaches_the_report(prefect
             check=True,
         ).stdout
         assert json.loads(curate)["funnel"][-1]["n"] == point["budget"]
+        assert json.loads(curate)["variant"] == point["variant"]
+        assert bool(json.loads(curate)["scores"]) == (point["variant"] == "scored")  # chosen by scores, or not
 
     # the workspace kept its own params; the report was rebuilt after the curve was written
     assert (pipeline_repo / "params.yaml").read_text() == params
@@ -91,6 +95,11 @@ def test_two_budgets_become_experiments_and_the_curve_reaches_the_report(prefect
     page = pipeline_repo / "reports/index.html"
     assert page.stat().st_mtime > started
     html = page.read_text()
-    assert 'id="ablation"' in html and "abl-lima-4" in html and "abl-lima-8" in html  # the report drew the curve
+    assert 'id="ablation"' in html and "abl-lima-4" in html and "abl-scored-8" in html  # the report drew the curve
     artifact = read_artifacts(run_id)["ablation-curve"]
-    assert [r["budget"] for r in json.loads(artifact.data)] == [4, 8]
+    assert [(r["variant"], r["budget"]) for r in json.loads(artifact.data)] == [
+        ("lima", 4),
+        ("lima", 8),
+        ("scored", 4),
+        ("scored", 8),
+    ]

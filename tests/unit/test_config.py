@@ -268,3 +268,27 @@ def test_the_model_in_training_cannot_be_a_judge():
         "judge.judges[0].model: the model in training cannot judge; use base, a model folder or a served one"
         in str(err.value)
     )
+
+
+def test_the_scores_section_is_checked_by_key():
+    data = read_yaml(REPO / "params.yaml")
+    data["curate"]["variant"] = "scored"
+    scores = data["curate"]["scores"]
+    scores["weights"] = {"quality": 0.0, "ifd": 0.0}
+    scores |= {"min_distance": 3.0, "per_pick": -1, "ifd_max": 0.0}
+    scores["ifd"]["model"] = "finetuned"
+    scores["rater"]["backend"] = "openai"
+    scores["rater"]["weights"] = 1  # a key a rater does not have
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    text = str(err.value)
+    assert "curate.scores.rater.weights: unknown key" in text
+    data["curate"]["scores"]["rater"].pop("weights")
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    text = str(err.value)
+    assert "curate.scores.weights: every weight is 0" in text
+    assert "curate.scores.min_distance: a cosine distance in [0, 2]" in text
+    assert "curate.scores.per_pick: must be >= 0" in text and "curate.scores.ifd_max: must be > 0" in text
+    assert "curate.scores.ifd.model: the model trained on the selection cannot score it" in text
+    assert "curate.scores.rater.openai: backend openai needs it" in text

@@ -355,3 +355,41 @@ def test_count_rows_lists_every_stage():
     assert rows[0] == {"stage": "ingest", "counts": {"examples": 3}}
     assert [r["stage"] for r in rows[1:]] == ["validate", "curate", "train", "generate", "judge"]
     assert all(r["counts"] is None for r in rows[1:])
+
+
+def test_selection_by_scores_shows_distributions_extremes_and_diversity():
+    """A scored curate run: the score histograms per source and kind, the best and worst scored with their scores,
+    and the diversity against random; untrusted prompt text stays escaped."""
+    import numpy as np
+
+    from lessismore.curate.scored import summarise
+    from lessismore.records import Example, Message
+    from tests.specs import curate_spec
+
+    examples = [
+        Example(
+            (Message("user", EVIL if i == 3 else f"Prompt {i}"), Message("assistant", f"Answer {i}")),
+            Origin("se" if i % 2 else "wiki", "f.jsonl", str(i)),
+        )
+        for i in range(10)
+    ]
+    values = {"quality": [1.0 + i / 2 for i in range(10)], "ifd": [0.5 + i / 30 for i in range(10)]}
+    total = np.array([q + f for q, f in zip(values["quality"], values["ifd"], strict=True)])
+    taken = total > 4.0
+    spec = curate_spec().scores
+    scores = summarise(examples, values, total, taken, {"quality": 1.0, "ifd": 1.0}, spec, np.zeros(10, bool))
+    curate = {
+        "counts": {"candidates": 10, "selected": int(taken.sum()), "dropped": int((~taken).sum())},
+        "variant": "scored",
+        "scores": scores,
+        "diversity": {
+            "selected": {"mean_nearest": 0.61, "mean_pairwise": 0.8},
+            "random": {"mean_nearest": 0.42, "mean_pairwise": 0.7},
+        },
+    }
+    page = build_report(title="t", experiment="e", judge_metrics={}, stage_metrics={"curate": curate})
+    assert 'id="scores"' in page and "scores of the candidates and of the selected" in page
+    assert page.count("<svg") == 1  # the score histograms (no funnel, no timings in these metrics)
+    assert "0.610 against" in page and "0.420" in page  # diversity: selected against random
+    assert "Prompt 9" in page and "quality 5.5" in page  # the best scored of its source, with its scores
+    assert "<script" not in page.lower() and "&lt;script&gt;" in page

@@ -185,7 +185,7 @@ class _Detail:
         parts = self.parts(i)
         code = self.decision.why[i]
         if code == BELOW_CUT:
-            return BELOW_CUT, f"score {self.total[i]:.2f} below the cut {self.cut:g}; {parts}"
+            return BELOW_CUT, f"combined score {self.total[i]:.2f} below the cut {self.cut:g}; {parts}"
         if code == UNSCORED and self.ifd[i] >= self.spec.ifd_max:
             return IFD_ABOVE_MAX, f"IFD {self.ifd[i]:.3f} >= curate.scores.ifd_max {self.spec.ifd_max:g}; {parts}"
         if code == UNSCORED:
@@ -196,7 +196,8 @@ class _Detail:
             other, cos = self.spill.keys[near].id, self.decision.cos[i]
             return f"{TOO_CLOSE}:{other}", f"too close (cos {cos:.2f}) to {other}: {self.spill.where(near)}; {parts}"
         assert code == NO_ROOM, code
-        return self.plan.reason(key_index), f"score {self.total[i]:.2f}: the better scored filled its place; {parts}"
+        filled = f"combined score {self.total[i]:.2f}: the better scored filled its place"
+        return self.plan.reason(key_index), f"{filled}; {parts}"
 
     def parts(self, i: int) -> str:
         shown = ", ".join(f"{kind} {_fmt(v[i])}" for kind, v in self.values.items())
@@ -234,7 +235,10 @@ def summarise(
             "top": [_example(examples[i], values, total, i, taken) for i in ranked[:extremes]],
             "bottom": [_example(examples[i], values, total, i, taken) for i in ranked[::-1][:extremes]],
         }
+    kinds = {**values, "combined": [None if not np.isfinite(t) else float(t) for t in total]}
+    sources_of = [ex.origin.source for ex in examples]
     return {
+        "histograms": {kind: histogram(col, sources_of, taken) for kind, col in kinds.items()},
         "weights": dict(weights),
         "cut": spec.cut,
         "min_distance": spec.min_distance,
@@ -243,6 +247,32 @@ def summarise(
         "vetoed_ifd": int(vetoed.sum()),
         "per_source": per_source,
     }
+
+
+def histogram(
+    column: Sequence[float | None], sources: Sequence[str], taken: np.ndarray, bins: int = 12
+) -> dict[str, Any]:
+    """One kind's scores binned (edges shared by every source, from the lowest to the highest score), counted per
+    source for the scored candidates and for the selected: the report draws them over each other.
+
+    >>> h = histogram([1.0, 2.0, None, 3.0], ["a", "a", "a", "b"], np.array([True, False, False, True]), bins=2)
+    >>> h["edges"], h["per_source"]["a"], h["per_source"]["b"]["candidates"]
+    ([1.0, 2.0, 3.0], {'candidates': [1, 1], 'selected': [1, 0]}, [0, 1])
+    """
+    have = np.array([v is not None for v in column], dtype=bool)
+    vals = np.array([v if v is not None else np.nan for v in column], dtype=np.float64)
+    if not have.any():
+        return {"edges": [], "per_source": {}}
+    low, high = float(vals[have].min()), float(vals[have].max())
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    per_source = {}
+    for source in sorted(set(sources)):
+        mine = have & np.array([s == source for s in sources], dtype=bool)
+        per_source[source] = {
+            "candidates": np.histogram(vals[mine], edges)[0].tolist(),
+            "selected": np.histogram(vals[mine & taken], edges)[0].tolist(),
+        }
+    return {"edges": [round(float(e), 4) for e in edges], "per_source": per_source}
 
 
 def _stats(column: Sequence[float | None], mask: np.ndarray) -> dict[str, Any]:

@@ -80,6 +80,7 @@ def charts(
     candidate = judge.get("candidate", "candidate")
     steps_funnel, sources = sections.funnel(curate)
     mix = sections.source_mix(curate)
+    scored = curate.get("scores") or {}  # the variants that select by model-based scores
     todo = {
         "outcomes": (
             specs.outcome_spec(judge["baselines"], candidate) if judge.get("baselines") else None,
@@ -88,6 +89,10 @@ def charts(
         "grades": (specs.grade_spec(judge["grades"]) if judge.get("grades") else None, "absolute grades per model"),
         "funnel": (specs.funnel_spec(steps_funnel, sources) if steps_funnel else None, "curation funnel"),
         "sources": (specs.source_mix_spec(mix, sources) if mix else None, "source mix of the selected set"),
+        "scores": (
+            specs.score_spec(scored["histograms"], sources) if scored.get("histograms") else None,
+            "scores of the candidates and of the selected",
+        ),
         "training": (
             curves.training_spec(steps, sections.checkpoint_marks(train)) if steps else None,
             "training curves",

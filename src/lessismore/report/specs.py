@@ -244,3 +244,53 @@ def source_mix_spec(rows: Sequence[Mapping[str, Any]], sources: Sequence[str]) -
             ],
         }
     )
+
+
+def score_spec(histograms: Mapping[str, Mapping[str, Any]], sources: Sequence[str]) -> Spec:
+    """Selection by scores: per source (rows) and kind of score (columns), how the scored candidates spread (grey)
+    and where the selected among them lie (colour). Each kind keeps its own scale (1-6 ratings, IFD near 1)."""
+    values = [
+        {"kind": kind, "source": source, "lo": lo, "hi": hi, "candidates": c, "selected": s}
+        for kind, h in histograms.items()
+        for source, counts in (h.get("per_source") or {}).items()
+        for lo, hi, c, s in zip(h["edges"], h["edges"][1:], counts["candidates"], counts["selected"], strict=False)
+    ]
+    x = {"field": "lo", "type": "quantitative", "title": None, "scale": {"zero": False}}
+    y = {"type": "quantitative", "title": "examples"}
+    colour = {
+        "field": "source",
+        "type": "nominal",
+        "legend": None,
+        "scale": {"domain": list(sources), "scheme": SOURCES},
+    }
+    tip = [
+        {"field": "lo", "title": "from"},
+        {"field": "hi", "title": "to"},
+        {"field": "candidates"},
+        {"field": "selected"},
+    ]
+    return chart(
+        {
+            "title": "scores of the scored candidates (grey) and of the selected (colour)",
+            "data": {"values": values},
+            "facet": {
+                "row": {"field": "source", "type": "nominal", "title": None, "sort": list(sources)},
+                "column": {"field": "kind", "type": "nominal", "title": None, "sort": list(histograms)},
+            },
+            "spec": {
+                "width": 150,
+                "height": 70,
+                "layer": [
+                    {
+                        "mark": {"type": "bar", "color": "#d0d0d0"},
+                        "encoding": {"x": x, "x2": {"field": "hi"}, "y": {"field": "candidates", **y}, "tooltip": tip},
+                    },
+                    {
+                        "mark": "bar",
+                        "encoding": {"x": x, "x2": {"field": "hi"}, "y": {"field": "selected", **y}, "color": colour},
+                    },
+                ],
+            },
+            "resolve": {"scale": {"x": "independent", "y": "independent"}},
+        }
+    )
