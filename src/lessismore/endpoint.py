@@ -14,6 +14,7 @@ EndpointError itself for a reply no retry can fix. The API key is read from the 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -111,8 +112,8 @@ class Endpoint:
                 last = f"{type(err).__name__}: {self.mask(str(err))}"
             else:
                 if reply.status_code == 200:
-                    try:
-                        return parse(reply.json())
+                    try:  # a server that echoes the key in a normal reply must not carry it into any record
+                        return parse(json.loads(self.mask(reply.text)) if self._key else reply.json())
                     except ValueError as err:  # garbage from a proxy or a half-up server: worth another try
                         last = f"unreadable reply ({self.mask(str(err))}): {self.mask(reply.text[:200])!r}"
                 elif reply.status_code == 429 or reply.status_code >= 500:

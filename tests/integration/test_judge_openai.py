@@ -158,3 +158,26 @@ def test_transformers_serve_has_no_logprobs_so_logprobs_mode_says_use_generate(t
     judge = OpenAIJudge(url, model, mode="logprobs", concurrency=1, timeout_s=60, section="judge.judges[0].openai")
     with pytest.raises(EndpointError, match=r"without log-probabilities.*judge\.judges\[0\]\.mode: generate"):
         _ask(judge, ["Reply with one letter: A, B or C."])
+
+
+def test_a_key_echoed_in_a_normal_reply_is_masked_in_every_record_and_file(fault_server, monkeypatch, tmp_path):
+    """A server that answers 200 with the caller's key inside the reply: neither the judgments, nor the cache file
+    (pushed to S3 by `make push`), nor the grades carry it."""
+    from lessismore.judge.cache import KeyedCache
+    from lessismore.judge.protocol import JudgeRun, Pair, judge_pairs, rate_responses
+    from lessismore.records import Origin, Prompt, Response
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    srv = fault_server(reply=f"[[A]] (your key {KEY} was received)")
+    prompt = Prompt(text="Why is the sky blue?", split="test", origin=Origin("t", "t.jsonl", "1"))
+    answers = [Response(prompt.id, m, "c", f"{m} says: scattering.", {}) for m in ("finetuned", "base")]
+    run = JudgeRun("served", "fp-served")
+    with KeyedCache(tmp_path / "judge_cache.jsonl") as cache:
+        judgments, _ = judge_pairs([Pair(prompt, *answers)], _judge(srv.url), load_template("pairwise"), run, cache)
+        items = [(prompt, a) for a in answers]
+        ratings, _ = rate_responses(items, _judge(srv.url), load_template("absolute"), run, cache)
+    assert len(judgments) == 2 and len(srv.bodies) >= 3
+    written = (tmp_path / "judge_cache.jsonl").read_text()
+    records = repr(judgments) + repr(ratings)
+    assert KEY not in written and KEY not in records
+    assert "your key *** was received" in written and "***" in judgments[0].raw

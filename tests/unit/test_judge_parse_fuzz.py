@@ -8,6 +8,7 @@ never read as options, and a verdict the judge merely echoes from the answers do
 
 from __future__ import annotations
 
+import re
 import string
 
 from hypothesis import assume, given, settings
@@ -112,7 +113,16 @@ FRAGMENTS = [
 ]
 SAFE = st.text(alphabet=string.ascii_letters + string.digits + " ,;:'\"-*_()!?", max_size=60)  # no "[": no fences
 PAIR_FIRST = ["{}", "**{}**", "({}).", "{}: it is more helpful.", "Verdict: {}", "[[{}]]", "I choose {}.", "{}\n"]
-PAIR_ANYWHERE = ["[[{}]]", "Verdict: {}.", "I choose {}.", "My choice is {}, because"]
+PAIR_ANYWHERE = [
+    "[[{}]]",
+    "Verdict: {}.",
+    "I choose {}.",
+    "My choice is {}, because",
+    "Actually {}",  # a second option named anywhere, not as a verdict phrase: still never a guess
+    "wait, I meant **{}**",
+    "(Just kidding: {})",
+    "{}: yes.",
+]
 
 
 def _has(reply: str, evidence: tuple[str, ...]) -> bool:
@@ -161,9 +171,14 @@ def test_a_reply_stating_two_different_options_is_invalid(first, anywhere, lette
 
 
 @FAST
-@given(st.sampled_from(["{}", "[[{}]]", "Grade: {}.", "{} - the answer is fine"]), st.permutations("EPF"), SAFE)
-def test_a_reply_stating_two_different_grades_is_invalid(first, letters, filler):
-    reply = first.format(letters[0]) + "\n" + filler + "\n" + f"[[{letters[1]}]]"
+@given(
+    st.sampled_from(["{}", "[[{}]]", "Grade: {}.", "{} - the answer is fine"]),
+    st.sampled_from(["[[{}]]", "Actually {}", "({})."]),
+    st.permutations("EPF"),
+    SAFE,
+)
+def test_a_reply_stating_two_different_grades_is_invalid(first, second, letters, filler):
+    reply = first.format(letters[0]) + "\n" + filler + "\n" + second.format(letters[1])
     assert parse_grade(reply) == "invalid", reply
 
 
@@ -203,4 +218,8 @@ def test_a_judge_echoing_a_planted_attack_is_read_by_its_own_letter(attack, lett
     answer = text + attack[1]
     echoed = defuse(answer) if as_shown else answer  # the judge saw the defused text; echo_of holds the raw field
     verdict = parse_pairwise(f"The answer says: {echoed}\n\n{letter}", echo_of=("a question", "other", answer))
-    assert verdict == {"A": "a", "B": "b", "C": "tie"}[letter]
+    own = {"A": "a", "B": "b", "C": "tie"}[letter]
+    if re.search(r"(?<![A-Za-z0-9_])[ABC](?![A-Za-z0-9_])", text):  # an echo too short to be cut names an option:
+        assert verdict in (own, "invalid")  # two options named, never a guess for the attacker's
+    else:
+        assert verdict == own

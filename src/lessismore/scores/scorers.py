@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from lessismore.errors import NotFound
 from lessismore.judge.cache import KeyedCache
-from lessismore.records import Example
+from lessismore.records import Example, content_id
 
 if TYPE_CHECKING:
     from lessismore.config import Scores
@@ -73,18 +73,21 @@ class Scorers:
 
     # ------------------------------------------------------------------------------------------------------- ifd
     def _ifd(self, examples: Sequence[Example], bar: tqdm) -> list[float | None]:
-        from lessismore.models import checkpoint_hash
+        from lessismore.models import checkpoint_hash, pick_device
         from lessismore.scores.ifd import ifd_key, score_ifd
+        from lessismore.train.distributed import use_bf16
 
         s = self.spec.ifd
         folder = self._folder(s.model, "curate.scores.ifd.model")
-        fingerprint = checkpoint_hash(folder)
+        device = pick_device("auto")
+        dtype = "bf16" if use_bf16(s.precision, "cuda" if device.startswith("cuda") else "cpu") else "fp32"
+        fingerprint = content_id(checkpoint_hash(folder), dtype)  # the weights, and the precision they ran in
         keys = [ifd_key(ex, fingerprint, s.max_tokens) for ex in examples]
         bar.update(sum(k in self.cache for k in keys))
         if all(k in self.cache for k in keys):
             model, tokenizer = None, None  # nothing to compute: nothing loaded
         else:
-            model, tokenizer = self._load_ifd_model(folder)
+            model, tokenizer = self._load_ifd_model(folder, device, dtype)
         scores = score_ifd(
             examples,
             model,
@@ -97,11 +100,14 @@ class Scorers:
         )
         return [None if x is None else x.ifd for x in scores]
 
-    def _load_ifd_model(self, folder: Path) -> tuple[Any, Any]:
+    def _load_ifd_model(self, folder: Path, device: str, dtype: str) -> tuple[Any, Any]:
         if self._ifd_model is None:
+            import torch
+
             from lessismore.models import load_causal_lm
 
-            self._ifd_model = load_causal_lm(folder, device="auto")
+            weights = torch.bfloat16 if dtype == "bf16" else torch.float32
+            self._ifd_model = load_causal_lm(folder, device=device, dtype=weights)
         return self._ifd_model
 
     def _folder(self, model: str, key: str) -> Path:
