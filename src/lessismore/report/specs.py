@@ -283,11 +283,23 @@ def score_spec(histograms: Mapping[str, Mapping[str, Any]], sources: Sequence[st
                 "layer": [
                     {
                         "mark": {"type": "bar", "color": "#d0d0d0"},
-                        "encoding": {"x": x, "x2": {"field": "hi"}, "y": {"field": "candidates", **y}, "tooltip": tip},
+                        "encoding": {
+                            "x": x,
+                            "x2": {"field": "hi"},
+                            "y": {"field": "candidates", **y},
+                            "y2": {"datum": 0},
+                            "tooltip": tip,
+                        },
                     },
                     {
                         "mark": "bar",
-                        "encoding": {"x": x, "x2": {"field": "hi"}, "y": {"field": "selected", **y}, "color": colour},
+                        "encoding": {
+                            "x": x,
+                            "x2": {"field": "hi"},
+                            "y": {"field": "selected", **y},
+                            "y2": {"datum": 0},
+                            "color": colour,
+                        },
                     },
                 ],
             },
