@@ -393,3 +393,13 @@ def test_selection_by_scores_shows_distributions_extremes_and_diversity():
     assert "0.610 against" in page and "0.420" in page  # diversity: selected against random
     assert "Prompt 9" in page and "quality 5.5" in page  # the best scored of its source, with its scores
     assert "<script" not in page.lower() and "&lt;script&gt;" in page
+
+
+def test_the_headline_shows_the_soft_win_rate_and_says_which_rate_to_read():
+    judge = _judge_metrics()
+    all_ties = summarise(["tie"] * 36, seed=0)
+    soft = {"n": 36, "invalid": 0, "win_rate": 0.6123, "se": 0.021, "ci": [0.571, 0.652]}
+    judge["baselines"] = {"base": all_ties | {"soft": soft}}
+    page = build_report(title="t", experiment="e", judge_metrics=judge, stage_metrics={})
+    assert "soft win rate <b" in page and "61%" in page and "57%–65%" in page and "2.1 points" in page
+    assert 'id="which-rate"' in page and "Read the soft win rate" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lessismore.judge.outcome import pair_outcomes
@@ -150,3 +152,24 @@ def test_content_seeds_separate_baselines_and_reproduce():
         per_baseline(pairs, ["base"], seed=5, judge="j")["base"]["ci"]
         == summarise([p.outcome for p in pairs], seed=content_seed(5, "j", "base"))["ci"]
     )
+
+
+def test_a_judge_that_leans_the_same_way_in_both_orders_has_a_soft_win_rate_where_lima_sees_a_tie():
+    """Logprobs verdicts that disagree on the letter (a tie under the both-orders rule) but lean to the candidate in
+    both orders: the soft preference says so, and the weighted win rate is above one half."""
+    leaning = []
+    for i in range(6):
+        ab, ba = _pair(i, "a", "a")  # the letter A both times: a tie by LIMA's rule
+        leaning += [
+            replace(ab, raw="A=-0.4000 B=-1.5000 C=-3.0000"),  # candidate shown as A: clearly preferred
+            replace(ba, raw="A=-0.6000 B=-0.9000 C=-3.0000"),  # shown as B: nearly even, still leaning
+        ]
+    pairs = pair_outcomes(leaning, "ft")
+    assert {p.outcome for p in pairs} == {"tie"}
+    assert all(0.5 < p.preference < 1.0 for p in pairs)
+    block = per_baseline(pairs, ["base"], seed=0)["base"]
+    assert block["tie"] == 1.0 and block["soft"]["n"] == 6 and block["soft"]["win_rate"] > 0.55
+    texts = pair_outcomes(_pair(1, "a", "b") + _pair(2, "tie", "tie") + _pair(3, "b", "invalid"), "ft")
+    assert [p.preference for p in texts] == [1.0, 0.5, None]  # text verdicts: 1, 0.5, 0 an order; unreadable: None
+    calibrated = replace(leaning[0], meta={"calibrated": "A=-3.0000 B=-0.1000 C=-3.0000"})
+    assert pair_outcomes([calibrated, leaning[1]], "ft")[0].preference < 0.5  # the calibrated scores decide

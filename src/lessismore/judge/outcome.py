@@ -3,15 +3,23 @@
 Sits between judge/protocol.py (which produces Judgments, two per pair) and judge/stats.py. A pair is a win only
 when both orders prefer the candidate, a loss when both prefer the baseline, a tie (LIMA's "neither is
 significantly better") for any other readable combination, including two orders that disagree, and "invalid" if
-either order could not be read or is missing.
+either order could not be read or is missing (LIMA's both-orders rule).
+
+Each pair also gets a soft preference in [0, 1]: the candidate's probability of being better, a tie counting
+half (AlpacaEval's preference, 1 = candidate), averaged over the two orders (balanced position calibration). A
+logprobs judge gives it from the option letters' probabilities (calibrated ones where the judge calibrates), so
+a judge whose two orders never agree on a side, every pair a tie under the both-orders rule, still says which way
+it leans; a judge that replies in text gives 1, 0.5 or 0 an order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lessismore.judge.parse import read_scores
 from lessismore.records import Judgment
 
 Outcome = Literal["win", "tie", "loss", "invalid"]
@@ -54,6 +62,28 @@ class PairOutcome:
     candidate_chars: int = 0  # answer lengths in characters, for the length-bias check (0: unknown)
     baseline_chars: int = 0
     ids: tuple[str, ...] = field(default=(), compare=False)  # the Judgment ids behind this outcome
+    preference: float | None = None  # the soft preference for the candidate, both orders averaged (None: unreadable)
+
+
+def soft_view(judgment: Judgment) -> float | None:
+    """The candidate's preference in [0, 1] from one judgment: P(candidate's letter) + P(tie) / 2 under the softmax
+    of the letters' log-probabilities (the calibrated ones if any), or 1 / 0.5 / 0 from a text verdict.
+
+    >>> j = Judgment("p", "j", "t", "ba", "rb", "rc", "base", "ft", "b", raw="A=-2.0000 B=-0.5000 C=-1.0000")
+    >>> round(soft_view(j), 4), soft_view(Judgment("p", "j", "t", "ab", "rc", "rb", "ft", "base", "tie", raw="C"))
+    (0.7123, 0.5)
+    """
+    scores = read_scores(judgment.meta.get("calibrated") or judgment.raw) if judgment.raw else None
+    if scores is None or not {"A", "B", "C"} <= scores.keys():
+        view = candidate_view(judgment.order, judgment.verdict)
+        return None if view is None else (view + 1) / 2
+    top = max(scores[k] for k in "ABC")
+    if not math.isfinite(top):
+        return None
+    p = {k: math.exp(scores[k] - top) for k in "ABC"}
+    total = sum(p.values())
+    mine = "A" if judgment.order == "ab" else "B"
+    return (p[mine] + p["C"] / 2) / total
 
 
 def pair_outcomes(
@@ -84,6 +114,12 @@ def pair_outcomes(
                 lengths.get(cand_id, 0),
                 lengths.get(base_id, 0),
                 tuple(j.id for j in by_order.values()),
+                _mean_view(ab, ba),
             )
         )
     return out
+
+
+def _mean_view(ab: Judgment | None, ba: Judgment | None) -> float | None:
+    views = [soft_view(j) if j else None for j in (ab, ba)]
+    return None if None in views else (views[0] + views[1]) / 2  # type: ignore[operator]

@@ -199,6 +199,21 @@ def choose(scores: Mapping[str, float], options: Mapping[str, str]) -> str:
     return options[values[0][1]]
 
 
+def read_scores(raw: str) -> dict[str, float] | None:
+    """The option log-probabilities `format_scores` wrote, or None when `raw` is a text reply.
+
+    >>> read_scores("A=-0.1235 B=-2.0000 C=-inf"), read_scores("B is better.")
+    ({'A': -0.1235, 'B': -2.0, 'C': -inf}, None)
+    """
+    parts = [part.partition("=") for part in raw.split()]
+    if not parts or any(not sep or not k.isascii() or not k.isupper() for k, sep, _ in parts):
+        return None
+    try:
+        return {k: float(v) for k, _, v in parts}
+    except ValueError:
+        return None
+
+
 def format_scores(scores: Mapping[str, float]) -> str:
     """The raw text kept on a record in logprobs mode (natural-log probabilities, 4 decimals).
 

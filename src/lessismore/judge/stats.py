@@ -30,6 +30,7 @@ __all__ = [
     "per_baseline",
     "reliability",
     "share_block",
+    "soft_win_rate",
     "summarise",
     "tie_discounted_agreement",
 ]
@@ -120,14 +121,43 @@ def summarise(outcomes: Sequence[str], n_resamples: int = 1000, seed: int = 0) -
     return share_block(outcomes, SHARES, n_resamples, seed)
 
 
+def soft_win_rate(
+    preferences: Sequence[float | None], n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """The weighted win rate: the mean soft preference for the candidate (judge/outcome.py, ties half), its
+    standard error (AlpacaEval's: the sample standard deviation over sqrt(n)) and a percentile bootstrap interval
+    resampling the pairs; unreadable pairs (None) are counted apart. Nothing readable: the numbers are None.
+
+    >>> b = soft_win_rate([1.0, 0.75, 0.5, 0.25, None], seed=0)
+    >>> b["n"], b["win_rate"], round(b["se"], 4), b["invalid"], b["ci"][0] < 0.625 < b["ci"][1]
+    (4, 0.625, 0.1614, 1, True)
+    """
+    import numpy as np
+
+    values = np.array([v for v in preferences if v is not None], dtype=np.float64)
+    block: dict[str, Any] = {"n": int(values.size), "invalid": len(preferences) - int(values.size)}
+    if not values.size:
+        return block | {"win_rate": None, "se": None, "ci": None}
+    se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    ci = [round(float(lo), 6), round(float(hi), 6)]
+    return block | {"win_rate": round(float(values.mean()), 6), "se": None if se is None else round(se, 6), "ci": ci}
+
+
 def per_baseline(
     pairs: Sequence[PairOutcome], baselines: Sequence[str], n_resamples: int = 1000, seed: int = 0, judge: str = ""
 ) -> dict[str, dict[str, Any]]:
-    """`summarise` per baseline; each baseline resamples with its own seed, content_seed(seed, judge, baseline)."""
-    return {
-        b: summarise([p.outcome for p in pairs if p.baseline == b], n_resamples, content_seed(seed, judge, b))
-        for b in baselines
-    }
+    """`summarise` per baseline (LIMA's both-orders outcomes), plus "soft": `soft_win_rate` over the same pairs;
+    each baseline resamples with its own seed, content_seed(seed, judge, baseline)."""
+    out = {}
+    for b in baselines:
+        mine = [p for p in pairs if p.baseline == b]
+        block = summarise([p.outcome for p in mine], n_resamples, content_seed(seed, judge, b))
+        soft = soft_win_rate([p.preference for p in mine], n_resamples, content_seed(seed, judge, b, "soft"))
+        out[b] = block | {"soft": soft}
+    return out
 
 
 def reliability(pairs: Sequence[PairOutcome], judgments: Sequence[Judgment]) -> dict[str, Any]:

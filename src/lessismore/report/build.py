@@ -17,7 +17,7 @@ from typing import Any
 from lessismore.records import Judgment, Prompt, Response
 from lessismore.report import curves, figures, sections, specs
 from lessismore.report.examples import pick_examples
-from lessismore.report.judging import reliability_rows, trust_sentence
+from lessismore.report.judging import reliability_rows, trust_sentence, which_to_read
 
 TEMPLATES = Path(__file__).parent / "templates"
 STAGES = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages whose "counts" the page shows
@@ -164,6 +164,7 @@ def build_report(
         humans=judge.get("humans"),
         reliability=reliability_rows(judge.get("reliability") or {}),
         trust=trust_sentence(judge.get("reliability") or {}),
+        which=which_to_read(judge.get("baselines") or {}),
         fig={name: Markup(svg) if svg else None for name, svg in svgs.items()},  # built here, escaped by vega
         ran={stage: bool(stage_metrics.get(stage)) for stage in STAGES},
         counts=count_rows(stage_metrics),

@@ -40,6 +40,29 @@ def trust_sentence(rel: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def which_to_read(baselines: dict[str, Any]) -> str:
+    """Which of the two win rates to read, and why: the both-orders shares (LIMA's rule) or the soft win rate.
+
+    >>> which_to_read({"base": {"tie": 1.0, "soft": {"n": 36}}}).startswith("Read the soft win rate")
+    True
+    >>> which_to_read({"base": {"tie": 0.2, "soft": {"n": 36}}}).startswith("Both")
+    True
+    """
+    blocks = [b for b in baselines.values() if (b.get("soft") or {}).get("n")]
+    if not blocks:
+        return ""
+    if max(b.get("tie") or 0.0 for b in blocks) >= 0.5:
+        return (
+            "Read the soft win rate: under the both-orders rule most pairs are ties (the judge's two orders rarely "
+            "agree on a side), which throws away how far it leans; the soft rate averages the judge's probability "
+            "for the candidate over both orders, a tie counting half."
+        )
+    return (
+        "Both numbers say the same thing when the judge is decisive: the shares count pairs both orders agree on "
+        "(LIMA's rule), the soft win rate averages the judge's probability for the candidate over both orders."
+    )
+
+
 def reliability_rows(rel: dict[str, Any]) -> list[dict[str, str]]:
     """The reliability table: (measure, value, what it is, what a trustworthy judge shows)."""
     rows = [
