@@ -262,6 +262,60 @@ def explain(
     _show(lambda: explain_example(example_id, load_rows(root), curate), render_example, as_json)
 
 
+@app.command("stats")
+def stats_cmd(
+    files: Annotated[list[Path], typer.Argument(help="judgment files, e.g. AlpacaEval annotations.json (several)")],
+    fmt: Annotated[str, typer.Option("--format", help="the files' format: alpaca_eval")] = "alpaca_eval",
+    quarantine: Annotated[Path | None, typer.Option(help="write the refused rows here (JSONL)")] = None,
+    seed: Annotated[int, typer.Option(help="seeds the cross-validation folds and the bootstrap")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Win rates of published judgments as AlpacaEval defines them, per model: raw (weighted) with its standard
+    error, discrete, and length-controlled (AlpacaEval 2's GLM). Refused rows are listed with file, row and why."""
+    from lessismore.errors import UserError
+    from lessismore.judge.external import read_external
+    from lessismore.judge.winrate import stats
+
+    try:
+        rows, refused = read_external(fmt, files)
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    if quarantine is not None:
+        from lessismore.records import write_jsonl
+
+        write_jsonl(quarantine, [vars(r) for r in refused])
+    for r in refused[:20]:
+        typer.echo(f"refused: {r.detail} ({r.reason})", err=True)
+    if len(refused) > 20:
+        typer.echo(f"refused: {len(refused) - 20} more (--quarantine FILE lists them all)", err=True)
+    models = stats(rows, seed=seed)
+    result = {"format": fmt, "files": [str(f) for f in files], "refused": len(refused), "models": models}
+    _show(lambda: result, _stats_table, as_json)
+
+
+def _stats_table(result: dict) -> Any:
+    from rich.table import Table
+
+    def num(x: Any, se: Any = None) -> str:
+        return "n/a" if x is None else f"{x:.2f}" + (f" ± {se:.2f}" if se is not None else "")
+
+    table = Table(title=f"{result['format']}: {len(result['files'])} file(s), {result['refused']} row(s) refused")
+    for col in ("model", "baseline", "n", "win rate", "discrete", "length-controlled", "avg length"):
+        table.add_column(col)
+    for name, m in result["models"].items():
+        table.add_row(
+            name,
+            str(m["baseline"]),
+            str(m["n_total"]),
+            num(m["win_rate"], m["standard_error"]),
+            num(m["discrete_win_rate"]),
+            num(m.get("length_controlled_winrate"), m.get("lc_standard_error")),
+            f"{m['avg_length']:.0f}",
+        )
+    return table
+
+
 def _show(compute: Callable[[], dict], render: Callable[[dict], Any], as_json: bool) -> None:
     """Print `compute()` as JSON or through `render` (rich); its LookupError/ValueError is the user's: exit 2."""
     try:
