@@ -265,7 +265,9 @@ def explain(
 @app.command("stats")
 def stats_cmd(
     files: Annotated[list[Path], typer.Argument(help="judgment files, e.g. AlpacaEval annotations.json (several)")],
-    fmt: Annotated[str, typer.Option("--format", help="the files' format: alpaca_eval")] = "alpaca_eval",
+    fmt: Annotated[
+        str, typer.Option("--format", help="alpaca_eval | mtbench_human | mtbench_judge | pairs")
+    ] = "alpaca_eval",
     quarantine: Annotated[Path | None, typer.Option(help="write the refused rows here (JSONL)")] = None,
     seed: Annotated[int, typer.Option(help="seeds the cross-validation folds and the bootstrap")] = 0,
     as_json: AsJson = False,
@@ -311,7 +313,7 @@ def _stats_table(result: dict) -> Any:
             num(m["win_rate"], m["standard_error"]),
             num(m["discrete_win_rate"]),
             num(m.get("length_controlled_winrate"), m.get("lc_standard_error")),
-            f"{m['avg_length']:.0f}",
+            "n/a" if m["avg_length"] is None else f"{m['avg_length']:.0f}",
         )
     return table
 

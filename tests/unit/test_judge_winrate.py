@@ -118,3 +118,69 @@ def test_the_command_prints_json_and_refuses_bad_input_with_status_2(files, tmp_
         proc = subprocess.run([*cmd[:3], *args], capture_output=True, text=True, env=run_env(), timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert "--format" in proc.stderr or "not a list" in proc.stderr
+
+
+def _jsonl(path, rows) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return str(path)
+
+
+def _conv(answer: str) -> list[dict]:
+    return [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]
+
+
+def test_mtbench_human_judgments_count_each_game_from_both_sides(tmp_path):
+    rows = [
+        {
+            "question_id": 81,
+            "model_a": "gpt-4",
+            "model_b": "vicuna",
+            "winner": "model_a",
+            "judge": "expert_0",
+            "turn": 1,
+            "conversation_a": _conv("a" * 300),
+            "conversation_b": _conv("b" * 100),
+        },
+        {
+            "question_id": 82,
+            "model_a": "vicuna",
+            "model_b": "gpt-4",
+            "winner": "tie",
+            "judge": "expert_1",
+            "turn": 1,
+            "conversation_a": _conv("b" * 120),
+            "conversation_b": _conv("a" * 200),
+        },
+        {"question_id": 83, "model_a": "gpt-4", "model_b": "vicuna", "winner": "model_z", "turn": 1},
+        '{"question_id": 84, "model_a": "gpt-4"',  # a torn line
+    ]
+    kept, refused = read_external("mtbench_human", [_jsonl(tmp_path / "human.jsonl", rows)])
+    assert [(r.row, r.reason) for r in refused] == [(2, "unknown_winner"), (3, "not_json")]
+    result = stats(kept)
+    assert result["gpt-4"]["win_rate"] == 75.0 and result["vicuna"]["win_rate"] == 25.0  # a win and a tie
+    assert result["gpt-4"]["baseline"] == "vicuna" and result["gpt-4"]["avg_length"] == 250.0
+
+
+def test_fastchat_pairwise_judgments_read_two_orders_as_fastchat_does(tmp_path):
+    base = {"model_1": "a", "model_2": "b", "judge": ["gpt-4", "pair-v2"], "turn": 1}
+    rows = [
+        base | {"question_id": 1, "g1_winner": "model_1", "g2_winner": "model_1"},  # both orders: a
+        base | {"question_id": 2, "g1_winner": "model_1", "g2_winner": "model_2"},  # they disagree: a tie
+        base | {"question_id": 3, "g1_winner": "tie", "g2_winner": "tie"},
+        base | {"question_id": 4, "g1_winner": "error", "g2_winner": "model_2"},
+    ]
+    kept, refused = read_external("mtbench_judge", [_jsonl(tmp_path / "gpt-4_pair.jsonl", rows)])
+    assert [(r.row, r.reason) for r in refused] == [(3, "judge_error")]
+    a = stats(kept)["a"]
+    assert a["win_rate"] == pytest.approx(100 * (1 + 0.5 + 0.5) / 3) and a["n_draws"] == 2
+    assert a["length_controlled_winrate"] is None and "no lengths" in a["reason"] and a["avg_length"] is None
+
+
+def test_labelled_pairs_say_how_often_the_second_output_is_labelled_better(tmp_path):
+    rows = [
+        {"input": f"Q{i}", "output_1": "x" * 50, "output_2": "y" * 80, "label": 2 if i % 4 else 1} for i in range(12)
+    ]
+    rows.append({"input": "Q", "output_1": "x", "output_2": "y", "label": 3})
+    kept, refused = read_external("pairs", [_jsonl(tmp_path / "llmbar.jsonl", rows)])
+    assert [r.reason for r in refused] == ["unknown_label"] and len(kept) == 12
+    assert stats(kept)["output_2"]["win_rate"] == 75.0

@@ -91,6 +91,8 @@ def length_controlled(
     the chosen penalty and a bootstrap standard error."""
     from sklearn.linear_model import LogisticRegression
 
+    if any(r.model_chars is None or r.baseline_chars is None for r in rows):
+        return {"length_controlled_winrate": None, "reason": "the format carries no answers: no lengths"}
     x_all, p = _design(rows, difficulty)
     train = ~np.isnan(p)
     if train.sum() < 10 or len(set(p[train].round(6))) < 2:
@@ -134,14 +136,14 @@ def stats(rows: Sequence[External], *, seed: int = 0) -> dict[str, dict[str, Any
             "n": len(mine),
             **head_to_head([r.preference for r in mine]),
             **length_controlled(mine, difficulty, seed=seed),
-            "avg_length": float(np.mean([r.model_chars for r in mine])),
+            "avg_length": _mean_length(mine),
         }
     return out
 
 
 def _design(rows: Sequence[External], difficulty: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """(X: tanh(std_delta_len), instruction difficulty, 1; p with nan where there is no preference)."""
-    deltas = np.array([r.baseline_chars - r.model_chars for r in rows], dtype=np.float64)
+    deltas = np.array([(r.baseline_chars or 0) - (r.model_chars or 0) for r in rows], dtype=np.float64)  # unknown: 0
     std = deltas.std(ddof=1) if len(deltas) > 1 else 1.0
     x = np.column_stack(
         [
@@ -175,3 +177,8 @@ def _choose_c(x: np.ndarray, p: np.ndarray, seed: int) -> float:
             total += float(-(p[te] * np.log(q) + (1 - p[te]) * np.log(1 - q)).sum())
         losses.append(total)
     return float(CS[int(np.argmin(losses))])
+
+
+def _mean_length(rows: Sequence[External]) -> float | None:
+    known = [r.model_chars for r in rows if r.model_chars is not None]
+    return float(np.mean(known)) if known else None
