@@ -399,7 +399,9 @@ def test_the_headline_shows_the_soft_win_rate_and_says_which_rate_to_read():
     judge = _judge_metrics()
     all_ties = summarise(["tie"] * 36, seed=0)
     soft = {"n": 36, "invalid": 0, "win_rate": 0.6123, "se": 0.021, "ci": [0.571, 0.652]}
-    judge["baselines"] = {"base": all_ties | {"soft": soft}}
+    lc = {"length_controlled_winrate": 55.25, "lc_standard_error": 3.4}
+    judge["baselines"] = {"base": all_ties | {"soft": soft, "length_controlled": lc}}
     page = build_report(title="t", experiment="e", judge_metrics=judge, stage_metrics={})
     assert "soft win rate <b" in page and "61%" in page and "57%–65%" in page and "2.1 points" in page
+    assert "length-controlled\n<b class=\"win\">55.2%</b>" in page and "standard error 3.4 points" in page
     assert 'id="which-rate"' in page and "Read the soft win rate" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -173,3 +174,30 @@ def test_a_judge_that_leans_the_same_way_in_both_orders_has_a_soft_win_rate_wher
     assert [p.preference for p in texts] == [1.0, 0.5, None]  # text verdicts: 1, 0.5, 0 an order; unreadable: None
     calibrated = replace(leaning[0], meta={"calibrated": "A=-3.0000 B=-0.1000 C=-3.0000"})
     assert pair_outcomes([calibrated, leaning[1]], "ft")[0].preference < 0.5  # the calibrated scores decide
+
+
+def test_the_judge_summary_carries_a_length_controlled_win_rate():
+    """A judge that prefers whichever answer is longer: the candidate, longer on most prompts, wins often raw, and
+    about half the time once length is controlled."""
+    import numpy as np
+
+    from lessismore.judge.summary import judge_summary
+
+    rng = np.random.default_rng(0)
+    judgments, lengths = [], {}
+    for i in range(60):
+        cand, base = int(rng.integers(200, 2000)), int(rng.integers(100, 900))
+        lengths |= {f"ft{i}": cand, f"base{i}": base}
+        lean = 1.2 * math.tanh((cand - base) / 500)  # log-odds for the longer answer, in the candidate's favour
+        ab, ba = _pair(i, "a", "b")
+        judgments += [
+            replace(ab, raw=f"A={lean / 2:.4f} B={-lean / 2:.4f} C=-9.0000"),
+            replace(ba, raw=f"A={-lean / 2:.4f} B={lean / 2:.4f} C=-9.0000"),
+        ]
+    kw = {"candidate": "ft", "baselines": ["base"], "n_resamples": 1000, "base_seed": 0}
+    block = judge_summary(judgments, [], [], [], lengths=lengths, **kw)["baselines"]["base"]
+    assert block["soft"]["win_rate"] > 0.6
+    lc = block["length_controlled"]
+    assert abs(lc["length_controlled_winrate"] - 50) < 5 and lc["weights"]["tanh(std_delta_len)"] < 0
+    unknown = judge_summary(judgments, [], [], [], lengths={}, **kw)["baselines"]["base"]["length_controlled"]
+    assert unknown["length_controlled_winrate"] is None and "no lengths" in unknown["reason"]

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lessismore.judge.agreement import pairwise_agreement
+from lessismore.judge.external import External
 from lessismore.judge.injection import summary as injection_summary
-from lessismore.judge.outcome import pair_outcomes
+from lessismore.judge.outcome import PairOutcome, pair_outcomes
 from lessismore.judge.ratings import bt_with_ci, outcome_rows
 from lessismore.judge.stats import GRADES, SHARES, content_seed, grade_shares, per_baseline, reliability, share_block
+from lessismore.judge.winrate import length_controlled
 from lessismore.records import Judgment, Rating
 
 
@@ -38,6 +40,10 @@ def judge_summary(
     judge = judgments[0].judge if judgments else ""
     outcomes = pair_outcomes(judgments, candidate, lengths)
     blocks = per_baseline(outcomes, baselines, n_resamples, base_seed, judge=judge)
+    for b, block in blocks.items():  # AlpacaEval 2's length control, over the soft preferences
+        mine = [o for o in outcomes if o.baseline == b]
+        seed = content_seed(base_seed, judge, b, "length")
+        block["length_controlled"] = _length_controlled(mine, candidate, bool(lengths), seed)
     rows = outcome_rows(outcomes, candidate)
     rated = {m for row in rows for m in row[:2]}
     anchor = next((b for b in baselines if b in rated), None)  # the first baseline with a readable pair
@@ -120,3 +126,23 @@ def _blocks(
         )
         for g in groups
     }
+
+
+def _length_controlled(pairs: Sequence[PairOutcome], candidate: str, known: bool, seed: int) -> dict[str, Any]:
+    """judge/winrate.py's length-controlled win rate over one baseline's pairs (the soft preference for the
+    candidate, each answer's length); one candidate, so no instruction difficulty is estimated."""
+    rows = [
+        External(
+            instruction=o.prompt_id,
+            model=candidate,
+            baseline=o.baseline,
+            preference=o.preference,
+            model_chars=o.candidate_chars if known else None,
+            baseline_chars=o.baseline_chars if known else None,
+            judge="",
+            file="",
+            row=i,
+        )
+        for i, o in enumerate(pairs)
+    ]
+    return length_controlled(rows, {}, seed=seed)

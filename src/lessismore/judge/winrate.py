@@ -98,6 +98,7 @@ def length_controlled(
     if train.sum() < 10 or len(set(p[train].round(6))) < 2:
         return {"length_controlled_winrate": None, "reason": "fewer than 10 annotated rows, or all alike"}
     x, y = x_all[train], p[train]
+    seed %= 2**32  # scikit-learn's random_state takes 32 bits; a content seed has 64
     c = _choose_c(x, y, seed)
     fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=123)
     fit.fit(*_duplicated(x, y))
