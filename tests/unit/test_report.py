@@ -403,5 +403,5 @@ def test_the_headline_shows_the_soft_win_rate_and_says_which_rate_to_read():
     judge["baselines"] = {"base": all_ties | {"soft": soft, "length_controlled": lc}}
     page = build_report(title="t", experiment="e", judge_metrics=judge, stage_metrics={})
     assert "soft win rate <b" in page and "61%" in page and "57%–65%" in page and "2.1 points" in page
-    assert "length-controlled\n<b class=\"win\">55.2%</b>" in page and "standard error 3.4 points" in page
+    assert 'length-controlled\n<b class="win">55.2%</b>' in page and "standard error 3.4 points" in page
     assert 'id="which-rate"' in page and "Read the soft win rate" in page
