@@ -405,3 +405,14 @@ def test_the_headline_shows_the_soft_win_rate_and_says_which_rate_to_read():
     assert "soft win rate <b" in page and "61%" in page and "57%–65%" in page and "2.1 points" in page
     assert 'length-controlled\n<b class="win">55.2%</b>' in page and "standard error 3.4 points" in page
     assert 'id="which-rate"' in page and "Read the soft win rate" in page
+    judge["style_control"] = {
+        "n": 36,
+        "ratings": {
+            "finetuned": {"rating": 1012.0, "ci": [950.0, 1080.0]},
+            "base": {"rating": 1000.0, "ci": [1000.0, 1000.0]},
+        },
+        "style": {"length": {"coef": 0.61, "ci": [0.2, 1.1]}, "bold": {"coef": -0.05, "ci": [-0.4, 0.3]}},
+    }
+    page = build_report(title="t", experiment="e", judge_metrics=judge, stage_metrics={})
+    assert "<th>style-controlled</th>" in page and ">1012<" in page and "950–1080" in page
+    assert 'id="style-control"' in page and "<code>length</code> +0.61" in page

@@ -184,10 +184,10 @@ def test_the_judge_summary_carries_a_length_controlled_win_rate():
     from lessismore.judge.summary import judge_summary
 
     rng = np.random.default_rng(0)
-    judgments, lengths = [], {}
+    judgments, texts = [], {}
     for i in range(60):
         cand, base = int(rng.integers(200, 2000)), int(rng.integers(100, 900))
-        lengths |= {f"ft{i}": cand, f"base{i}": base}
+        texts |= {f"ft{i}": "x" * cand, f"base{i}": "y" * base}
         lean = 1.2 * math.tanh((cand - base) / 500)  # log-odds for the longer answer, in the candidate's favour
         ab, ba = _pair(i, "a", "b")
         judgments += [
@@ -195,9 +195,13 @@ def test_the_judge_summary_carries_a_length_controlled_win_rate():
             replace(ba, raw=f"A={-lean / 2:.4f} B={lean / 2:.4f} C=-9.0000"),
         ]
     kw = {"candidate": "ft", "baselines": ["base"], "n_resamples": 1000, "base_seed": 0}
-    block = judge_summary(judgments, [], [], [], lengths=lengths, **kw)["baselines"]["base"]
+    summary = judge_summary(judgments, [], [], [], texts=texts, **kw)
+    block = summary["baselines"]["base"]
     assert block["soft"]["win_rate"] > 0.6
     lc = block["length_controlled"]
     assert abs(lc["length_controlled_winrate"] - 50) < 5 and lc["weights"]["tanh(std_delta_len)"] < 0
-    unknown = judge_summary(judgments, [], [], [], lengths={}, **kw)["baselines"]["base"]["length_controlled"]
+    style = summary["style_control"]  # the same judge, length held apart: ft and base about equal
+    assert style["style"]["length"]["coef"] > 0 and abs(style["ratings"]["ft"]["rating"] - 1000) < 60
+    assert style["ratings"]["base"] == {"rating": 1000.0, "ci": [1000.0, 1000.0]}
+    unknown = judge_summary(judgments, [], [], [], texts={}, **kw)["baselines"]["base"]["length_controlled"]
     assert unknown["length_controlled_winrate"] is None and "no lengths" in unknown["reason"]

@@ -63,6 +63,8 @@ class PairOutcome:
     baseline_chars: int = 0
     ids: tuple[str, ...] = field(default=(), compare=False)  # the Judgment ids behind this outcome
     preference: float | None = None  # the soft preference for the candidate, both orders averaged (None: unreadable)
+    candidate_id: str = ""  # the two answers' Response ids
+    baseline_id: str = ""
 
 
 def soft_view(judgment: Judgment) -> float | None:
@@ -115,6 +117,8 @@ def pair_outcomes(
                 lengths.get(base_id, 0),
                 tuple(j.id for j in by_order.values()),
                 _mean_view(ab, ba),
+                cand_id,
+                base_id,
             )
         )
     return out

@@ -52,7 +52,7 @@ def judge_all(
     pairs, unpaired = build_pairs(prompts.values(), tested, spec.candidate, spec.baselines)
     planted = plant(pairs, spec.injection.pairs, seed=seed)
     items = [(prompts[r.prompt_id], r) for r in sorted(tested, key=lambda r: (r.model, r.prompt_id))]
-    lengths = {r.id: len(r.text) for r in tested}
+    texts = {r.id: r.text for r in tested}  # for the answers' lengths and style
     started = time.perf_counter()
     judgments, ratings, injected, blocks = [], [], [], {}
     with KeyedCache(cache_path) as cache:
@@ -67,7 +67,7 @@ def judge_all(
                 [name for _, _, name in planted],
                 candidate=spec.candidate,
                 baselines=spec.baselines,
-                lengths=lengths,
+                texts=texts,
                 n_resamples=spec.bootstrap,
                 base_seed=seed,
             )

@@ -16,6 +16,7 @@ from lessismore.judge.injection import summary as injection_summary
 from lessismore.judge.outcome import PairOutcome, pair_outcomes
 from lessismore.judge.ratings import bt_with_ci, outcome_rows
 from lessismore.judge.stats import GRADES, SHARES, content_seed, grade_shares, per_baseline, reliability, share_block
+from lessismore.judge.style import style_controlled
 from lessismore.judge.winrate import length_controlled
 from lessismore.records import Judgment, Rating
 
@@ -28,16 +29,19 @@ def judge_summary(
     *,
     candidate: str,
     baselines: Sequence[str],
-    lengths: Mapping[str, int],
+    texts: Mapping[str, str],
     n_resamples: int,
     base_seed: int,
 ) -> dict[str, Any]:
-    """Win / tie / loss per baseline with CIs, Bradley-Terry ratings, reliability, grades and the injection result.
+    """Win / tie / loss per baseline with CIs (both-orders, soft, length-controlled), Bradley-Terry ratings (and
+    with style control), reliability, grades and the injection result.
 
-    `injected` holds the twins' Judgments in the order `injection.plant` made them (two per twin), `attacks` their
-    attack names; the clean pairs they are compared with are found in `judgments` by (prompt, baseline).
+    `texts` maps each answer's Response id to its text (lengths, style). `injected` holds the twins' Judgments in
+    the order `injection.plant` made them (two per twin), `attacks` their attack names; the clean pairs they are
+    compared with are found in `judgments` by (prompt, baseline).
     """
     judge = judgments[0].judge if judgments else ""
+    lengths = {rid: len(text) for rid, text in texts.items()}
     outcomes = pair_outcomes(judgments, candidate, lengths)
     blocks = per_baseline(outcomes, baselines, n_resamples, base_seed, judge=judge)
     for b, block in blocks.items():  # AlpacaEval 2's length control, over the soft preferences
@@ -55,6 +59,11 @@ def judge_summary(
     return {
         "baselines": blocks,
         "ratings": bt_with_ci(rows, anchor, n_resamples, content_seed(base_seed, judge, "bradley-terry"))
+        if anchor
+        else {},
+        "style_control": style_controlled(
+            outcomes, candidate, texts, anchor, n_resamples=n_resamples, seed=content_seed(base_seed, judge, "style")
+        )
         if anchor
         else {},
         "reliability": reliability(outcomes, judgments),

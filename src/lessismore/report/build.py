@@ -159,6 +159,7 @@ def build_report(
         candidate=judge.get("candidate", "candidate"),
         baselines=judge.get("baselines") or {},
         ratings=judge.get("ratings") or {},
+        style=judge.get("style_control") or {},
         injection=judge.get("injection") or {},
         agreement=judge.get("agreement") or {},
         humans=judge.get("humans"),
