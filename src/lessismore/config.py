@@ -336,11 +336,22 @@ class Injection:
 
 
 @dataclass(frozen=True)
+class Panel:
+    """Several judges read as one (PoLL, Verga et al. 2024): each pair's outcome is the strict majority of the
+    judges' outcomes (no majority: a tie); its soft preference the mean of theirs (combine mean) or the score of that
+    majority outcome (combine majority)."""
+
+    judges: tuple[str, ...]  # names from judge.judges, at least two; []: no panel
+    combine: Literal["mean", "majority"]
+
+
+@dataclass(frozen=True)
 class Judge:
     candidate: str  # the model being evaluated
     baselines: tuple[str, ...]  # the models it is compared with
     judges: tuple[JudgeSpec, ...]  # every judge judges every pair; agreement is measured between them
     primary: str  # the judge behind the headline numbers (one of judges' names)
+    panel: Panel
     bootstrap: int  # resamples for every confidence interval (>= 1000)
     injection: Injection
 

@@ -252,6 +252,11 @@ def _judge(p: Params) -> Iterable[str]:
     yield from _unique(names, "judge.judges", "judges")
     if j.primary not in names:
         yield f"judge.primary: {j.primary!r} is not a judge; use one of {names}"
+    panel = j.panel.judges
+    if panel and (len(panel) < 2 or len(set(panel)) != len(panel)):
+        yield f"judge.panel.judges: {list(panel)}: name at least two different judges, or [] for no panel"
+    for name in sorted(set(panel) - set(names)):
+        yield f"judge.panel.judges: {name!r} is not a judge; use names from judge.judges ({names})"
     if j.bootstrap < 1000:
         yield "judge.bootstrap: use at least 1000 resamples for a 95% interval"
     if j.injection.pairs < 0:

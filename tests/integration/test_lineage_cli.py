@@ -44,13 +44,14 @@ def test_lineage_of_a_metric_reaches_the_source_files_with_dvc_locks_hashes(repo
     result, lock = json.loads(out), _lock(repo)
     assert result["value"] == json.loads((repo / "metrics/curate.json").read_text())["counts"]["selected"] == 24
     assert result["on_disk"] == "as in dvc.lock"
-    assert [n["stage"] for n in result["chain"]] == ["curate", "validate", "ingest"]
+    assert [n["stage"] for n in result["chain"]] == ["curate", "validate", "model", "ingest"]  # model: the scorers
     for node in result["chain"]:  # every dep's hash is the one dvc.lock recorded for that stage
         assert {d["path"]: d["md5"] for d in node["deps"]} == _md5s(lock[node["stage"]]["deps"])
         assert not any(d["stale"] for d in node["deps"])
     assert result["chain"][0]["params"]["curate.budget"] == 24
     curate_deps = {d["path"]: d["from"] for d in result["chain"][0]["deps"]}
     assert curate_deps["data/validated"] == "validate" and curate_deps["stages/curate.py"] is None
+    assert curate_deps["models/base"] == "model"
     sources = {s["path"]: s for s in result["sources"]}
     assert sources["data/sources"]["md5"] == _md5s(lock["ingest"]["deps"])["data/sources"]
     assert sources["data/sources"]["kind"] == "data" and sources["data/sources"]["used_by"] == ["ingest"]

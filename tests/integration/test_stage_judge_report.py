@@ -45,7 +45,9 @@ JUDGES = [
 
 def _workspace(root: Path, tiny_model_dir: Path) -> list[Prompt]:
     params = merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "profiles" / "tiny.yaml"))
-    params = merge(params, {"judge": {"judges": JUDGES, "primary": "tiny-logprobs", "injection": {"pairs": 2}}})
+    panel = {"judges": ["tiny-logprobs", "tiny-generate"], "combine": "mean"}
+    judge = {"judges": JUDGES, "primary": "tiny-logprobs", "injection": {"pairs": 2}, "panel": panel}
+    params = merge(params, {"judge": judge})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(tiny_model_dir, root / "models" / "base")
     origin = Origin("test_prompts", "data/sources/prompts/test.jsonl", "0")
@@ -117,6 +119,10 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     }
     assert list(metrics["agreement"]) == ["tiny-generate~tiny-logprobs"]
     assert metrics["agreement"]["tiny-generate~tiny-logprobs"]["shared"] == 3  # both judged the same 3 pairs
+    panel = metrics["panel"]  # the two judges read as one: the pairs both judged, the majority's outcome
+    assert panel["judges"] == ["tiny-logprobs", "tiny-generate"] and panel["pairs"] == 3
+    assert panel["baselines"]["base"]["n"] + panel["baselines"]["base"]["invalid"] == 3
+    assert "soft" in panel["baselines"]["base"] and "length_controlled" in base and "style_control" in head
     # what this run cost goes to the timing file: it depends on the cache, not on the verdicts
     assert "cost" not in head and "cache" not in metrics
     costs = json.loads((tmp_path / "metrics" / "timing" / "judge.json").read_text())["judges"]
@@ -159,6 +165,7 @@ def test_two_judges_then_a_warm_rerun_then_the_report(tmp_path, tiny_model_dir):
     assert "<svg" in html and "<path" in html and "&lt;script&gt;" in html and "<script" not in html
     assert "abc123.dir" in html and "tiny-smoke" in html and "How reliable is the judge?" in html
     assert "Bradley–Terry" in html and "Agreement between judges" in html and "Verdict injection" in html
+    assert 'id="panel"' in html and "Panel of tiny-logprobs, tiny-generate (mean)" in html
     assert "Human judgments" in html and "human:ann~human:bob" in html
     # charts with data are drawn (Figure 1, Figure 3, stage timings); stages without metrics say so, nothing crashes
     assert html.count("<svg") == 3 and 'aria-label="win, tie and loss' in html and "seconds per stage" in html

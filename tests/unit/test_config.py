@@ -292,3 +292,15 @@ def test_the_scores_section_is_checked_by_key():
     assert "curate.scores.per_pick: must be >= 0" in text and "curate.scores.ifd_max: must be > 0" in text
     assert "curate.scores.ifd.model: the model trained on the selection cannot score it" in text
     assert "curate.scores.rater.openai: backend openai needs it" in text
+
+
+def test_a_panel_names_at_least_two_judges_that_exist():
+    data = read_yaml(REPO / "params.yaml")
+    data["judge"]["panel"] = {"judges": ["smollm2-135m-local", "nope"], "combine": "mean"}
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    assert "judge.panel.judges: 'nope' is not a judge" in str(err.value)
+    data["judge"]["panel"] = {"judges": ["smollm2-135m-local"], "combine": "majority"}
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    assert "name at least two different judges" in str(err.value)

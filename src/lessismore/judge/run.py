@@ -17,6 +17,7 @@ from lessismore.judge import load_template
 from lessismore.judge.cache import KeyedCache
 from lessismore.judge.factory import open_judge
 from lessismore.judge.injection import plant
+from lessismore.judge.panel import panel_summary
 from lessismore.judge.protocol import RunStats, build_pairs, judge_pairs, rate_responses
 from lessismore.judge.summary import agreement_between, human_summary, judge_labels, judge_summary
 
@@ -95,6 +96,17 @@ def judge_all(
         "truncated": sum(bool(x.meta.get("truncated")) for x in [*judgments, *ratings]),
         "humans": _humans(humans, judgments, spec, seed),
     }
+    if spec.panel.judges:  # several judges read as one, beside the primary
+        metrics["panel"] = panel_summary(
+            judgments,
+            spec.panel.judges,
+            spec.panel.combine,
+            candidate=spec.candidate,
+            baselines=spec.baselines,
+            lengths={rid: len(text) for rid, text in texts.items()},
+            n_resamples=spec.bootstrap,
+            base_seed=seed,
+        )
     # what this run did (calls made or served from the cache, their tokens and price, the cache's state) depends on
     # what earlier runs left in the cache, not on the verdicts: it goes to the timing file with the seconds
     per_judge = {name: block.pop("cost") for name, block in blocks.items()}
