@@ -59,7 +59,7 @@ bench: setup  ## speed and memory comparisons, each against its anchor measured 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh
 
-.PHONY: push pull plots exps
+.PHONY: push pull plots exps audit
 # The columns of `dvc exp show` worth reading (it shows every metric and param: hundreds, collapsed to "…").
 EXP_COLUMNS := Experiment|Created|baselines\.[^.]+\.(win|tie|loss)$$|^reliability\.position_consistency|final_loss|counts\.selected|curate\.(variant|budget)|train\.(method|lr|epochs)$$
 exps: setup  ## experiments (retrain runs, ablation points) as a readable table: the headline metrics and params
@@ -67,6 +67,10 @@ exps: setup  ## experiments (retrain runs, ablation points) as a readable table:
 
 plots: setup  ## the training curves (dvc plots show) as one offline page: reports/plots/index.html
 	$(BIN)/lessismore plots
+
+audit: setup  ## the primary judge on data/audit/pairs.jsonl (60 labelled pairs): agreement with people, reliability
+	$(BIN)/dvc repro model
+	$(BIN)/lessismore judge-audit
 
 push: setup  ## dvc push every stage's cached outputs to S3 (LESSISMORE_REMOTE_URL=s3://bucket/prefix, or DVC's remote)
 	$(BIN)/lessismore push

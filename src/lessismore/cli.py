@@ -296,6 +296,67 @@ def stats_cmd(
     _show(lambda: result, _stats_table, as_json)
 
 
+@app.command("judge-audit")
+def judge_audit(
+    pairs: Annotated[Path, typer.Option(help="labelled pairs (input, output_1, output_2, label)")] = Path(
+        "data/audit/pairs.jsonl"
+    ),
+    judge: Annotated[str | None, typer.Option(help="a judge of params judge.judges (default: judge.primary)")] = None,
+    root: Root = Path("."),
+    as_json: AsJson = False,
+) -> None:
+    """Run a configured judge on human-labelled pairs: its agreement with the labels (exact, tie-discounted,
+    without ties) with 95% intervals, and its position consistency, first-position preference and length bias."""
+    from lessismore.config import load_params
+    from lessismore.errors import UserError
+    from lessismore.judge import load_template
+    from lessismore.judge.audit import audit
+    from lessismore.judge.cache import KeyedCache
+    from lessismore.judge.external import read_external
+    from lessismore.judge.factory import open_judge
+
+    try:
+        params = load_params(root / "params.yaml")
+        spec = params.judge
+        name = judge or spec.primary
+        entry = next((j for j in spec.judges if j.name == name), None)
+        if entry is None:
+            raise LookupError(f"--judge {name!r}: not in params judge.judges ({[j.name for j in spec.judges]})")
+        rows, refused = read_external("pairs", [root / pairs if not pairs.is_absolute() else pairs])
+        dirs = {k: root / v for k, v in c.MODEL_DIRS.items()}
+        backend, run = open_judge(entry, dirs, params.base.seed, section=f"judge.judges[{spec.judges.index(entry)}]")
+        template = load_template(entry.template)
+    except (UserError, LookupError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    for r in refused:
+        typer.echo(f"refused: {r.detail} ({r.reason})", err=True)
+    result = audit(rows, backend, template, run, KeyedCache(None), n_resamples=spec.bootstrap, seed=params.base.seed)
+    _show(lambda: {"judge": name, "pairs_file": str(pairs), "refused": len(refused), **result}, _audit_table, as_json)
+
+
+def _audit_table(result: dict) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=f"judge {result['judge']} on {result['pairs']} labelled pairs ({result['unreadable']} unreadable)"
+    )
+    table.add_column("measure")
+    table.add_column("value")
+    table.add_column("95% CI")
+    for key in ("agreement", "tie_discounted", "agreement_without_ties"):
+        m = result[key]
+        ci = "n/a" if m["ci"] is None else f"{m['ci'][0]:.0%}-{m['ci'][1]:.0%}"
+        table.add_row(key.replace("_", " "), "n/a" if m["value"] is None else f"{m['value']:.0%} of {m['n']}", ci)
+    for key, value in result["reliability"].items():
+        table.add_row(
+            key.replace("_", " "),
+            "n/a" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value),
+            "",
+        )
+    return table
+
+
 def _stats_table(result: dict) -> Any:
     from rich.table import Table
 

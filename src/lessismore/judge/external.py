@@ -49,6 +49,8 @@ class External:
     judge: str
     file: str
     row: int
+    model_text: str = ""  # the answers themselves where the format has them (judge-audit shows them to a judge)
+    baseline_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ def _alpaca_row(row: Any, file: str, i: int) -> External | Refused:
         judge=str(row.get("annotator") or ""),
         file=file,
         row=i,
+        model_text=row["output_2"],
+        baseline_text=row["output_1"],
     )
 
 
@@ -154,6 +158,8 @@ def _both_sides(one: External) -> list[External]:
         one.judge,
         one.file,
         one.row,
+        one.baseline_text,
+        one.model_text,
     )
     return [one, swapped]
 
@@ -264,6 +270,8 @@ def _pairs_row(row: Any, file: str, i: int) -> External | Refused:
         judge=str(row.get("annotator") or "label"),
         file=file,
         row=i,
+        model_text=str(row["output_2"]),
+        baseline_text=str(row["output_1"]),
     )
 
 
