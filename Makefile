@@ -70,7 +70,7 @@ plots: setup  ## the training curves (dvc plots show) as one offline page: repor
 
 audit: setup  ## the primary judge on data/audit/pairs.jsonl (60 labelled pairs): agreement with people, reliability
 	$(BIN)/dvc repro model
-	$(BIN)/lessismore judge-audit
+	$(BIN)/lessismore judge-audit --pairs data/audit/pairs.jsonl
 
 push: setup  ## dvc push every stage's cached outputs to S3 (LESSISMORE_REMOTE_URL=s3://bucket/prefix, or DVC's remote)
 	$(BIN)/lessismore push

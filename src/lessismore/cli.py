@@ -298,9 +298,9 @@ def stats_cmd(
 
 @app.command("judge-audit")
 def judge_audit(
-    pairs: Annotated[Path, typer.Option(help="labelled pairs (input, output_1, output_2, label)")] = Path(
-        "data/audit/pairs.jsonl"
-    ),
+    pairs: Annotated[
+        Path, typer.Option(help="labelled pairs (input, output_1, output_2, label), e.g. the shipped set")
+    ],
     judge: Annotated[str | None, typer.Option(help="a judge of params judge.judges (default: judge.primary)")] = None,
     root: Root = Path("."),
     as_json: AsJson = False,

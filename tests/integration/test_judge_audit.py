@@ -24,7 +24,8 @@ def test_the_shipped_set_is_audited_with_intervals(tmp_path, tiny_model_dir):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(tiny_model_dir, tmp_path / "models" / "base")
     shutil.copytree(REPO / "data" / "audit", tmp_path / "data" / "audit")
-    result = CliRunner().invoke(app, ["judge-audit", "--root", str(tmp_path), "--json"])
+    pairs = ["--pairs", "data/audit/pairs.jsonl"]  # relative to --root, as `make audit` passes it
+    result = CliRunner().invoke(app, ["judge-audit", *pairs, "--root", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{") :])
     assert out["judge"] == "tiny-random-local" and out["pairs"] == 60 and out["refused"] == 0
@@ -35,7 +36,7 @@ def test_the_shipped_set_is_audited_with_intervals(tmp_path, tiny_model_dir):
         assert 0 <= m["ci"][0] <= m["value"] <= m["ci"][1] <= 1
     assert out["reliability"]["valid_pairs"] + out["unreadable"] == 60 and out["calls"] > 0
 
-    bad = CliRunner().invoke(app, ["judge-audit", "--root", str(tmp_path), "--judge", "nope"])
+    bad = CliRunner().invoke(app, ["judge-audit", *pairs, "--root", str(tmp_path), "--judge", "nope"])
     assert bad.exit_code == 2 and "--judge 'nope': not in params judge.judges" in bad.output
 
 
