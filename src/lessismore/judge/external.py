@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,18 +148,15 @@ def _alpaca_row(row: Any, file: str, i: int) -> External | Refused:
 def _both_sides(one: External) -> list[External]:
     """A judgment between two models, from each one's side."""
     other = None if one.preference is None else 1.0 - one.preference
-    swapped = External(
-        one.instruction,
-        one.baseline,
-        one.model,
-        other,
-        one.baseline_chars,
-        one.model_chars,
-        one.judge,
-        one.file,
-        one.row,
-        one.baseline_text,
-        one.model_text,
+    swapped = replace(
+        one,
+        model=one.baseline,
+        baseline=one.model,
+        preference=other,
+        model_chars=one.baseline_chars,
+        baseline_chars=one.model_chars,
+        model_text=one.baseline_text,
+        baseline_text=one.model_text,
     )
     return [one, swapped]
 

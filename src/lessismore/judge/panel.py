@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from lessismore.judge.outcome import PairOutcome, pair_outcomes
@@ -42,19 +43,8 @@ def combine(outcomes: Sequence[PairOutcome], how: str) -> PairOutcome:
         preference = None if None in prefs else sum(prefs) / len(prefs)  # type: ignore[arg-type]
     else:
         preference = SCORES.get(outcome)
-    return PairOutcome(
-        first.prompt_id,
-        first.baseline,
-        outcome,  # type: ignore[arg-type]
-        first.verdict_ab,
-        first.verdict_ba,
-        first.candidate_chars,
-        first.baseline_chars,
-        tuple(i for o in outcomes for i in o.ids),
-        preference,
-        first.candidate_id,
-        first.baseline_id,
-    )
+    ids = tuple(i for o in outcomes for i in o.ids)
+    return replace(first, outcome=outcome, ids=ids, preference=preference)  # type: ignore[arg-type]
 
 
 def panel_summary(

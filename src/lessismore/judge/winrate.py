@@ -89,7 +89,6 @@ def length_controlled(
 ) -> dict[str, Any]:
     """One model's length-controlled win rate against its baseline (see the module doc), with the fitted weights,
     the chosen penalty and a bootstrap standard error."""
-    from sklearn.linear_model import LogisticRegression
 
     if any(r.model_chars is None or r.baseline_chars is None for r in rows):
         return {"length_controlled_winrate": None, "reason": "the format carries no answers: no lengths"}
@@ -100,7 +99,7 @@ def length_controlled(
     x, y = x_all[train], p[train]
     seed %= 2**32  # scikit-learn's random_state takes 32 bits; a content seed has 64
     c = _choose_c(x, y, seed)
-    fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=123)
+    fit = _l1(c)
     fit.fit(*_duplicated(x, y))
     test = x_all.copy()
     test[:, 0] = 0.0  # both answers the same length
@@ -110,7 +109,7 @@ def length_controlled(
         idx = rng.integers(0, len(y), len(y))
         if len(set(y[idx].round(6))) < 2:
             continue
-        again = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=123)
+        again = _l1(c)
         again.fit(*_duplicated(x[idx], y[idx]))
         at_zero = test[idx]
         boots.append(again.predict_proba(at_zero)[:, 1].mean() * 100)
@@ -164,7 +163,6 @@ def _duplicated(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def _choose_c(x: np.ndarray, p: np.ndarray, seed: int) -> float:
     """The penalty of CS with the lowest held-out log loss over 5 folds of rows (both copies of a row together)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import KFold
 
     folds = list(KFold(n_splits=min(5, len(p)), shuffle=True, random_state=seed).split(x))
@@ -172,7 +170,7 @@ def _choose_c(x: np.ndarray, p: np.ndarray, seed: int) -> float:
     for c in CS:
         total = 0.0
         for tr, te in folds:
-            fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=123)
+            fit = _l1(c)
             fit.fit(*_duplicated(x[tr], p[tr]))
             q = np.clip(fit.predict_proba(x[te])[:, 1], 1e-15, 1 - 1e-15)
             total += float(-(p[te] * np.log(q) + (1 - p[te]) * np.log(1 - q)).sum())
@@ -183,3 +181,10 @@ def _choose_c(x: np.ndarray, p: np.ndarray, seed: int) -> float:
 def _mean_length(rows: Sequence[External]) -> float | None:
     known = [r.model_chars for r in rows if r.model_chars is not None]
     return float(np.mean(known)) if known else None
+
+
+def _l1(c: float) -> Any:
+    """AlpacaEval's GLM: an L1-penalised logistic regression, liblinear, no intercept, its fixed random state."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=123)
