@@ -59,7 +59,14 @@ bench: setup  ## speed and memory comparisons, each against its anchor measured 
 serve: setup  ## a local Prefect server (SQLite, 127.0.0.1:4200), the deployments, and a process worker
 	bash infra/prefect/serve.sh
 
-.PHONY: push pull plots exps audit
+.PHONY: push pull plots exps audit gpu-check
+# On a GPU: the vllm extra, then one table (1.1B-parameter training with MFU, packing, checkpointing, LoRA, vLLM
+# against transformers, pytest -m gpu) in at most 8 minutes. Without CUDA it is the dry run `make test` runs too.
+gpu-check: setup  ## the GPU proof: one command, one table (benchmarks/gpu_check.py; a dry run without a GPU)
+	@if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q -e ".[vllm]" || \
+	  echo "gpu-check: the vllm extra did not install; its row will say so"; fi
+	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
+
 # The columns of `dvc exp show` worth reading (it shows every metric and param: hundreds, collapsed to "…").
 EXP_COLUMNS := Experiment|Created|baselines\.[^.]+\.(win|tie|loss)$$|^reliability\.position_consistency|final_loss|counts\.selected|curate\.(variant|budget)|train\.(method|lr|epochs)$$
 exps: setup  ## experiments (retrain runs, ablation points) as a readable table: the headline metrics and params

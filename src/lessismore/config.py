@@ -295,6 +295,10 @@ class Train:
     residual_dropout: float  # LIMA: rises linearly from 0.0 at the bottom layer to this at the top (0.3; 0.2 small)
     precision: Literal["fp32", "bf16", "auto"]  # auto: bf16 where the hardware does it natively (GPUs)
     gradient_checkpointing: bool  # trade compute for memory (long sequences on a GPU)
+    checkpoint_layers_every: int  # with gradient_checkpointing: every n-th decoder layer recomputes (1: all)
+    packing: bool  # pack each step's examples into rows of max_tokens, padding-free (collate.pack)
+    loss_chunk: int  # labelled positions per chunk of the loss, logits never held whole (loss.py); 0: plain
+    compile: bool  # torch.compile the model (inductor)
     checkpoint_every: int  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
     keep_last: int  # step checkpoints kept (the newest); epoch-end ones are all kept (they are the candidates)
     select: Literal["last", "dev_loss", "judge"]  # which epoch becomes models/finetuned (LIMA: judge on dev)

@@ -179,10 +179,10 @@ def _model(p: Params) -> Iterable[str]:
 
 def _train(p: Params) -> Iterable[str]:
     t = p.train
-    if t.epochs < 1 or t.batch_size < 1 or t.grad_accum < 1 or t.max_tokens < 1:
-        yield "train.epochs, batch_size, grad_accum, max_tokens: each must be >= 1"
-    if t.max_steps < 0 or t.checkpoint_every < 0 or t.keep_last < 1:
-        yield "train.max_steps, checkpoint_every: >= 0 (0: off); train.keep_last: >= 1"
+    if min(t.epochs, t.batch_size, t.grad_accum, t.max_tokens, t.checkpoint_layers_every) < 1:
+        yield "train.epochs, batch_size, grad_accum, max_tokens, checkpoint_layers_every: each must be >= 1"
+    if t.max_steps < 0 or t.checkpoint_every < 0 or t.loss_chunk < 0 or t.keep_last < 1:
+        yield "train.max_steps, checkpoint_every, loss_chunk: >= 0 (0: off); train.keep_last: >= 1"
     if t.lr <= 0 or t.lr_end < 0:
         yield "train.lr: must be > 0 and train.lr_end >= 0 (LIMA: 1e-5 -> 1e-6)"
     if t.lr_end > t.lr:

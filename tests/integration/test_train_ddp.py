@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_two_process_cpu_ddp_trains_and_saves(tiny_model_dir, tmp_path, monkeypatch):
-    cwd = make_train_dir(tmp_path, tiny_model_dir, max_steps=0, epochs=4, batch_size=2, grad_accum=1, lr=1e-2)
+    # packed rows: each rank packs its own share of a step
+    train = dict(max_steps=0, epochs=4, batch_size=2, grad_accum=1, lr=1e-2, packing=True)
+    cwd = make_train_dir(tmp_path, tiny_model_dir, **train)
     cmd = [
         sys.executable,
         "-m",

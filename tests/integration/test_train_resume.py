@@ -80,8 +80,10 @@ def _kill_after_checkpoint(cwd: Path, step: int) -> None:
 
 @pytest.mark.slow
 def test_kill_and_rerun_resumes_to_the_same_losses_and_weights(tiny_model_dir, tmp_path):
-    # LoRA dropout on, so the restored RNG state matters; several epochs, so epoch-end checkpoints exist too
+    # LoRA dropout on, so the restored RNG state matters; several epochs, so epoch-end checkpoints exist too;
+    # packed rows (the in-process resume of test_train_checkpoints runs unpacked)
     train = dict(max_steps=0, epochs=2, batch_size=2, grad_accum=2, checkpoint_every=1, lora_dropout=0.1, lr=1e-2)
+    train["packing"] = True
     whole = make_train_dir(tmp_path / "whole", tiny_model_dir, **train)
     _run(whole)
     reference = _losses(whole)

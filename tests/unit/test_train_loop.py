@@ -95,7 +95,10 @@ def test_gradient_accumulation_equals_the_big_batch(tiny_model_dir):
     weights = []
     for batch_size, grad_accum in ((4, 1), (2, 2), (1, 4)):
         model, tokenizer = _load(tiny_model_dir)
-        kw = dict(max_tokens=128, method="full", epochs=1, lr=1e-2, lr_end=1e-2)
+        # the plain loss: the chunked one reassociates sums, and AdamW's first steps (about lr x the gradient's
+        # sign) blow that float noise up past 1e-5 on weights whose gradients are near zero (test_train_packing
+        # checks the chunked loss's own gradients against the plain ones)
+        kw = dict(max_tokens=128, method="full", epochs=1, lr=1e-2, lr_end=1e-2, loss_chunk=0)
         model, _ = run_train(model, tokenizer, EXAMPLES, batch_size=batch_size, grad_accum=grad_accum, **kw)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=1e-5) and torch.allclose(weights[0], weights[2], atol=1e-5)

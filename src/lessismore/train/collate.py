@@ -115,6 +115,55 @@ def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def pack(rows: Sequence[dict[str, list[int]]], capacity: int) -> list[list[int]]:
+    """Padding-free packing: the indices of `rows` grouped into bins of at most `capacity` tokens, first fit
+    decreasing (longest first, each into the first bin with room; ties keep their order, so it is deterministic).
+    A row longer than `capacity` gets a bin of its own (encode_example already trims to train.max_tokens).
+
+    >>> pack([{"input_ids": [0] * n} for n in (5, 2, 4, 3)], 8)
+    [[0, 3], [2, 1]]
+    """
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(rows)), key=lambda i: -len(rows[i]["input_ids"])):
+        n = len(rows[i]["input_ids"])
+        slot = next((b for b, free in enumerate(room) if free >= n), None)
+        if slot is None:
+            bins.append([i])
+            room.append(capacity - n)
+        else:
+            bins[slot].append(i)
+            room[slot] -= n
+    return bins
+
+
+def collate_packed(bins: Sequence[Sequence[dict[str, list[int]]]], pad_id: int) -> dict[str, Any]:
+    """Packed rows as tensors: input_ids, labels and position_ids, no attention_mask.
+
+    Each example's positions restart at 0, which is how transformers' masking (masking_utils'
+    find_packed_sequence_indices; FlashAttention's varlen path on GPU) keeps every example attending to itself
+    only. Each example's first label is masked, so the previous example's last token never learns to predict it
+    (LIMA's loss is unchanged: that first token is the template's header, never a response token). A row's tail
+    padding is one more sequence of its own (positions from 0, labels ignored), so it touches no example either.
+    """
+    import torch
+
+    width = max(sum(len(r["input_ids"]) for r in row) for row in bins)
+    ids = torch.full((len(bins), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(bins), width), IGNORE_INDEX, dtype=torch.long)
+    positions = torch.zeros((len(bins), width), dtype=torch.long)
+    for b, row in enumerate(bins):
+        at = 0
+        for r in row:
+            n = len(r["input_ids"])
+            ids[b, at : at + n] = torch.tensor(r["input_ids"], dtype=torch.long)
+            labels[b, at + 1 : at + n] = torch.tensor(r["labels"][1:], dtype=torch.long)
+            positions[b, at : at + n] = torch.arange(n)
+            at += n
+        positions[b, at:] = torch.arange(width - at)
+    return {"input_ids": ids, "labels": labels, "position_ids": positions}
+
+
 class Collator:
     """A DataLoader collate_fn bound to the tokenizer's pad id."""
 

@@ -75,6 +75,30 @@ def deterministic_torch() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's own default before its dynamic threshold grows it
+
+
+def return_freed_memory() -> None:
+    """Make freed tensor memory go back to the OS (glibc only; elsewhere nothing changes).
+
+    glibc serves allocations under its mmap threshold from heap arenas, and that threshold grows (up to 32 MiB)
+    each time a large block is freed: a training step's activations then land in arenas, and what the backward frees
+    stays in the process. Measured on a LoRA step of SmolLM2-135M (4 x 512 tokens, fp32, 2 cores): peak RSS 8.6 ->
+    5.7 GiB with the threshold pinned at 128 KiB, the same seconds a step (28.0 s both); RSS falls back to 1.7 GiB
+    after each backward instead of staying at 5.8. Pinning it (mallopt M_MMAP_THRESHOLD) also stops the growth.
+    """
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(libc).mallopt if libc else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators behave otherwise
+        return
+    if mallopt is not None:
+        mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+
+
 def machine() -> dict[str, Any]:
     """What decides the last bits of the weights besides code, params and data: the torch build and the CPU kernel
     set (and the GPU, where one trains). Written with the timings: it differs between machines, not between runs."""

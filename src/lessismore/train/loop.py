@@ -8,6 +8,9 @@ gradient. Every step is planned up front from the seed (`plan_steps`), which is 
 checkpoints.py saves weights, the optimizer state (sharded per rank), RNG states and totals; a re-run continues
 from the newest one.
 distributed.py holds the accelerate side (one process, DDP, FSDP; bf16); steplog.py the per-step DVCLive log.
+With `train.packing` each step's examples are packed into rows of max_tokens (collate.pack: padding-free, each
+example attending to itself only), the same examples and summed loss as unpacked, so the same gradient; the loss
+runs in chunks of `train.loss_chunk` labelled tokens (loss.py), never holding the full-vocabulary logits.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from lessismore.train.checkpoints import (
     set_rng_state,
 )
 from lessismore.train.collate import IGNORE_INDEX, encode_example
-from lessismore.train.distributed import make_accelerator
+from lessismore.train.distributed import make_accelerator, return_freed_memory
 from lessismore.train.runner import Runner
 
 if TYPE_CHECKING:
@@ -153,6 +156,7 @@ def train(
     import torch
 
     accelerator, bf16 = make_accelerator(spec.precision)
+    return_freed_memory()
     torch.manual_seed(seed)  # LoRA init and dropout
     encoded = [encode_example(ex.messages, tokenizer, spec.max_tokens) for ex in examples]
     usable = [e for e in encoded if any(label != IGNORE_INDEX for label in e["labels"])]
@@ -161,7 +165,9 @@ def train(
             f"no example keeps a response token after trimming to {spec.max_tokens} tokens; raise train.max_tokens"
         )
     if spec.gradient_checkpointing:  # recompute activations in backward: less memory, ~30% more compute
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}, every_n_layers=spec.checkpoint_layers_every
+        )
     if spec.method == "lora":
         model = apply_lora(
             model,
@@ -182,6 +188,8 @@ def train(
     if ckpt is not None:
         load_weights(model, ckpt["path"])
     params = [p for p in model.parameters() if p.requires_grad]
+    if spec.compile:  # off by default: see params.yaml train.compile for what it measured
+        model = torch.compile(model)
     betas = (spec.adam_beta1, spec.adam_beta2)
     optimizer = torch.optim.AdamW(params, lr=spec.lr, betas=betas, weight_decay=spec.weight_decay)
     # together: under FSDP2 accelerate shards the model and points the optimizer at the sharded parameters
@@ -203,7 +211,7 @@ def train(
         accelerator, model, optimizer, schedule, tokenizer, usable, plan, pad_id, spec, run, run_id, settings
     )
     summary = runner.run(resumed, f"train ({spec.method})")
-    model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    model = accelerator.unwrap_model(model, keep_fp32_wrapper=False, keep_torch_compile=False)
     summary.update(
         method=spec.method,
         precision="bf16" if bf16 else "fp32",

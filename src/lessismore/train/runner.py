@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from lessismore.models import save_model
 from lessismore.train.checkpoints import list_checkpoints, prune, save_checkpoint, save_optimizer
-from lessismore.train.collate import IGNORE_INDEX, collate
+from lessismore.train.collate import IGNORE_INDEX, collate, collate_packed, pack
 from lessismore.train.distributed import peak_memory_mb, rank_share
+from lessismore.train.loss import output_owner, response_loss
 from lessismore.train.steplog import StepLog
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class Runner:
         self.tokenizer, self.usable, self.plan, self.pad_id = tokenizer, usable, plan, pad_id
         self.spec, self.wiring, self.run_id, self.settings = spec, wiring, run_id, settings
         self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        # under FSDP the output layer's weights are sharded outside the forward: the plain loss (loss.py)
+        self.chunk = 0 if accelerator.distributed_type.value == "FSDP" else spec.loss_chunk
+        self.owner = output_owner(accelerator.unwrap_model(model, keep_torch_compile=False))
 
     def run(self, resumed: dict[str, Any], desc: str) -> dict[str, Any]:
         """Take every planned step after `resumed["step"]` (0: all). Returns the run's totals."""
@@ -97,28 +101,23 @@ class Runner:
         all ranks together: the step's loss is normalised by the response tokens of the whole step, on every rank.
         """
         import torch
-        import torch.nn.functional as F
 
         n_labels = sum(sum(t != IGNORE_INDEX for t in self.usable[i]["labels"][1:]) for mb in micro for i in mb)
         mine = rank_share(micro, self.rank, self.world, self.spec.batch_size)
-        batches = [collate([self.usable[i] for i in mb], self.pad_id) for mb in mine] or [self._empty()]
+        n_tokens = sum(len(self.usable[i]["input_ids"]) for mb in mine for i in mb)
+        batches = self._batches(mine) or [self._empty()]
         device = self.acc.device
-        loss_sum, n_tokens = 0.0, 0
+        loss_sum = 0.0
         for k, batch in enumerate(batches):
             batch = {key: v.to(device) for key, v in batch.items()}
             last = k == len(batches) - 1  # the gradient all-reduce runs once a step, after the last micro-batch
             with self.acc.no_sync(self.model) if not last else contextlib.nullcontext():
-                out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-                logits = out.logits[:, :-1].flatten(0, 1).float()
-                targets = batch["labels"][:, 1:].flatten()
-                # token t predicts token t+1; summed, then divided by the step's count
-                loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+                loss = response_loss(self.model, self.owner, batch, self.chunk)  # summed; divided by the step's count
                 scaled = loss / n_labels
                 if self.world > 1:
                     scaled = scaled * self.world  # DDP averages gradients over ranks; we want their sum
                 self.acc.backward(scaled)
             loss_sum += loss.item()
-            n_tokens += int(batch["attention_mask"].sum()) if mine else 0
         self.optimizer.step()
         self.schedule.step()  # the next step's learning rate
         self.optimizer.zero_grad(set_to_none=True)
@@ -126,6 +125,17 @@ class Runner:
             totals = self.acc.reduce(torch.tensor([loss_sum, float(n_tokens)], device=device), reduction="sum")
             loss_sum, n_tokens = float(totals[0]), int(totals[1])
         return loss_sum / n_labels, n_tokens, n_labels
+
+    def _batches(self, mine: list[list[int]]) -> list[dict[str, Any]]:
+        """This rank's share of a step as model inputs: its micro-batches padded (collate), or with train.packing
+        its examples packed into rows of at most max_tokens, batch_size rows a forward pass (collate_packed). The
+        step's gradient is the same either way: the same examples, the same summed loss."""
+        if not self.spec.packing:
+            return [collate([self.usable[i] for i in mb], self.pad_id) for mb in mine]
+        rows = [self.usable[i] for mb in mine for i in mb]
+        bins = [[rows[i] for i in b] for b in pack(rows, self.spec.max_tokens)]
+        size = self.spec.batch_size
+        return [collate_packed(bins[k : k + size], self.pad_id) for k in range(0, len(bins), size)]
 
     def _empty(self) -> dict[str, Any]:
         """A rank with no example in a short last step still joins the all-reduce: one row, no label, zero loss."""
