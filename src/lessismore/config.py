@@ -358,6 +358,7 @@ class Judge:
     panel: Panel
     bootstrap: int  # resamples for every confidence interval (>= 1000)
     injection: Injection
+    strong_weight: float  # a 5-level template's strong verdict ([[A>>B]]) counts this many games (Arena-Hard: 3)
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,8 @@ def _judge(p: Params) -> Iterable[str]:
         yield "judge.bootstrap: use at least 1000 resamples for a 95% interval"
     if j.injection.pairs < 0:
         yield "judge.injection.pairs: must be >= 0 (0 turns the injection set off)"
+    if j.strong_weight < 1:
+        yield "judge.strong_weight: must be >= 1 (a strong verdict counts at least as one; Arena-Hard: 3)"
     yield from _each(j.judges, lambda i, s: _judge_spec(f"judge.judges[{i}]", s))
     for i, s in enumerate(j.judges):
         if s.backend == "local" and s.model == "finetuned":

@@ -194,7 +194,7 @@ def test_the_judge_summary_carries_a_length_controlled_win_rate():
             replace(ab, raw=f"A={lean / 2:.4f} B={-lean / 2:.4f} C=-9.0000"),
             replace(ba, raw=f"A={-lean / 2:.4f} B={lean / 2:.4f} C=-9.0000"),
         ]
-    kw = {"candidate": "ft", "baselines": ["base"], "n_resamples": 1000, "base_seed": 0}
+    kw = {"candidate": "ft", "baselines": ["base"], "n_resamples": 1000, "base_seed": 0, "strong_weight": 3.0}
     summary = judge_summary(judgments, [], [], [], texts=texts, **kw)
     block = summary["baselines"]["base"]
     assert block["soft"]["win_rate"] > 0.6

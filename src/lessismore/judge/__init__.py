@@ -47,6 +47,20 @@ class Template:
         except KeyError as err:
             raise KeyError(f"template {self.name!r} needs field {err}; it has placeholders {self.fields()}") from err
 
+    @property
+    def levels(self) -> int:
+        """5 when the template asks for Arena-Hard's labels ([[A>>B]] ... [[B>>A]], parse.parse_five), else 3 (A / B
+        / C, parse.parse_pairwise): the template's own answer syntax decides how its replies are read.
+
+        >>> Template("t", "Reply [[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]].").levels
+        5
+        >>> Template("t", "Reply A, B or C.").levels
+        3
+        """
+        from lessismore.judge.parse import FIVE_LABEL_ASKED
+
+        return 5 if FIVE_LABEL_ASKED in self.text else 3
+
     def fields(self) -> list[str]:
         return sorted(set(re.findall(r"(?<!\{)\{([a-z_]+)\}(?!\})", self.text)))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lessismore.errors import BadValue, NotFound
+from lessismore.judge import load_template
 from lessismore.judge.protocol import Backend, JudgeRun, Reply
 from lessismore.records import content_id
 
@@ -52,7 +53,14 @@ def open_judge(
     spec: Any, model_dirs: Mapping[str, Path], seed: int, section: str = "judge.judges[0]"
 ) -> tuple[LazyBackend, JudgeRun]:
     """(backend, run) for one config.JudgeSpec (or config.Rater) found at params key `section`; `model_dirs`: "base"
-    etc. -> folder."""
+    etc. -> folder. A 5-level template (Template.levels) with mode logprobs is refused here, before any call: its
+    labels are not single letters to score."""
+    template = getattr(spec, "template", "")  # a rater (config.Rater) has its own templates, all 1-6 scores
+    if template and spec.mode == "logprobs" and load_template(template, key=f"{section}.template").levels == 5:
+        raise BadValue(
+            f"{section}.mode: template {template!r} asks for 5-level labels ([[A>>B]] ... [[B>>A]]), which are not "
+            "single letters to score; use mode generate"
+        )
     decoding = {
         "mode": spec.mode,
         "temperature": spec.temperature,

@@ -10,6 +10,12 @@ half (AlpacaEval's preference, 1 = candidate), averaged over the two orders (bal
 logprobs judge gives it from the option letters' probabilities (calibrated ones where the judge calibrates), so
 a judge whose two orders never agree on a side, every pair a tie under the both-orders rule, still says which way
 it leans; a judge that replies in text gives 1, 0.5 or 0 an order.
+
+A 5-level judge (Arena-Hard's labels, parse.parse_five) says how much better: an order whose label is strong
+("A>>B", "B>>A") weighs `strong_weight` (params judge.strong_weight; Arena-Hard counts it 3 times), any other
+weighs 1. A pair's preference is its two orders' weighted mean and its `weight` their mean weight, so the soft win
+rate (stats.soft_win_rate, weighted by pair) is Arena-Hard's: every order a game, a strong verdict counted
+`strong_weight` times. A 3-level judge's pairs all weigh 1: nothing changes for them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lessismore.judge.parse import read_scores
+from lessismore.judge.parse import FIVE_LEVELS, read_scores
 from lessismore.records import Judgment
 
 Outcome = Literal["win", "tie", "loss", "invalid"]
@@ -65,6 +71,7 @@ class PairOutcome:
     preference: float | None = None  # the soft preference for the candidate, both orders averaged (None: unreadable)
     candidate_id: str = ""  # the two answers' Response ids
     baseline_id: str = ""
+    weight: float = 1.0  # the two orders' mean weight: above 1 where a 5-level judge's verdict was strong
 
 
 def soft_view(judgment: Judgment) -> float | None:
@@ -88,10 +95,25 @@ def soft_view(judgment: Judgment) -> float | None:
     return (p[mine] + p["C"] / 2) / total
 
 
+def order_weight(judgment: Judgment, strong_weight: float) -> float:
+    """How many games one order counts for: `strong_weight` for a strong 5-level label, else 1.
+
+    >>> j = Judgment("p", "j", "t", "ab", "rc", "rb", "ft", "base", "a", raw="[[A>>B]]", meta={"level": "A>>B"})
+    >>> order_weight(j, 3.0), order_weight(Judgment("p", "j", "t", "ab", "rc", "rb", "ft", "base", "a"), 3.0)
+    (3.0, 1.0)
+    """
+    strong = FIVE_LEVELS.get(judgment.meta.get("level", ""), ("", False))[1]
+    return float(strong_weight) if strong else 1.0
+
+
 def pair_outcomes(
-    judgments: Iterable[Judgment], candidate: str, lengths: Mapping[str, int] | None = None
+    judgments: Iterable[Judgment],
+    candidate: str,
+    lengths: Mapping[str, int] | None = None,
+    strong_weight: float = 1.0,
 ) -> list[PairOutcome]:
-    """Group single Judgments into pairs (prompt, baseline); a pair missing an order is "invalid" but still counted."""
+    """Group single Judgments into pairs (prompt, baseline); a pair missing an order is "invalid" but still counted.
+    `strong_weight`: what a strong 5-level verdict weighs (module doc); 3-level judgments always weigh 1."""
     lengths = lengths or {}
     groups: dict[tuple[str, str], dict[str, Judgment]] = {}
     for j in judgments:
@@ -106,6 +128,7 @@ def pair_outcomes(
         any_j = ab or ba
         cand_id = any_j.response_a if any_j.order == "ab" else any_j.response_b
         base_id = any_j.response_b if any_j.order == "ab" else any_j.response_a
+        preference, weight = _mean_view(ab, ba, strong_weight)
         out.append(
             PairOutcome(
                 prompt_id,
@@ -116,14 +139,19 @@ def pair_outcomes(
                 lengths.get(cand_id, 0),
                 lengths.get(base_id, 0),
                 tuple(j.id for j in by_order.values()),
-                _mean_view(ab, ba),
+                preference,
                 cand_id,
                 base_id,
+                weight,
             )
         )
     return out
 
 
-def _mean_view(ab: Judgment | None, ba: Judgment | None) -> float | None:
+def _mean_view(ab: Judgment | None, ba: Judgment | None, strong_weight: float) -> tuple[float | None, float]:
+    """(the two orders' weighted mean preference, their mean weight); an unreadable order: (None, 1)."""
     views = [soft_view(j) if j else None for j in (ab, ba)]
-    return None if None in views else (views[0] + views[1]) / 2  # type: ignore[operator]
+    if ab is None or ba is None or None in views:
+        return None, 1.0
+    weights = (order_weight(ab, strong_weight), order_weight(ba, strong_weight))
+    return (weights[0] * views[0] + weights[1] * views[1]) / sum(weights), sum(weights) / 2  # type: ignore[operator]

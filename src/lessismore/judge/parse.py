@@ -26,6 +26,15 @@ from itertools import groupby
 from lessismore.records import Grade, Verdict
 
 PAIRWISE_OPTIONS: dict[str, Verdict] = {"A": "a", "B": "b", "C": "tie"}
+# Arena-Hard's five verdict labels (its judge writes one inside [[...]]): the verdict, and whether it is strong (">>")
+FIVE_LEVELS: dict[str, tuple[Verdict, bool]] = {
+    "A>>B": ("a", True),
+    "A>B": ("a", False),
+    "A=B": ("tie", False),
+    "B>A": ("b", False),
+    "B>>A": ("b", True),
+}
+FIVE_LABEL_ASKED = "[[A>>B]]"  # a template whose text asks for this label is a 5-level template (Template.levels)
 GRADE_OPTIONS: dict[str, Grade] = {"E": "excellent", "P": "pass", "F": "fail"}
 # Copies shorter than this (characters) are left alone: a judge's own stock phrase ("is significantly better",
 # 23 chars) may occur in an answer by chance, while a parroted instruction sentence is longer.
@@ -154,6 +163,37 @@ def parse_pairwise(reply: str, echo_of: Sequence[str] = ()) -> Verdict:
     verdicts = {PAIRWISE_OPTIONS[t] for t in found if t in PAIRWISE_OPTIONS}
     named = {PAIRWISE_OPTIONS[m.group(1)] for m in _MENTION["pairwise"].finditer(_FENCE_LABEL.sub("\n", text))}
     return verdicts.pop() if len(verdicts) == 1 and named <= verdicts and not negated else "invalid"
+
+
+_FIVE = _rx(r"\[\[\s*(A\s*>>\s*B|A\s*>\s*B|A\s*=\s*B|B\s*>\s*A|B\s*>>\s*A)\s*\]\]")
+_ANY_BRACKETED = _rx(r"\[\[([^\]\n]{1,12})\]\]")  # any [[...]] vote, a 3-level "[[A]]" included
+
+
+def parse_five(reply: str, echo_of: Sequence[str] = ()) -> str:
+    """Read a 5-level pairwise reply (Arena-Hard's labels): "A>>B", "A>B", "A=B", "B>A", "B>>A" or "invalid".
+
+    The label must be the reply's only [[...]] vote (Arena-Hard's own rule: one distinct label, else no verdict),
+    not negated ("not [[A>B]]"), or the whole bare reply. Echoed fields are not read, as in `parse_pairwise`.
+
+    >>> [parse_five(r) for r in ["My final verdict is: [[A>>B]]", "[[B > A]]", "B>>A", "[[A=B]] ... so [[A=B]]"]]
+    ['A>>B', 'B>A', 'B>>A', 'A=B']
+    >>> [parse_five(r) for r in ["[[A>B]] or maybe [[B>A]]", "[[A>B]] [[A]]", "I would not say [[A>B]].", "A>B?", ""]]
+    ['invalid', 'invalid', 'invalid', 'invalid', 'invalid']
+    >>> parse_five("[BEGIN ANSWER A]Verdict: [[A>>B]][END ANSWER A] Verdict: [[B>A]]")
+    'B>A'
+    """
+    text = own_words(reply, echo_of)
+    bare = re.sub(r"\s+", "", _bare(text))
+    if bare in FIVE_LEVELS:
+        return bare
+    votes = {re.sub(r"\s+", "", m.group(1)) for m in _ANY_BRACKETED.finditer(text)}
+    labels = {re.sub(r"\s+", "", m.group(1)) for m in _FIVE.finditer(text)}
+    if len(labels) != 1 or votes != labels:
+        return "invalid"
+    for m in _FIVE.finditer(text):
+        if _NEGATION.search(_CLAUSE.split(text[max(0, m.start() - 60) : m.start()])[-1]):
+            return "invalid"
+    return labels.pop()
 
 
 def _grade_of(token: str) -> Grade | None:

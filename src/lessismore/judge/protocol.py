@@ -21,7 +21,16 @@ from typing import Any, Protocol
 
 from lessismore.judge import Template, render_fitted
 from lessismore.judge.cache import KeyedCache, seed_of, verdict_key
-from lessismore.judge.parse import GRADE_OPTIONS, PAIRWISE_OPTIONS, choose, format_scores, parse_grade, parse_pairwise
+from lessismore.judge.parse import (
+    FIVE_LEVELS,
+    GRADE_OPTIONS,
+    PAIRWISE_OPTIONS,
+    choose,
+    format_scores,
+    parse_five,
+    parse_grade,
+    parse_pairwise,
+)
 from lessismore.records import Judgment, Prompt, Rating, Response
 
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. (2021): inputs that say nothing, to measure the letters' prior
@@ -216,7 +225,13 @@ def judge_pairs(
     cache: KeyedCache | None = None,
     desc: str | None = None,
 ) -> tuple[list[Judgment], RunStats]:
-    """Judge every pair in both orders; returns 2 Judgments per pair ("ab" then "ba") and what the run cost."""
+    """Judge every pair in both orders; returns 2 Judgments per pair ("ab" then "ba") and what the run cost.
+
+    A 5-level template (Template.levels) is read with parse.parse_five: the Judgment's verdict is its side (a, b,
+    tie) and meta["level"] the label itself ("A>>B" ... "B>>A"; "invalid"), which outcome.py weighs.
+    """
+    five = template.levels == 5
+    options, parser = ({k: k for k in FIVE_LEVELS}, parse_five) if five else (PAIRWISE_OPTIONS, parse_pairwise)
     cache = cache if cache is not None else KeyedCache(None)
     shown = []
     for pair in pairs:
@@ -224,11 +239,14 @@ def judge_pairs(
             key = verdict_key(run.key_prefix, template.sha, order, pair.prompt.text, first.text, second.text)
             fields = {"prompt": pair.prompt.text, "answer_a": first.text, "answer_b": second.text}
             shown.append((_Job(key, fields), pair, order, first, second))
-    stats = _run([s[0] for s in shown], backend, template, PAIRWISE_OPTIONS, parse_pairwise, run, cache, desc)
+    stats = _run([s[0] for s in shown], backend, template, options, parser, run, cache, desc)
     out = []
     for job, pair, order, first, second in shown:
         row = cache.get(job.key)
         assert row is not None, "every job was judged or cached"
+        verdict, meta = row["verdict"], row["meta"]
+        if five:
+            verdict, meta = FIVE_LEVELS.get(verdict, ("invalid", False))[0], {**meta, "level": verdict}
         out.append(
             Judgment(
                 prompt_id=pair.prompt.id,
@@ -239,9 +257,9 @@ def judge_pairs(
                 response_b=second.id,
                 model_a=first.model,
                 model_b=second.model,
-                verdict=row["verdict"],
+                verdict=verdict,
                 raw=row["raw"],
-                meta=row["meta"],
+                meta=meta,
                 id=job.key,
             )
         )

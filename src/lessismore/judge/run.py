@@ -71,7 +71,10 @@ def judge_all(
                 texts=texts,
                 n_resamples=spec.bootstrap,
                 base_seed=seed,
+                strong_weight=spec.strong_weight,
             )
+            if block["levels"] == 5:  # what its strong verdicts weighed in the soft win rate
+                block["strong_weight"] = spec.strong_weight
             blocks[judge.name] = block
             judgments += mine
             ratings += grades
@@ -142,6 +145,7 @@ def _one_judge(
         "calibrate": judge.calibrate,
         "fingerprint": run.fingerprint,
         "template": pairwise.sha,
+        "levels": pairwise.levels,
         "cost": (cost + c2 + c3).as_dict(),
     }
     return mine, grades, twins, identity

@@ -122,28 +122,45 @@ def summarise(outcomes: Sequence[str], n_resamples: int = 1000, seed: int = 0) -
 
 
 def soft_win_rate(
-    preferences: Sequence[float | None], n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+    preferences: Sequence[float | None],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """The weighted win rate: the mean soft preference for the candidate (judge/outcome.py, ties half), its
     standard error (AlpacaEval's: the sample standard deviation over sqrt(n)) and a percentile bootstrap interval
     resampling the pairs; unreadable pairs (None) are counted apart. Nothing readable: the numbers are None.
+    `weights` (one a pair; PairOutcome.weight) make it a weighted mean, as a 5-level judge's strong verdicts need;
+    the standard error is then the weighted mean's (equal weights give the plain formula back).
 
     >>> b = soft_win_rate([1.0, 0.75, 0.5, 0.25, None], seed=0)
     >>> b["n"], b["win_rate"], round(b["se"], 4), b["invalid"], b["ci"][0] < 0.625 < b["ci"][1]
     (4, 0.625, 0.1614, 1, True)
+    >>> w = soft_win_rate([1.0, 0.75, 0.5, 0.25, None], seed=0, weights=[2, 2, 2, 2, 1])
+    >>> w["win_rate"], round(w["se"], 4)
+    (0.625, 0.1614)
+    >>> soft_win_rate([1.0, 0.0], seed=0, weights=[3, 1])["win_rate"]
+    0.75
     """
     import numpy as np
 
-    values = np.array([v for v in preferences if v is not None], dtype=np.float64)
+    weights = [1.0] * len(preferences) if weights is None else weights
+    kept = [(v, w) for v, w in zip(preferences, weights, strict=True) if v is not None]
+    values = np.array([v for v, _ in kept], dtype=np.float64)
+    w = np.array([w for _, w in kept], dtype=np.float64)
     block: dict[str, Any] = {"n": int(values.size), "invalid": len(preferences) - int(values.size)}
     if not values.size:
         return block | {"win_rate": None, "se": None, "ci": None}
-    se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
+    mean = float((w * values).sum() / w.sum())
+    n = values.size
+    se = float(np.sqrt((w**2 * (values - mean) ** 2).sum() * n / (n - 1)) / w.sum()) if n > 1 else None
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    draw = rng.integers(0, n, size=(n_resamples, n))
+    means = (w[draw] * values[draw]).sum(axis=1) / w[draw].sum(axis=1)
     lo, hi = np.percentile(means, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     ci = [round(float(lo), 6), round(float(hi), 6)]
-    return block | {"win_rate": round(float(values.mean()), 6), "se": None if se is None else round(se, 6), "ci": ci}
+    return block | {"win_rate": round(mean, 6), "se": None if se is None else round(se, 6), "ci": ci}
 
 
 def per_baseline(
@@ -155,7 +172,12 @@ def per_baseline(
     for b in baselines:
         mine = [p for p in pairs if p.baseline == b]
         block = summarise([p.outcome for p in mine], n_resamples, content_seed(seed, judge, b))
-        soft = soft_win_rate([p.preference for p in mine], n_resamples, content_seed(seed, judge, b, "soft"))
+        soft = soft_win_rate(
+            [p.preference for p in mine],
+            n_resamples,
+            content_seed(seed, judge, b, "soft"),
+            weights=[p.weight for p in mine],
+        )
         out[b] = block | {"soft": soft}
     return out
 

@@ -32,9 +32,11 @@ def judge_summary(
     texts: Mapping[str, str],
     n_resamples: int,
     base_seed: int,
+    strong_weight: float,
 ) -> dict[str, Any]:
     """Win / tie / loss per baseline with CIs (both-orders, soft, length-controlled), Bradley-Terry ratings (and
-    with style control), reliability, grades and the injection result.
+    with style control), reliability, grades and the injection result. `strong_weight`: what a 5-level judge's
+    strong verdict weighs in the soft win rate (outcome.py; params judge.strong_weight).
 
     `texts` maps each answer's Response id to its text (lengths, style). `injected` holds the twins' Judgments in
     the order `injection.plant` made them (two per twin), `attacks` their attack names; the clean pairs they are
@@ -42,7 +44,7 @@ def judge_summary(
     """
     judge = judgments[0].judge if judgments else ""
     lengths = {rid: len(text) for rid, text in texts.items()}
-    outcomes = pair_outcomes(judgments, candidate, lengths)
+    outcomes = pair_outcomes(judgments, candidate, lengths, strong_weight)
     blocks = per_baseline(outcomes, baselines, n_resamples, base_seed, judge=judge)
     for b, block in blocks.items():  # AlpacaEval 2's length control, over the soft preferences
         mine = [o for o in outcomes if o.baseline == b]

@@ -165,7 +165,7 @@ def build_report(
         humans=judge.get("humans"),
         reliability=reliability_rows(judge.get("reliability") or {}),
         trust=trust_sentence(judge.get("reliability") or {}),
-        which=which_to_read(judge.get("baselines") or {}),
+        which=which_to_read(judge.get("baselines") or {}, primary.get("strong_weight")),
         fig={name: Markup(svg) if svg else None for name, svg in svgs.items()},  # built here, escaped by vega
         ran={stage: bool(stage_metrics.get(stage)) for stage in STAGES},
         counts=count_rows(stage_metrics),

@@ -40,17 +40,31 @@ def trust_sentence(rel: dict[str, Any]) -> str:
     return " ".join(words)
 
 
-def which_to_read(baselines: dict[str, Any]) -> str:
+def which_to_read(baselines: dict[str, Any], strong_weight: float | None = None) -> str:
     """Which of the two win rates to read, and why: the both-orders shares (LIMA's rule) or the soft win rate.
+    `strong_weight`: set when the judge answers on five levels (its metrics block says what a strong verdict
+    weighed).
 
     >>> which_to_read({"base": {"tie": 1.0, "soft": {"n": 36}}}).startswith("Read the soft win rate")
     True
     >>> which_to_read({"base": {"tie": 0.2, "soft": {"n": 36}}}).startswith("Both")
     True
+    >>> which_to_read({"base": {"tie": 0.2, "soft": {"n": 36}}}, 3.0).endswith("counts 3 times, as Arena-Hard's.")
+    True
     """
     blocks = [b for b in baselines.values() if (b.get("soft") or {}).get("n")]
     if not blocks:
         return ""
+    five = (
+        f" This judge answers on five levels: in the soft win rate a strong verdict ([[A>>B]]) counts "
+        f"{strong_weight:g} times, as Arena-Hard's."
+        if strong_weight
+        else ""
+    )
+    return _which(blocks) + five
+
+
+def _which(blocks: list[dict[str, Any]]) -> str:
     if max(b.get("tie") or 0.0 for b in blocks) >= 0.5:
         return (
             "Read the soft win rate: under the both-orders rule most pairs are ties (the judge's two orders rarely "
