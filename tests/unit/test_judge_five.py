@@ -121,3 +121,16 @@ def test_a_five_level_template_scored_by_logprobs_is_refused_before_any_call_and
     data["judge"]["strong_weight"] = 0.5
     with pytest.raises(ConfigError, match="judge.strong_weight: must be >= 1"):
         parse_params(data)
+
+
+def test_a_panel_takes_a_five_level_members_weighted_preference_and_counts_each_pair_once():
+    from dataclasses import replace
+
+    from lessismore.judge.panel import panel_summary
+
+    five = [_five("p1", "ab", "A>>B"), _five("p1", "ba", "A>B"), _five("p2", "ab", "B>A"), _five("p2", "ba", "A=B")]
+    three = [replace(j, judge="j3", meta={}) for j in five]  # the same sides from a 3-level judge: no strength
+    kw = {"candidate": "ft", "baselines": ["base"], "lengths": {}, "n_resamples": 1000, "base_seed": 0}
+    block = panel_summary([*five, *three], ["j5", "j3"], "mean", strong_weight=3.0, **kw)["baselines"]["base"]
+    # p1: j5 (3 x 1 + 1 x 0) / 4 = 0.75, j3 0.5 -> 0.625; p2: both (0 + 0.5) / 2 = 0.25; each pair once
+    assert block["soft"]["win_rate"] == pytest.approx((0.625 + 0.25) / 2)

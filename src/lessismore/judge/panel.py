@@ -6,7 +6,8 @@ judge/run.py adds the panel's block to metrics/judge.json ("panel") next to each
 panel judge judged count. A pair's outcome is the strict majority of the judges' outcomes (win, tie or loss; an
 unreadable one votes for nothing); without a majority it is a tie, and with no readable outcome it is invalid.
 Its soft preference is the mean of the judges' soft preferences (combine "mean"; None if any is unreadable) or the
-majority outcome's score, 1 / 0.5 / 0 (combine "majority").
+majority outcome's score, 1 / 0.5 / 0 (combine "majority"). A 5-level judge's preference is its own weighted one
+(outcome.py, judge.strong_weight); in the panel every shared pair counts once (weight 1).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def combine(outcomes: Sequence[PairOutcome], how: str) -> PairOutcome:
     else:
         preference = SCORES.get(outcome)
     ids = tuple(i for o in outcomes for i in o.ids)
-    return replace(first, outcome=outcome, ids=ids, preference=preference)  # type: ignore[arg-type]
+    return replace(first, outcome=outcome, ids=ids, preference=preference, weight=1.0)  # type: ignore[arg-type]
 
 
 def panel_summary(
@@ -57,13 +58,14 @@ def panel_summary(
     lengths: Mapping[str, int],
     n_resamples: int,
     base_seed: int,
+    strong_weight: float,
 ) -> dict[str, Any]:
     """The panel's block: who sits on it, how it combines, and per baseline the shares and the soft win rate over
-    the pairs every member judged."""
+    the pairs every member judged. `strong_weight`: params judge.strong_weight, for 5-level members."""
     by_judge = {
         name: {
             (o.prompt_id, o.baseline): o
-            for o in pair_outcomes([j for j in judgments if j.judge == name], candidate, lengths)
+            for o in pair_outcomes([j for j in judgments if j.judge == name], candidate, lengths, strong_weight)
         }
         for name in members
     }

@@ -109,6 +109,7 @@ def judge_all(
             lengths={rid: len(text) for rid, text in texts.items()},
             n_resamples=spec.bootstrap,
             base_seed=seed,
+            strong_weight=spec.strong_weight,
         )
     # what this run did (calls made or served from the cache, their tokens and price, the cache's state) depends on
     # what earlier runs left in the cache, not on the verdicts: it goes to the timing file with the seconds
