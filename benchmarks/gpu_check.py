@@ -20,6 +20,7 @@ are collected, not run). Exit status 1 when a row that should have run failed.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import subprocess
@@ -42,8 +43,9 @@ SIZES = {  # what each mode trains: the LIMA-scale check on a GPU, a smoke-sized
 }
 
 
+@functools.cache
 def _throughput():
-    """benchmarks/train_throughput.py as a module (benchmarks/ is not a package): FLOPs per token, device peaks."""
+    """benchmarks/train_throughput.py as a module, loaded once (benchmarks/ is not a package): FLOPs, peaks."""
     spec = importlib.util.spec_from_file_location("train_throughput", HERE / "train_throughput.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
