@@ -1,12 +1,12 @@
 """DVC stage `validate`: data/ingested/ -> Great Expectations suites, shard by shard -> data/validated/.
 
 Streams the ingested example shards through the suite one shard at a time (data.shard_rows rows) and writes what
-passes as shards of the same size (data/validated/examples/part-*.parquet), the prompts as one file. Rows that fail
-a row check (or repeat an id) go to data/quarantine/validate.jsonl with their reason and fix, as they come; the Data
-Docs (every shard's run, readable offline) go to reports/data_docs/index.html; counts and every expectation's
-outcome, merged over the shards, go to metrics/validate.json (with each eval split's final count). The stage exits
-non-zero when a whole-table expectation fails, or when a dev/test prompt was removed at ingest or here and
-validate.allow_eval_drop is false, after writing all that.
+passes of ingested shard n as validated shard n (data/validated/examples/part-*.parquet), the prompts as one file.
+Rows that fail a row check (or repeat an id) go to data/quarantine/validate.jsonl with their reason and fix, as they
+come; the Data Docs (every shard's run, readable offline) go to reports/data_docs/index.html; counts and every
+expectation's outcome, merged over the shards, go to metrics/validate.json (with each eval split's final count).
+The stage exits non-zero when a whole-table expectation fails, or when a dev/test prompt was removed at ingest or
+here and validate.allow_eval_drop is false, after writing all that.
 Resumable: the outputs are written in a work folder (lessismore.resume, .lessismore/partial/validate/) with a
 checkpoint after every input shard (validate/checkpoint.py), and moved into place at the end. A killed run's re-run
 with the same params, inputs and code starts at the shard after the last checkpoint; metrics/timing/validate.json
@@ -24,7 +24,7 @@ from lessismore import contract as c
 from lessismore import records
 from lessismore.config import load_params
 from lessismore.errors import NotFound, run_stage
-from lessismore.records import Dropped, Example, Prompt
+from lessismore.records import Dropped, Prompt
 from lessismore.resume import STALE, Work, fingerprint
 from lessismore.validate import TableCheckError, check_eval_kept, eval_drops, validate_shards
 from lessismore.validate.checkpoint import ValidateWork
@@ -50,7 +50,7 @@ def main() -> None:
     key = [cfg, params.ingest.sources, shard_rows]
     inputs = [c.INGESTED, c.quarantine("ingest")]
     opened = Work.open("validate", fingerprint(key, inputs, [__file__]))
-    work = ValidateWork(opened, shard_rows)
+    work = ValidateWork(opened)
     if resumed := work.shards:
         console.print(f"validate: resumed from shard {resumed} of {len(shards)}")
     elif opened.discarded:
@@ -71,11 +71,11 @@ def main() -> None:
 
         def progress(suite: str, batches: int, rows: int) -> None:
             if suite == "examples":
-                kept = f"{kept_examples.count} kept ({kept_examples.finished} shards full)"
+                kept = f"{kept_examples.count} kept ({kept_examples.finished} shards written)"
                 bar.update(task, completed=batches, description=f"validate: {rows} examples read, {kept}")
 
         summary = validate_shards(
-            records.iter_batches(c.INGESTED / c.EXAMPLES, Example, shard_rows, skip=resumed),
+            records.iter_tables(c.INGESTED / c.EXAMPLES, shard_rows, skip=resumed),
             prompts,
             kept_examples=kept_examples,
             kept_prompts=kept_prompts,
@@ -88,7 +88,8 @@ def main() -> None:
             progress=progress,
             checkpoint=work.checkpoint,
             start=work.start,
-            check=checker(params.data, min_chars=cfg.min_chars, max_chars=cfg.max_chars),  # here, or on Ray
+            # here, in worker processes, or on Ray
+            check=checker(params.data, min_chars=cfg.min_chars, max_chars=cfg.max_chars, shards=len(shards) - resumed),
         )
     work.finish(c.VALIDATED, c.quarantine("validate"))
     seconds = time.perf_counter() - start

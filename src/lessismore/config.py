@@ -84,6 +84,9 @@ class Data:
     shard_rows: int
     engine: Literal["local", "ray"]  # local: this process, starts nothing; ray: Ray Data on the cluster data.ray
     batch_rows: int  # rows per batch of the per-batch work (MinHash signatures, embeddings) on either engine
+    # local engine: worker processes for the per-shard and per-batch work (0: one a CPU core this process may use;
+    # 1: none, all in the stage's process). The bytes written are the same at any number
+    workers: int
     ray: RayCluster
 
 

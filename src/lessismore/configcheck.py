@@ -98,6 +98,8 @@ def _source(i: int, s: Source) -> Iterable[str]:
 def _data(p: Params) -> Iterable[str]:
     if p.data.shard_rows < 1:
         yield "data.shard_rows: rows per Parquet shard, >= 1 (e.g. 10000)"
+    if p.data.workers < 0:
+        yield "data.workers: worker processes of the local engine, >= 0 (0: one a CPU core; 1: none)"
 
 
 def _validate(p: Params) -> Iterable[str]:

@@ -119,19 +119,20 @@ class Stage:
 TIMED = ("ingest", "validate", "curate", "train", "generate", "judge")  # the stages that write a timing file
 STAGES: dict[str, Stage] = {
     "ingest": Stage(
-        ("ingest", "data.shard_rows", "data.engine", "data.batch_rows", "data.ray"),
+        ("ingest", "data.shard_rows", "data.engine", "data.batch_rows", "data.workers", "data.ray"),
         (SOURCES,),
         (INGESTED, quarantine("ingest"), metrics("ingest"), timing("ingest")),
     ),
     "validate": Stage(
-        ("validate", "ingest.sources", "data.shard_rows", "data.engine", "data.ray"),
+        ("validate", "ingest.sources", "data.shard_rows", "data.engine", "data.workers", "data.ray"),
         (INGESTED, quarantine("ingest")),
         (VALIDATED, quarantine("validate"), DATA_DOCS, metrics("validate"), timing("validate")),
     ),
     # models/base: the scorers' model when curate.variant selects by scores (a dep in every variant: DVC's deps
     # cannot follow a param; under lima a new base model re-runs curate to the same bytes)
     "curate": Stage(
-        ("curate", "base.seed", "ingest.sources", "data.shard_rows", "data.engine", "data.batch_rows", "data.ray"),
+        ("curate", "base.seed", "ingest.sources", "data.shard_rows", "data.engine", "data.batch_rows")
+        + ("data.workers", "data.ray"),
         (VALIDATED, BASE_MODEL),
         (CURATED, quarantine("curate"), SCORE_CACHE, metrics("curate"), timing("curate")),
     ),

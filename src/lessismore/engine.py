@@ -1,7 +1,10 @@
 """Where the data stages' heavy per-batch work runs: in this process, or on a Ray cluster through Ray Data.
 
 params `data.engine`:
-- `local` (the default) runs every batch here, one after another, and starts nothing: the demo pays for no cluster.
+- `local` (the default) runs the batches on this machine and starts no cluster: in the stage's process, or, where
+  there is more than one batch, in `data.workers` worker processes of the standard library's pool (`ordered`: 0
+  means one a CPU core; 1 keeps everything in the stage's process). A worker builds what it needs once (a GX
+  session, a model) and the stage takes the results in input order.
 - `ray` runs the same function on a Ray cluster with Ray Data (`map_batches` over the rows, in blocks of
   `data.batch_rows`): at `data.ray.address`, or the `RAY_ADDRESS` environment variable when that is "" (KubeRay in
   production; `ray start` on 127.0.0.1 in the tests). The package travels with the job (`runtime_env` py_modules),
@@ -17,8 +20,11 @@ needs a model is a class (loaded once per Ray actor, or once here); one that nee
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +47,72 @@ def cluster(spec: Data) -> str:
     return address
 
 
+def workers(spec: Data) -> int:
+    """The local engine's worker processes: data.workers, or one a CPU core this process may run on when 0."""
+    return spec.workers or len(os.sched_getaffinity(0))
+
+
+_WORKER: Callable[[Any], Any] | None = None  # in a worker process: what `ordered` runs there, built once
+
+
+def _start(make: Callable[[], Callable[[Any], Any]]) -> None:
+    global _WORKER
+    _WORKER = make()
+
+
+def _call(item: Any) -> Any:
+    assert _WORKER is not None, "engine._call runs in a worker that _start built"
+    return _WORKER(item)
+
+
+def ordered(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any], spec: Data) -> Iterator[Any]:
+    """`make()(item)` for every item, in `workers(spec)` worker processes, the results in input order.
+
+    `make` (picklable: a class, or a functools.partial of one) builds the callable once per worker: a GX session,
+    a reader. The pool lives as long as this process and serves every call with an equal `make` (curate signs
+    batch after batch). Workers are spawned, not forked (a fork copies the locks of pyarrow's, torch's and tqdm's
+    threads mid-use), so they import what they run and nothing else. At most two items a worker are in flight and
+    the rest are drawn from `items` as results are taken: memory holds a few items, whatever the input's size. An
+    error in a worker is raised here as itself. With one worker everything runs in this process.
+    """
+    n = workers(spec)
+    if n <= 1:
+        call = make()
+        yield from (call(item) for item in items)
+        return
+    pool = _pool(make, n)
+    running: deque[Any] = deque()
+    for item in items:
+        running.append(pool.submit(_call, item))
+        if len(running) >= 2 * n:
+            yield running.popleft().result()
+    while running:
+        yield running.popleft().result()
+
+
+_POOLS: dict[tuple[bytes, int], Any] = {}  # (pickled make, workers) -> its ProcessPoolExecutor, for this process
+
+
+def _pool(make: Callable[[], Callable[[Any], Any]], n: int) -> Any:
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = (pickle.dumps(make), n)
+    if key not in _POOLS:
+        if not _POOLS:
+            atexit.register(_close_pools)
+        context = multiprocessing.get_context("spawn")
+        _POOLS[key] = ProcessPoolExecutor(n, mp_context=context, initializer=_start, initargs=(make,))
+    return _POOLS[key]
+
+
+def _close_pools() -> None:
+    """At exit, before the interpreter tears its modules down (a pool collected after that complains)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(cancel_futures=True)
+
+
 def map_batches(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool = False) -> Any:
     """`fn` over `table`'s rows in batches of data.batch_rows on data.engine; the outputs concatenated, in order.
 
@@ -54,14 +126,23 @@ def map_batches(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: b
     if spec.engine == "local":
         from tqdm import tqdm
 
-        call = fn() if isinstance(fn, type) else fn
+        batches = [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=spec.batch_rows)]
+        if isinstance(fn, type) or len(batches) == 1:  # a model stays here: torch runs its matmuls on every core
+            results = map(fn() if isinstance(fn, type) else fn, batches)
+        else:
+            results = ordered(partial(_built, fn), batches, spec)
         out = []
-        with tqdm(total=table.num_rows, desc=desc, unit="row", disable=table.num_rows <= spec.batch_rows) as bar:
-            for batch in table.to_batches(max_chunksize=spec.batch_rows):
-                out.append(call(pa.Table.from_batches([batch])))
+        with tqdm(total=table.num_rows, desc=desc, unit="row", disable=len(batches) <= 1) as bar:
+            for batch, result in zip(batches, results, strict=True):
+                out.append(result)
                 bar.update(batch.num_rows)
         return pa.concat_tables(out)
     return _on_ray(fn, table, spec, desc=desc, gpu=gpu)
+
+
+def _built(fn: BatchFn) -> BatchFn:
+    """`fn` itself: what `ordered` builds in each worker from a plain batch function."""
+    return fn
 
 
 def _on_ray(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool) -> Any:

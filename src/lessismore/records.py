@@ -409,6 +409,12 @@ class ParquetSink:
         if len(self._rows) == ROW_GROUP_ROWS:
             self._flush()
 
+    def write_table(self, table: Any) -> None:
+        """Records already in Arrow form (`to_table`, or rows read from a table of this type), appended in order."""
+        self._flush()
+        self._writer.write_table(table.cast(self._schema), row_group_size=ROW_GROUP_ROWS)
+        self.count += table.num_rows
+
     def _flush(self) -> None:
         import pyarrow as pa
 
@@ -477,6 +483,43 @@ class ShardWriter:
         self.close()
 
 
+class TableShards:
+    """Arrow tables of records written as a folder of Parquet shards, one table a shard (contract.SHARD names, in
+    order, each in ROW_GROUP_ROWS row groups): the shards of a stage whose output shards follow its input's, as
+    validate's hold each input shard's kept rows. The folder is emptied first; `keep` resumes a killed run: its
+    first `keep` shards stay, any later one goes. No table at all still gives one empty shard, a valid table."""
+
+    def __init__(self, folder: str | Path, cls: type, keep: int = 0) -> None:
+        self.folder, self.cls = Path(folder), cls
+        if self.folder.is_dir() and not keep:
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.shards: list[Path] = [self.folder / SHARD.format(i) for i in range(keep)]
+        for path in set(parquet_files(self.folder)) - set(self.shards):
+            path.unlink()
+        self.count = count_rows(self.folder) if keep else 0
+
+    @property
+    def finished(self) -> int:
+        return len(self.shards)
+
+    def write_table(self, table: Any) -> None:
+        self.shards.append(self.folder / SHARD.format(len(self.shards)))
+        with ParquetSink(self.shards[-1], self.cls) as sink:
+            sink.write_table(table)
+        self.count += table.num_rows
+
+    def close(self) -> None:
+        if not self.shards:
+            self.write_table(to_table([], self.cls))
+
+    def __enter__(self) -> TableShards:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_parquet(path: str | Path, records: Iterable[Record], cls: type | None = None) -> int:
     """Write records to one Parquet file (a ParquetSink); returns how many. `cls` is needed only when `records`
     may be empty (it gives the schema; without it an empty input writes an Example table)."""
@@ -498,10 +541,18 @@ def parquet_files(path: str | Path) -> list[Path]:
 
 
 def iter_batches(path: str | Path, cls: type, batch_rows: int, skip: int = 0) -> Iterator[list[Any]]:
-    """A table (one file or a shard folder) as lists of at most `batch_rows` records, in order, a shard at a time
-    (pyarrow's ParquetFile.iter_batches: only one batch is decoded at once). An empty table yields nothing.
+    """A table (one file or a shard folder) as lists of at most `batch_rows` records, in order (`iter_tables`'s
+    batches as records)."""
+    for table in iter_tables(path, batch_rows, skip):
+        yield records_of(table, cls)
+
+
+def iter_tables(path: str | Path, batch_rows: int, skip: int = 0) -> Iterator[Any]:
+    """A table (one file or a shard folder) as Arrow tables of at most `batch_rows` rows, in order, a shard at a
+    time (pyarrow's ParquetFile.iter_batches: only one batch is decoded at once); an empty table yields nothing.
     `skip` leaves out the first batches (a resumed run); a whole file skipped is not decoded, only its footer read
     (pyarrow's batches are full but a file's last, so a file holds ceil(rows / batch_rows) of them)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for file in parquet_files(path):
@@ -514,7 +565,19 @@ def iter_batches(path: str | Path, cls: type, batch_rows: int, skip: int = 0) ->
             if skip:
                 skip -= 1
                 continue
-            yield [from_dict(cls, row) for row in batch.to_pylist()]
+            yield pa.Table.from_batches([batch])
+
+
+def records_of(table: Any, cls: type) -> list[Any]:
+    """The records of an Arrow table of type `cls` (as a ParquetSink wrote it), in order."""
+    return [from_dict(cls, row) for row in table.to_pylist()]
+
+
+def to_table(records: Iterable[Record], cls: type) -> Any:
+    """Records of type `cls` as one Arrow table of its schema: what a ParquetSink would write."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist([_row(rec) for rec in records], schema=arrow_schema(cls))
 
 
 def count_rows(path: str | Path) -> int:

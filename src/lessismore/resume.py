@@ -25,7 +25,7 @@ from typing import Any
 
 from lessismore import storage
 from lessismore.contract import PARTIAL, SHARD
-from lessismore.records import Record, ShardWriter, content_id
+from lessismore.records import content_id
 
 STATE = "state.json"
 STALE = "starting afresh: the work a killed run left in {} was for other params, inputs or code"
@@ -154,21 +154,3 @@ def _intact(folder: Path, state: dict[str, Any]) -> bool:
         f"{name}/{SHARD.format(i)}": 0 for name, count in state["sharded"].items() for i in range(count)
     }
     return all((folder / name).is_file() and (folder / name).stat().st_size >= n for name, n in sizes.items())
-
-
-class OpenShardWriter(ShardWriter):
-    """A ShardWriter that also holds the records of its open shard (at most shard_rows), so that a checkpoint can
-    save them: validate's output shards do not end where its input shards do. `open_rows` (saved so) are written
-    first on a resumed run, after the `keep` finished shards."""
-
-    def __init__(self, folder: Path, cls: type, shard_rows: int, keep: int = 0, open_rows: Iterable = ()) -> None:
-        super().__init__(folder, cls, shard_rows, keep)
-        self.open: list[Record] = []
-        for rec in open_rows:
-            self.write(rec)
-
-    def write(self, rec: Record) -> None:
-        super().write(rec)
-        self.open.append(rec)
-        if self.finished == len(self.shards):  # that record filled the shard: it is on disk, whole
-            self.open = []

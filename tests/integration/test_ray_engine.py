@@ -87,15 +87,15 @@ def test_batch_functions_give_the_same_values_on_the_cluster(cluster):
 
     texts = [f"text number {i}: " + "word " * (i % 17) for i in range(50)]
     table = pa.table({"text": texts})
-    on_ray = Data(shard_rows=10, engine="ray", batch_rows=6, ray=RayCluster(address=cluster))
-    local = Data(shard_rows=10, engine="local", batch_rows=6, ray=RayCluster(address=""))
+    on_ray = Data(shard_rows=10, engine="ray", batch_rows=6, workers=1, ray=RayCluster(address=cluster))
+    local = Data(shard_rows=10, engine="local", batch_rows=6, workers=1, ray=RayCluster(address=""))
     sign = partial(signature_batch, shingle=3, num_perm=16)
     remote = map_batches(sign, table, on_ray, desc="minhash").column("minhash").to_pylist()
     assert np.array_equal(np.array(remote, dtype=np.uint32), signatures(texts, 3, 16))  # in order, every bit
     ray_vec = map_batches(EmbedBatch, table, on_ray, desc="embed", gpu=True).column("vector").to_pylist()
     here = map_batches(EmbedBatch, table, local, desc="embed").column("vector").to_pylist()
     assert np.array_equal(np.array(ray_vec), np.array(here))  # two actors vs one process, the same batches of 6
-    whole = Data(shard_rows=10, engine="local", batch_rows=50, ray=RayCluster(address=""))
+    whole = Data(shard_rows=10, engine="local", batch_rows=50, workers=1, ray=RayCluster(address=""))
     one_batch = map_batches(EmbedBatch, table, whole, desc="embed").column("vector").to_pylist()
     assert np.allclose(one_batch, here, atol=1e-6)  # other batches pad otherwise: equal to float32 rounding only
 

@@ -13,7 +13,7 @@ import pytest
 from lessismore.config import Source
 from lessismore.contract import PARTIAL
 from lessismore.records import Example, JsonlSink, Message, Origin, ShardWriter, iter_batches
-from lessismore.resume import OpenShardWriter, Work, fingerprint, identity
+from lessismore.resume import Work, fingerprint, identity
 from lessismore.sources import ingest_all
 
 
@@ -107,23 +107,6 @@ def test_shard_writer_keeps_finished_shards_and_rewrites_the_rest(tmp_path):
         for rec in rows[2:]:
             resumed.write(rec)
     assert _bytes(tmp_path / "cut") == _bytes(tmp_path / "whole") and len(resumed.shards) == 3
-
-
-def test_open_shard_writer_holds_the_open_shards_rows(tmp_path):
-    rows = _examples(5)
-    with OpenShardWriter(tmp_path / "whole", Example, 2) as whole:
-        for rec in rows[:3]:
-            whole.write(rec)
-        assert whole.open == rows[2:3]
-        for rec in rows[3:]:
-            whole.write(rec)
-    with ShardWriter(tmp_path / "cut", Example, 2) as killed:
-        for rec in rows[:4]:
-            killed.write(rec)
-    with OpenShardWriter(tmp_path / "cut", Example, 2, keep=1, open_rows=rows[2:3]) as resumed:
-        for rec in rows[3:]:
-            resumed.write(rec)
-    assert _bytes(tmp_path / "cut") == _bytes(tmp_path / "whole")
 
 
 def test_jsonl_sink_reopened_is_cut_back_to_the_checkpoint(tmp_path):

@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 import pytest
 
-from lessismore.records import Example, Message, Origin, Prompt, Role
+from lessismore.records import Example, Message, Origin, Prompt, Role, records_of, to_table
 from lessismore.validate import TableCheckError, validate_records, validate_shards
 from lessismore.validate.docs import make_offline
 from lessismore.validate.suite import (
@@ -197,11 +197,14 @@ def test_metrics_list_every_expectation_with_its_unexpected_count(planted):
 class _Sink(list):
     write = list.append
 
+    def write_table(self, table) -> None:  # the kept rows of a batch: Examples or Prompts, by their columns
+        self.extend(records_of(table, Prompt if "split" in table.column_names else Example))
+
 
 def test_batches_of_3_rows_give_what_one_batch_gives_with_the_outcomes_merged(planted):
     kept, prompts, dropped, seen = _Sink(), _Sink(), _Sink(), []
     summary = validate_shards(
-        (PLANTED[i : i + 3] for i in range(0, len(PLANTED), 3)),
+        (to_table(PLANTED[i : i + 3], Example) for i in range(0, len(PLANTED), 3)),
         PROMPTS,
         kept_examples=kept,
         kept_prompts=prompts,

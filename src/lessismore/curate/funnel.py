@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,10 @@ def drop(example: Example, reason: str, extra: str = "") -> Dropped:
     return Dropped(stage="curate", reason=reason, origin=example.origin, detail=detail, record=to_dict(example))
 
 
+def _signed(rows: list[tuple[Example, Key]], sign: Sign) -> tuple[list[tuple[Example, Key]], np.ndarray]:
+    return rows, sign([minhash_text(ex) for ex, _ in rows])
+
+
 def curate(
     batches: Iterable[Sequence[Example]],
     prompts: list[Prompt],
@@ -112,14 +117,21 @@ def curate(
     nd = spec.near_dup
     sign = sign or partial(signatures, shingle=nd.shingle, num_perm=nd.num_perm)
     screen = _Screen(spec, prompts, rules or {}, out)
-    with Spill(spill_rows, nd.num_perm) as spill:
+    with Spill(spill_rows, nd.num_perm) as spill, ThreadPoolExecutor(1, "curate-sign") as signing:
+        # a full buffer is signed on a thread (which waits on data.engine's workers) while the next is screened;
+        # the spill takes the buffers in order, each when its signatures are there: at most two buffers are held
         buffer: list[tuple[Example, Key]] = []
+        signed: Future | None = None
         for batch in batches:
             buffer += screen.batch(batch)
             if len(buffer) >= spill_rows:
-                spill.add(buffer, sign([minhash_text(ex) for ex, _ in buffer]))
+                if signed is not None:
+                    spill.add(*signed.result())
+                signed = signing.submit(_signed, buffer, sign)
                 buffer = []
-        spill.add(buffer, sign([minhash_text(ex) for ex, _ in buffer]))
+        if signed is not None:
+            spill.add(*signed.result())
+        spill.add(*_signed(buffer, sign))
         groups = group(spill.values(), nd.threshold) if spill.keys else None
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
         screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())

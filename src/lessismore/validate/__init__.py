@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lessismore.errors import BadValue
-from lessismore.records import Dropped, Example, Prompt
+from lessismore.records import Dropped, Example, Prompt, records_of, to_table
 from lessismore.validate.run import _QUARANTINES, TableCheckError, ValidationSummary, validate_shards
 
 __all__ = [
@@ -65,8 +65,17 @@ class ValidationReport:
 
 
 class _Collect(list):
+    """Records in a list: the dropped ones as they come, the kept ones a table at a time."""
+
+    def __init__(self, cls: type = Dropped) -> None:
+        super().__init__()
+        self.cls = cls
+
     def write(self, rec: Any) -> None:
         self.append(rec)
+
+    def write_table(self, table: Any) -> None:
+        self.extend(records_of(table, self.cls))
 
 
 def validate_records(
@@ -80,9 +89,9 @@ def validate_records(
     docs_dir: str | Path | None = None,
 ) -> ValidationReport:
     """`validate_shards` on lists, as one batch each: the kept rows and the quarantine come back as lists."""
-    kept_examples, kept_prompts, dropped = _Collect(), _Collect(), _Collect()
+    kept_examples, kept_prompts, dropped = _Collect(Example), _Collect(Prompt), _Collect()
     summary = validate_shards(
-        [examples],
+        [to_table(examples, Example)],
         prompts,
         kept_examples=kept_examples,
         kept_prompts=kept_prompts,

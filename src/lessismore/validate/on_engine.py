@@ -1,8 +1,10 @@
 """Where validate runs its Great Expectations suite on the shards of examples (params data.engine): in the stage's
-process, or on a Ray cluster, a shard a task.
+process, in its worker processes, or on a Ray cluster, a shard a task.
 
-On `ray` a pool of actors (one a CPU of the cluster) each holds its own GX session, built once; the shards go to
-them in turn and their results are taken in shard order, at most AHEAD shards in flight an actor, so memory holds a
+On `local` with more than one shard and data.workers other than 1, the shards go to that many worker processes
+(engine.ordered), each with its own GX session built once, as on Ray. On `ray` a pool of actors (one a CPU of the
+cluster) each holds its own GX session, built once; the shards go to them in turn and their results are taken in
+shard order, at most AHEAD shards in flight an actor, so memory holds a
 few shards an actor, whatever the input's size (ray.util.ActorPool.map would submit every shard at once). A result
 is what the suite found (each expectation's outcome, each failing row's problems) and the GX results of the shard,
 which the stage's own session stores, so the one Data Docs site shows every shard. The ids, the counts, the kept
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lessismore.engine import cluster, connect
+from lessismore.engine import cluster, connect, ordered, workers
 from lessismore.validate.docs import GXSession
 from lessismore.validate.run import CheckBatches, Checked, check_batch, suite_checks
 
@@ -26,11 +29,13 @@ if TYPE_CHECKING:
 AHEAD = 2  # shards queued an actor: one checked while the next is shipped
 
 
-def checker(spec: Data, *, min_chars: int, max_chars: int) -> CheckBatches | None:
-    """None on the local engine (validate_shards checks in its own session); on ray, (batch, label) pairs ->
-    Checked results in order, computed by actors on the cluster."""
+def checker(spec: Data, *, min_chars: int, max_chars: int, shards: int) -> CheckBatches | None:
+    """(batch, label) pairs -> Checked results in order, computed by actors on the cluster (ray) or by the local
+    engine's worker processes; None (validate_shards checks in its own session) for one shard or one worker."""
     if spec.engine == "local":
-        return None
+        if shards <= 1 or workers(spec) <= 1:
+            return None
+        return partial(ordered, partial(ShardChecker, min_chars, max_chars), spec=spec)
 
     def check(labelled: Iterable[tuple[list[Any], str]]) -> Iterator[Checked]:
         import ray
@@ -57,6 +62,9 @@ class ShardChecker:
         self.session = GXSession(None)
         self.checks = suite_checks("examples", min_chars, max_chars)
 
-    def check(self, records: list[Any], label: str) -> Checked:
-        checked = check_batch(self.session, self.checks, "examples", records, label)
+    def check(self, table: Any, label: str) -> Checked:
+        checked = check_batch(self.session, self.checks, "examples", table, label)
         return Checked(checked.outcomes, checked.problems, self.session.new_results())
+
+    def __call__(self, labelled: tuple[Any, str]) -> Checked:
+        return self.check(*labelled)

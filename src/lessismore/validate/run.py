@@ -1,7 +1,8 @@
 """validate_shards: the Great Expectations suites run shard by shard, their outcomes merged (see the package doc).
 
-Sits in validate/: `validate_shards` streams each batch through one GXSession (docs.py) with the suites of
-suite.py, writes what passes and what is quarantined to the sinks it is given, and keeps only counts, the ids kept so
+Sits in validate/: `validate_shards` streams each batch (an Arrow table, as read from the shards) through one
+GXSession (docs.py) with the suites of suite.py, writes what passes (the batch's own rows, filtered: they are not
+turned into records and back) and what is quarantined to the sinks it is given, and keeps only counts, the ids kept so
 far (a later copy is quarantined as "duplicate_id") and one merged outcome per expectation in a ValidationSummary;
 the whole-table suite runs once at the end on one row per source file. After each batch of examples it can hand a
 `checkpoint` its state (JSON data) and that batch's GX results, and it can start from one (`Resumed`): checkpoint.py
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 
 from lessismore.contract import quarantine
 from lessismore.errors import BadValue
-from lessismore.records import Dropped, Example, Prompt, from_dict, to_dict
+from lessismore.records import Dropped, Example, Prompt, from_dict, records_of, to_dict, to_table
 from lessismore.validate.docs import GXSession, Outcome
 from lessismore.validate.kept import KeptIds
 from lessismore.validate.suite import contract_expectations, flat_frame, row_expectations, table_expectations
@@ -35,6 +36,10 @@ class TableCheckError(BadValue):
 
 class Sink(Protocol):
     def write(self, rec: Any) -> None: ...
+
+
+class TableSink(Protocol):
+    def write_table(self, table: Any) -> None: ...  # a batch's kept rows, an Arrow table of the batch's schema
 
 
 @dataclass
@@ -109,23 +114,23 @@ def suite_checks(suite: str, min_chars: int, max_chars: int) -> list[Any]:
     return row_expectations(cls, min_chars, max_chars) + contract_expectations(cls)
 
 
-def check_batch(session: GXSession, checks: list[Any], suite: str, records: list[Any], label: str) -> Checked:
-    """Run `checks` (suite `suite`) on one batch of records in `session`: a pure function of the batch, so it runs
-    in this process or on a cluster worker alike."""
-    frame = flat_frame(records, SUITES[suite])
+def check_batch(session: GXSession, checks: list[Any], suite: str, table: Any, label: str) -> Checked:
+    """Run `checks` (suite `suite`) on one batch (an Arrow table of the suite's records) in `session`: a pure
+    function of the batch, so it runs in this process, a worker process or a cluster worker alike."""
+    frame = flat_frame(records_of(table, SUITES[suite]), SUITES[suite])
     outcomes = session.validate(suite, frame, checks, batch=label)
     return Checked(outcomes, _row_problems(outcomes, frame))
 
 
-CheckBatches = Callable[[Iterable[tuple[list[Any], str]]], Iterable[Checked]]  # (batch, label) -> Checked, in order
+CheckBatches = Callable[[Iterable[tuple[Any, str]]], Iterable[Checked]]  # (batch table, label) -> Checked, in order
 
 
-def _elsewhere(labelled: Iterable[tuple[list[Any], str]], check: CheckBatches, session: GXSession) -> Iterable:
+def _elsewhere(labelled: Iterable[tuple[Any, str]], check: CheckBatches, session: GXSession) -> Iterable:
     """(batch, Checked) in order from `check`, which is fed the (batch, label) pairs as it asks for them; each
     batch's GX results are stored in `session`, so the one Data Docs site shows the batches checked elsewhere."""
-    pending: deque[list[Any]] = deque()
+    pending: deque[Any] = deque()
 
-    def feed() -> Iterable[tuple[list[Any], str]]:
+    def feed() -> Iterable[tuple[Any, str]]:
         for batch, label in labelled:
             pending.append(batch)
             yield batch, label
@@ -148,11 +153,11 @@ class Resumed:
 
 
 def validate_shards(
-    example_batches: Iterable[list[Example]],
+    example_batches: Iterable[Any],
     prompts: list[Prompt],
     *,
-    kept_examples: Sink,
-    kept_prompts: Sink,
+    kept_examples: TableSink,
+    kept_prompts: TableSink,
     dropped: Sink,
     sources: dict[str, str],
     min_chars: int,
@@ -164,9 +169,10 @@ def validate_shards(
     start: Resumed | None = None,
     check: CheckBatches | None = None,
 ) -> ValidationSummary:
-    """Check every batch of examples, then the prompts (one batch: the eval set is small), with their suites;
-    `sources` maps each declared source name to its file. Rows that pass go to the kept sinks, the rest to `dropped`,
-    in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given).
+    """Check every batch of examples (Arrow tables of records.Example: records.iter_tables, or records.to_table of
+    a list), then the prompts (one batch: the eval set is small), with their suites; `sources` maps each declared
+    source name to its file. Each batch's rows that pass go to its kept sink as one table, the rest to `dropped` as
+    records.Dropped, in input order. Writes nothing else but the Data Docs (only when `docs_dir` is given).
 
     `checkpoint` is called after each batch of examples with the run's state (JSON data) and that batch's GX results;
     `start` resumes from such a checkpoint: `example_batches` are then the batches after it.
@@ -175,7 +181,8 @@ def validate_shards(
     run = _Run(GXSession(docs_dir), min_chars, max_chars)
     if start:
         run.restore(start)
-    for suite, batches, sink in (("examples", example_batches, kept_examples), ("prompts", [prompts], kept_prompts)):
+    suites = (("examples", example_batches, kept_examples), ("prompts", [to_table(prompts, Prompt)], kept_prompts))
+    for suite, batches, sink in suites:
         first = run.summary.batches[suite]
         labelled = ((batch, f"batch {first + k:05d}") for k, batch in enumerate(batches))
         if check and suite == "examples":
@@ -190,7 +197,8 @@ def validate_shards(
             if checkpoint and suite == "examples":
                 checkpoint(run.state(), result.results)
         if not run.summary.batches[suite]:  # an empty table still runs its suite once: its Data Docs page says so
-            run.apply(suite, [], run.check(suite, [], "batch 00000"), sink, dropped)
+            empty = to_table([], SUITES[suite])
+            run.apply(suite, empty, run.check(suite, empty, "batch 00000"), sink, dropped)
     run.whole_table(sources, max_quarantine_share)
     if docs_dir:
         run.session.write_docs()
@@ -226,27 +234,37 @@ class _Run:
             self.first["examples"].add(key, file, row)
         self.session.restore(start.results)
 
-    def check(self, suite: str, records: list[Any], label: str) -> Checked:
-        checked = check_batch(self.session, self.checks[suite], suite, records, label)
+    def check(self, suite: str, table: Any, label: str) -> Checked:
+        checked = check_batch(self.session, self.checks[suite], suite, table, label)
         return dataclasses.replace(checked, results=self.session.new_results())
 
-    def apply(self, suite: str, records: list[Any], checked: Checked, kept: Sink, dropped: Sink) -> None:
-        """Merge a checked batch's outcomes and send each row to the kept or the dropped sink."""
+    def apply(self, suite: str, table: Any, checked: Checked, kept: TableSink, dropped: Sink) -> None:
+        """Merge a checked batch's outcomes, send each dropped row to the dropped sink as it comes and the kept ones
+        to the kept sink, as one table of the batch's own rows. Only the dropped rows are made records."""
+        import pyarrow as pa
+
         for o in checked.outcomes:
             self._merge(suite, o)
-        for pos, rec in enumerate(records):
-            drop = self._sort(suite, rec, checked.problems.get(pos))
-            (dropped if drop else kept).write(drop or rec)
+        ids, origins = table.column("id").to_pylist(), table.column("origin").to_pylist()
+        splits = table.column("split").to_pylist() if suite == "prompts" else [""] * table.num_rows
+        mask = []
+        for pos, (key, origin, split) in enumerate(zip(ids, origins, splits, strict=True)):
+            row = _Row(key, origin["source"], origin["file"], origin["row"], split, table, pos, SUITES[suite])
+            drop = self._sort(suite, row, checked.problems.get(pos))
+            if drop:
+                dropped.write(drop)
+            mask.append(drop is None)
+        kept.write_table(table.filter(pa.array(mask, pa.bool_())))
         self.summary.batches[suite] += 1
-        self.summary.read[suite] += len(records)
+        self.summary.read[suite] += table.num_rows
 
-    def _sort(self, suite: str, rec: Any, problems: list[tuple[str, str]] | None) -> Dropped | None:
+    def _sort(self, suite: str, rec: _Row, problems: list[tuple[str, str]] | None) -> Dropped | None:
         """None when `rec` is kept (no problem, the first copy of its id), else its Dropped; counts either way."""
-        where, first, s = f"{rec.origin.file} row {rec.origin.row}", self.first[suite], self.summary
-        counts = self.files.setdefault((rec.origin.source, rec.origin.file), Counter())
+        where, first, s = f"{rec.file} row {rec.row}", self.first[suite], self.summary
+        counts = self.files.setdefault((rec.source, rec.file), Counter())
         seen = not problems and rec.id in first
         counts.update(read=1, failed=bool(problems), kept=not problems and not seen)
-        s.read_by_source[rec.origin.source] += 1
+        s.read_by_source[rec.source] += 1
         if problems:
             reason, detail = problems[0][0], f"{where}: " + "; ".join(text for _, text in problems)
         elif seen:
@@ -255,13 +273,14 @@ class _Run:
             detail = f"{where}: same content (id {rec.id}) as {file} row {row}, which is kept"
             detail += " (fix: delete one of the copies in the source)"
         else:
-            first.add(rec.id, rec.origin.file, rec.origin.row)
+            first.add(rec.id, rec.file, rec.row)
             s.kept[suite] += 1
-            s.valid_by_source[rec.origin.source] += 1
+            s.valid_by_source[rec.source] += 1
             if suite == "prompts":
                 s.prompts_by_split[rec.split] += 1
             return None
-        drop = Dropped("validate", reason, rec.origin, detail, to_dict(rec))
+        record = rec.record()
+        drop = Dropped("validate", reason, record.origin, detail, to_dict(record))
         s.reasons[reason] += 1
         if suite == "prompts":
             s.prompt_drops.append(drop)
@@ -294,6 +313,23 @@ class _Run:
         failed = ("whole_table", "expect_column_sum_to_be_between", "row_checks_failed")
         self.merged[failed]["unexpected"] = sum(r["row_checks_failed"] for r in rows)
         self.summary.failures += [_table_failure(o, rows, sources, max_share) for o in outcomes if not o.success]
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What sorting a row reads of it, from its batch's columns; the whole record is built only when it is dropped."""
+
+    id: str
+    source: str
+    file: str
+    row: str
+    split: str
+    table: Any
+    pos: int
+    cls: type
+
+    def record(self) -> Any:
+        return records_of(self.table.slice(self.pos, 1), self.cls)[0]
 
 
 def _summary(suite: str, o: Outcome) -> dict[str, Any]:
