@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,9 +25,10 @@ from lessismore.cards import dataset_card
 from lessismore.config import load_params
 from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
 from lessismore.curate.on_engine import embedder, signer
+from lessismore.engine import ordered
 from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.judge.cache import KeyedCache
-from lessismore.records import Example, JsonlSink, Prompt, iter_batches, read_parquet, write_jsonl
+from lessismore.records import JsonlSink, Prompt, read_parquet, write_jsonl
 from lessismore.scores.scorers import Scorers, weights_for
 
 
@@ -39,7 +42,7 @@ def main() -> None:
             raise NotFound(f"{c.VALIDATED / name} not found; run the validate stage first (`dvc repro validate`)")
     prompts = read_parquet(c.VALIDATED / c.PROMPTS, Prompt)  # dev + test: kept out of the training set
     shard_rows = params.data.shard_rows
-    batches = iter_batches(c.VALIDATED / c.EXAMPLES, Example, shard_rows)  # streamed: one shard's rows at a time
+    batches = records.iter_tables(c.VALIDATED / c.EXAMPLES, shard_rows)  # streamed: one shard's rows at a time
     sources = params.ingest.sources
     quotas = {s.name: s.quota for s in sources if s.split == "train" and s.quota}
     # the per-row work (MinHash signatures, embeddings) runs on data.engine: here, or on a Ray cluster
@@ -74,6 +77,7 @@ def main() -> None:
             rules=rules,
             spill_rows=shard_rows,
             score=score,
+            each=partial(ordered, spec=params.data),  # per batch and per spill shard: in worker processes
         )
 
     # ------------------------------------------------------------------------------------------------------------
@@ -92,10 +96,10 @@ def main() -> None:
         raise BadValue(f"no example selected ({reasons}); loosen the curate.* filters in params.yaml")
 
 
-def _counted(batches: Iterator[list[Example]], bar: tqdm) -> Iterator[list[Example]]:
+def _counted(batches: Iterator[Any], bar: tqdm) -> Iterator[Any]:
     for batch in batches:
         yield batch
-        bar.update(len(batch))
+        bar.update(batch.num_rows)
 
 
 if __name__ == "__main__":

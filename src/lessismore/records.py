@@ -276,8 +276,7 @@ class JsonlSink:
         return self.path.stat().st_size
 
     def write(self, row: Record | dict[str, Any]) -> None:
-        obj = row if isinstance(row, dict) else to_dict(row)
-        self._fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+        self._fh.write(json_line(row))
         self.count += 1
 
     def close(self) -> None:
@@ -288,6 +287,18 @@ class JsonlSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def json_line(row: Record | dict[str, Any]) -> str:
+    """A record (or plain dict) as one JSONL line, keys sorted: the JSON of `to_dict(row)`, without the copy (the
+    encoder asks `_fields` for each dataclass it meets; 24 against 32 us a curate drop, measured on 5,000)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=_fields) + "\n"
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    if not hasattr(type(value), "__dataclass_fields__"):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return {name: getattr(value, name) for name in _field_names(type(value))}
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
@@ -310,8 +321,7 @@ def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> i
     n = 0
     with path.open("a", encoding="utf-8") as fh:
         for row in rows:
-            obj = row if isinstance(row, dict) else to_dict(row)
-            fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+            fh.write(json_line(row))
             fh.flush()
             n += 1
     return n

@@ -2,16 +2,18 @@
 decided (see the package doc for the steps).
 
 Sits in curate/ and runs the steps of the other modules in three phases, so memory does not grow with the input:
-1. per batch (`_Screen.batch`): scope, rewrites, quality filters, exact prompt dedup against every prompt kept so far
-   (a 16-byte hash a prompt), decontamination against the dev/test n-gram index built once; the survivors' MinHash
-   signatures are computed (by `sign`, on data.engine) and the survivors spilled to disk (spill.py);
+1. per batch: scope, rewrites, quality filters and the decontamination verdicts against the dev/test n-gram index
+   (`Prescreen`, row by row: in data.workers processes, the index built once in each), then here exact prompt dedup
+   against every prompt kept so far (`_Screen.take`: a 16-byte hash a prompt); the survivors' MinHash signatures
+   are computed (by `sign`, on data.engine, while the next batch is screened) and the survivors spilled to disk
+   (spill.py);
 2. once: the near-duplicate groups over every survivor's signature (neardup.group: LSH bands grouped across batches,
    union-find); each group's earliest is kept;
 3. selection (select.py) over the keys of what is left (ids, origins, sites: not their text), with the embeddings
    of the few prompts farthest-first looks at (read back from the spill's prompt column) and the diversity measure;
    or, for the variants that select by model-based scores, scored.py over the few candidates it scores;
-   then the spill is read back once, in order: the selected are returned, every other row dropped with its reason
-   (and, where it was scored, its scores on its record).
+   then the spill is read back once, in order, a shard a job (`ReadBack`, in data.workers processes): the selected
+   are returned, every other row dropped with its reason (and, where it was scored, its scores on its record).
 Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
 and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
 """
@@ -19,7 +21,7 @@ and row, so the funnel adds up: candidates = selected + dropped, per source and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -34,9 +36,9 @@ from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, form
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
 from lessismore.curate.scored import Pick, Score, pick_scored
 from lessismore.curate.select import Key, plan, sample
-from lessismore.curate.spill import Spill
+from lessismore.curate.spill import Spill, read_examples
 from lessismore.curate.transforms import rewrite
-from lessismore.records import Dropped, Example, Prompt, to_dict
+from lessismore.records import Dropped, Example, Prompt, records_of, to_dict
 from lessismore.scores.scorers import weights_for
 
 if TYPE_CHECKING:
@@ -80,12 +82,34 @@ def drop(example: Example, reason: str, extra: str = "") -> Dropped:
     return Dropped(stage="curate", reason=reason, origin=example.origin, detail=detail, record=to_dict(example))
 
 
+Verdict = tuple[str, str]  # a spill row's (reason, extra) when it is dropped; ("", "") when it is selected
+Each = Callable[[Callable[[], Callable[[Any], Any]], Iterable[Any]], Iterable[Any]]  # engine.ordered's shape
+
+
+def each_here(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any]) -> Iterable[Any]:
+    """`make()` over `items` in this process: what `each` is when no engine is given (engine.ordered on one)."""
+    return map(make(), items)
+
+
+class ReadBack:
+    """One spill shard's rows with their verdicts -> the selected Examples (with their scores) and the Droppeds."""
+
+    def __call__(self, job: tuple[Any, list[Verdict], dict[int, dict]]) -> list[Example | Dropped]:
+        path, verdicts, scores = job
+        out: list[Example | Dropped] = []
+        for i, (ex, (reason, extra)) in enumerate(zip(read_examples(path), verdicts, strict=True)):
+            if i in scores:
+                ex = replace(ex, meta={**ex.meta, "scores": scores[i]})
+            out.append(drop(ex, reason, extra) if reason else ex)
+        return out
+
+
 def _signed(rows: list[tuple[Example, Key]], sign: Sign) -> tuple[list[tuple[Example, Key]], np.ndarray]:
     return rows, sign([minhash_text(ex) for ex, _ in rows])
 
 
 def curate(
-    batches: Iterable[Sequence[Example]],
+    batches: Iterable[Any],
     prompts: list[Prompt],
     spec: Curate,
     *,
@@ -97,10 +121,12 @@ def curate(
     rules: Mapping[str, Rules] | None = None,
     spill_rows: int = 5000,
     score: Score | None = None,
+    each: Each = each_here,
 ) -> CurateResult:
-    """Run the funnel over the validated examples, given batch by batch; `prompts` are the dev and test prompts to
-    keep out. Every example not selected is passed to `out` as a Dropped, in a fixed order (each batch's drops by
-    step, then the near-duplicates, then those selection left out); the selected ones are returned.
+    """Run the funnel over the validated examples, given batch by batch (lists of Examples, or Arrow tables of them:
+    records.iter_tables); `prompts` are the dev and test prompts to keep out. Every example not selected is passed
+    to `out` as a Dropped, in a fixed order (each batch's drops by step, then the near-duplicates, then those
+    selection left out); the selected ones are returned.
 
     Memory: a batch, the survivors' keys and prompt hashes (spilled to disk, `spill_rows` rows a shard: also the
     rows a `sign` call gets), the prompts that are embedded, and the selection.
@@ -110,7 +136,9 @@ def curate(
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
     diversity measure; without it the draw within each source and site is seeded random. `sign` (texts -> MinHash
     values; curate.on_engine.signer) computes near-duplicate signatures, here by default. `score` (candidates ->
-    {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores.
+    {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores. `each(make,
+    jobs)` runs the prescreen of each batch and the read-back of each spill shard (engine.ordered: data.workers
+    processes; by default here).
     """
     if weights_for(spec.variant, spec.scores.weights) and score is None:
         raise ValueError(f"curate.variant {spec.variant} selects by scores: pass `score` (scores.scorers.Scorers)")
@@ -122,8 +150,8 @@ def curate(
         # the spill takes the buffers in order, each when its signatures are there: at most two buffers are held
         buffer: list[tuple[Example, Key]] = []
         signed: Future | None = None
-        for batch in batches:
-            buffer += screen.batch(batch)
+        for screened in each(partial(Prescreen, spec, prompts, rules or {}), batches):
+            buffer += screen.take(screened)
             if len(buffer) >= spill_rows:
                 if signed is not None:
                     spill.add(*signed.result())
@@ -136,7 +164,7 @@ def curate(
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
         screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())
         pick = _select(spill, kept, spec, quotas, seed, embed, screen, score)
-        selected = screen.write_out(spill, groups, pick)
+        selected = screen.write_out(spill, groups, pick, each) if groups is not None else []
     candidates = screen.funnel["validated"]
     assert len(selected) + screen.drops_total() == candidates.total(), "curate lost or duplicated an example"
     funnel = [{"step": k, "n": n.total(), "per_source": dict(sorted(n.items()))} for k, n in screen.funnel.items()]
@@ -147,15 +175,86 @@ def curate(
     return CurateResult(selected, screen.drops, funnel, pick.diversity, rewritten, stats, applied, pick.summary)
 
 
+@dataclass
+class Screened:
+    """One batch after the per-row steps that need no other batch (`Prescreen`: in a worker process where
+    data.workers says): what each step left per source, the drops so far in order, and the rows that passed the
+    filters, each with its decontamination drop (None when clean; only the rows exact dedup keeps will use it)."""
+
+    steps: dict[str, Counter]  # "validated", "single_source", "filters" -> source -> rows left after it
+    formats: dict[str, str]  # source -> its examples' format, as first seen in the batch
+    rewritten: Counter  # rewrite rule -> rows it changed
+    dropped: list[Dropped]  # out of scope (single_source), then failed filters, in input order
+    passed: list[Example]  # rewritten, through the filters, in input order
+    contaminated: list[Dropped | None]  # one a passed row
+
+
+def rules_for(rules: dict[str, Rules], spec: Curate, formats: Mapping[str, str], source: str) -> Rules:
+    """A source's selection rules: the caller's, else its format's (remembered in `rules`)."""
+    if source not in rules:
+        rules[source] = format_rules(spec, formats.get(source, ""))
+    return rules[source]
+
+
+class Prescreen:
+    """The per-row steps of a batch that depend on that row alone: scope, rewrites, quality filters, and the
+    decontamination verdict against the dev/test n-gram index (built once, here or in each worker). A batch is a
+    list of Examples or an Arrow table of them (records.iter_tables: a worker decodes it itself)."""
+
+    def __init__(self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules]) -> None:
+        dc = spec.decontam
+        self.spec, self.rules, self.formats = spec, dict(rules), {}
+        self.filtering = filtering(spec)
+        self.index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words, similarity=dc.short_similarity)
+        self._checks_of: dict[str, list[Check]] = {}
+
+    def _checks(self, ex: Example) -> list[Check]:
+        source = ex.origin.source
+        if source not in self._checks_of:
+            self._checks_of[source] = rules_for(self.rules, self.spec, self.formats, source).checks()
+        return self._checks_of[source]
+
+    def __call__(self, batch: Any) -> Screened:
+        spec = self.spec
+        pool = list(batch) if isinstance(batch, list | tuple) else records_of(batch, Example)
+        steps, dropped, formats = {"validated": _sources(pool)}, [], {}
+        for ex in pool:
+            formats.setdefault(ex.origin.source, ex.meta.get("format", ""))
+            self.formats.setdefault(ex.origin.source, formats[ex.origin.source])
+        if spec.variant == "single_source":
+            dropped += [drop(ex, "other_source") for ex in pool if ex.origin.source != spec.single_source]
+            pool = [ex for ex in pool if ex.origin.source == spec.single_source]
+            steps["single_source"] = _sources(pool)
+        pool = [rewrite(ex, se_prompt=spec.se_prompt) for ex in pool]
+        rewritten = Counter(r for ex in pool for r in ex.meta.get("rewrites", []))
+        if self.filtering:
+            verdicts = [(ex, *apply_filters(ex, self._checks(ex))) for ex in pool]
+            dropped += [drop(ex, reason) for ex, keep, reason in verdicts if not keep]
+            pool = [ex for ex, keep, _ in verdicts if keep]
+            steps["filters"] = _sources(pool)
+        _, bad = remove_contaminated(pool, self.index)
+        found = {id(ex): drop(ex, reason, describe_match(ex, self.index)) for ex, reason in bad}
+        return Screened(steps, formats, rewritten, dropped, pool, [found.get(id(ex)) for ex in pool])
+
+
+def filtering(spec: Curate) -> bool:
+    """Whether the variant applies the quality filters."""
+    return spec.variant in ("lima", "single_source", "scored", "ifd_only", "quality_only")
+
+
+def _sources(pool: list[Example]) -> Counter:
+    return Counter(ex.origin.source for ex in pool)
+
+
 class _Screen:
-    """The funnel's state across batches: the per-row steps of one batch at a time (scope, rewrites, filters,
-    exact dedup against every prompt kept so far, decontamination against the shared n-gram index), the
-    near-duplicate verdicts, and the counts. Every drop goes to `out` as it is decided."""
+    """The funnel's state across batches: what needs every batch before it (exact prompt dedup against every
+    prompt kept so far), the near-duplicate verdicts, and the counts. Every drop goes to `out` as it is decided, in
+    a fixed order: a batch's prescreen drops, its duplicates, its contaminated rows."""
 
     def __init__(self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules], out: Callable) -> None:
         dc = spec.decontam
         self.spec, self.out, self.rules = spec, out, dict(rules)
-        self.filtering = spec.variant in ("lima", "single_source", "scored", "ifd_only", "quality_only")
+        self.filtering = filtering(spec)
         self.index = build_index(prompts, ngram=dc.ngram, min_words=dc.min_words, similarity=dc.short_similarity)
         steps = ["validated", "single_source"] if spec.variant == "single_source" else ["validated"]
         steps += ["filters"] if self.filtering else []
@@ -164,22 +263,16 @@ class _Screen:
         self.rewritten: Counter = Counter()
         self.dedup = PromptDedup()
         self.formats: dict[str, str] = {}  # source -> its examples' format (for the rules of a source not given)
-        self._checks_of: dict[str, list[Check]] = {}
 
     def rules_for(self, source: str) -> Rules:
-        if source not in self.rules:  # a source the caller gave no rules for gets its format's
-            self.rules[source] = format_rules(self.spec, self.formats.get(source, ""))
-        return self.rules[source]
-
-    def _checks(self, ex: Example) -> list[Check]:
-        source = ex.origin.source
-        if source not in self._checks_of:
-            self._checks_of[source] = self.rules_for(source).checks()
-        return self._checks_of[source]
+        return rules_for(self.rules, self.spec, self.formats, source)
 
     def drop(self, ex: Example, reason: str, extra: str = "") -> None:
-        self.drops.setdefault(ex.origin.source, Counter())[reason.split(":")[0]] += 1
-        self.out(drop(ex, reason, extra))
+        self.emit(drop(ex, reason, extra))
+
+    def emit(self, dropped: Dropped) -> None:
+        self.drops.setdefault(dropped.origin.source, Counter())[dropped.reason.split(":")[0]] += 1
+        self.out(dropped)
 
     def drops_total(self) -> int:
         return sum(n.total() for n in self.drops.values())
@@ -187,62 +280,58 @@ class _Screen:
     def _count(self, step: str, kept: list[Example]) -> None:
         self.funnel[step].update(ex.origin.source for ex in kept)
 
-    def batch(self, batch: Sequence[Example]) -> list[tuple[Example, Key]]:
-        """One batch through the per-row steps; returns what is left, in input order, with each one's key."""
-        spec, pool = self.spec, list(batch)
-        self._count("validated", pool)
-        for ex in pool:
-            self.formats.setdefault(ex.origin.source, ex.meta.get("format", ""))
-        if spec.variant == "single_source":
-            for ex in pool:
-                if ex.origin.source != spec.single_source:
-                    self.drop(ex, "other_source")
-            pool = [ex for ex in pool if ex.origin.source == spec.single_source]
-            self._count("single_source", pool)
-        pool = [rewrite(ex, se_prompt=spec.se_prompt) for ex in pool]
-        self.rewritten.update(r for ex in pool for r in ex.meta.get("rewrites", []))
-        if self.filtering:
-            verdicts = [(ex, *apply_filters(ex, self._checks(ex))) for ex in pool]
-            for ex, keep, reason in verdicts:
-                if not keep:
-                    self.drop(ex, reason)
-            pool = [ex for ex, keep, _ in verdicts if keep]
-            self._count("filters", pool)
-        kept, keys = [], {}
-        for ex in pool:  # exact prompt dedup: the first in input order is kept, over every batch
+    def take(self, screened: Screened) -> list[tuple[Example, Key]]:
+        """A prescreened batch through exact prompt dedup, then its decontamination verdicts; returns what is left,
+        in input order, with each one's key."""
+        for step, n in screened.steps.items():
+            self.funnel[step].update(n)
+        for source, fmt in screened.formats.items():
+            self.formats.setdefault(source, fmt)
+        self.rewritten.update(screened.rewritten)
+        for dropped in screened.dropped:
+            self.emit(dropped)
+        kept = []
+        for ex, bad in zip(screened.passed, screened.contaminated, strict=True):
             key = Key.of(ex)  # one object for the dedup memory and the spill's selection keys
-            if (first := self.dedup.first(ex, key)) is None:
-                kept.append(ex)
-                keys[id(ex)] = key
+            if (first := self.dedup.first(ex, key)) is None:  # the first in input order is kept, over every batch
+                kept.append((ex, key, bad))
             else:
                 self.drop(ex, f"duplicate_prompt:{first.id}", f"kept {first.id}: {first.file} row {first.row}")
-        self._count("dedup", kept)
-        pool, contaminated = remove_contaminated(kept, self.index)
-        for ex, reason in contaminated:
-            self.drop(ex, reason, describe_match(ex, self.index))
-        self._count("decontam", pool)
-        return [(ex, keys[id(ex)]) for ex in pool]
+        self._count("dedup", [ex for ex, _, _ in kept])
+        for _, _, bad in kept:
+            if bad is not None:
+                self.emit(bad)
+        clean = [(ex, key) for ex, key, bad in kept if bad is None]
+        self._count("decontam", [ex for ex, _ in clean])
+        return clean
 
-    def write_out(self, spill: Spill, groups: Groups | None, pick: Pick) -> list[Example]:
-        """The spilled survivors read back once, in order: the `pick.chosen` rows (positions in the spill) are
-        returned; each near-duplicate is dropped naming its group's kept row, each row selection left out with
-        `pick.why(k)`. A row that was scored carries its scores (meta "scores")."""
+    def write_out(self, spill: Spill, groups: Groups, pick: Pick, each: Each) -> list[Example]:
+        """The spilled survivors read back once, in order, a spill shard a job (`each`: in worker processes where
+        data.workers says): the `pick.chosen` rows (positions in the spill) are returned; each near-duplicate is
+        dropped naming its group's kept row, each row selection left out with `pick.why(k)`. A row that was scored
+        carries its scores (meta "scores"). The verdicts are decided here, from the keys; a job turns its shard's
+        rows and verdicts into Examples and Droppeds."""
         picked, selected = set(pick.chosen.tolist()), []
-        for k, ex in enumerate(spill.examples()):
-            assert groups is not None and ex.id == spill.keys[k].id
-            if k in pick.scores:
-                ex = replace(ex, meta={**ex.meta, "scores": pick.scores[k]})
+
+        def verdict(k: int) -> Verdict:
             root = int(groups.root[k])
-            if root == k and k in picked:
-                selected.append(ex)
-                continue
             if root == k:
-                self.drop(ex, *pick.why(k))
-                continue
+                return ("", "") if k in picked else pick.why(k)
             link, sim = int(groups.link[k]), float(groups.similarity[k])
             kept_id = spill.keys[root].id
             extra = f"kept {kept_id}: {spill.where(root)}; estimated Jaccard {sim:.2f} with {spill.keys[link].id}"
-            self.drop(ex, f"near_duplicate:{kept_id}", extra + (" in its group" if link != root else ""))
+            return f"near_duplicate:{kept_id}", extra + (" in its group" if link != root else "")
+
+        jobs = (
+            (path, [verdict(k) for k in rows], {k - rows.start: pick.scores[k] for k in rows if k in pick.scores})
+            for path, rows in spill.shards()
+        )
+        for rows in each(ReadBack, jobs):
+            for rec in rows:
+                if isinstance(rec, Example):
+                    selected.append(rec)
+                else:
+                    self.emit(rec)
         self._count("selected", selected)
         return selected
 

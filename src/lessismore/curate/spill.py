@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.select import Key
-from lessismore.records import Example, ShardWriter, from_dict, iter_batches
+from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, iter_batches
 
 
 class Spill:
@@ -91,9 +91,17 @@ class Spill:
 
     def examples(self) -> Iterator[Example]:
         """The examples, in the order they were added."""
+        for path, _ in self.shards():
+            yield from read_examples(path)
+
+    def shards(self) -> list[tuple[Path, range]]:
+        """Each shard of examples with the positions of its rows, in order (written whole once this is asked)."""
         self._writer.close()
-        for batch in iter_batches(self.folder / "examples", Example, self.shard_rows):
-            yield from batch
+        n = len(self.keys)
+        return [
+            (path, range(i * self.shard_rows, min(n, (i + 1) * self.shard_rows)))
+            for i, path in enumerate(self._writer.shards)
+        ]
 
     def __enter__(self) -> Spill:
         return self
@@ -101,3 +109,8 @@ class Spill:
     def __exit__(self, *exc: object) -> None:
         self._writer.close()
         self._dir.cleanup()
+
+
+def read_examples(path: Path) -> list[Example]:
+    """One spill shard's examples, in order."""
+    return [ex for batch in iter_batches(path, Example, ROW_GROUP_ROWS) for ex in batch]
