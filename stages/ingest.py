@@ -72,7 +72,8 @@ def main() -> None:
             sizes = {"prompts": prompts.size(), "quarantine": dropped.size(), "shards": examples.finished}
             work.save(position | sizes, ["prompts.jsonl", "quarantine.jsonl"], {c.EXAMPLES: examples.finished})
 
-        read = reader(params.data, sources, state.get("source", 0))  # here, or each source on the Ray cluster
+        # here, in worker processes (spooled in the work folder), or each source on the Ray cluster
+        read = reader(params.data, sources, state.get("source", 0), spool=work.path("spool"))
         counts = ingest_all(sources, examples, prompts, dropped, progress, checkpoint, work.state, read)
     staged_prompts = (records.from_dict(Prompt, row) for row in records.iter_jsonl(work.path("prompts.jsonl")))
     records.write_parquet(work.path(c.PROMPTS), staged_prompts, Prompt)

@@ -478,6 +478,20 @@ class ShardWriter:
             self._sink.close()
             self._sink = None
 
+    def write_table(self, table: Any) -> None:
+        """Records already in Arrow form, appended in order (cut at the shards' boundaries)."""
+        while table.num_rows:
+            if self._sink is None:
+                self.shards.append(self.folder / SHARD.format(len(self.shards)))
+                self._sink = ParquetSink(self.shards[-1], self.cls)
+            piece = table.slice(0, self.shard_rows - self._sink.count)
+            self._sink.write_table(piece)
+            self.count += piece.num_rows
+            table = table.slice(piece.num_rows)
+            if self._sink.count == self.shard_rows:
+                self._sink.close()
+                self._sink = None
+
     def close(self) -> None:
         if not self.shards:  # no records: one empty shard, a valid empty table
             ParquetSink(self.folder / SHARD.format(0), self.cls).close()

@@ -28,18 +28,22 @@ def prompt_key(example: Example) -> str:
 
 
 class PromptDedup:
-    """The prompts kept so far, over every batch: `first(ex, key)` is None for a new prompt (now kept, remembered by
-    `key`, the example's select.Key), else the kept example's Key."""
+    """The prompts kept so far, over every batch: `first(digest, key)` is None for a new prompt (now kept,
+    remembered by `key`, the example's select.Key), else the kept example's Key; `digest` is `prompt_digest`'s."""
 
     def __init__(self) -> None:
         self._kept: dict[bytes, Key] = {}
 
-    def first(self, example: Example, key: Key | None = None) -> Key | None:
-        digest = hashlib.blake2b(prompt_key(example).encode("utf-8"), digest_size=16).digest()
+    def first(self, digest: bytes, key: Key) -> Key | None:
         if digest in self._kept:
             return self._kept[digest]
-        self._kept[digest] = key or Key.of(example)
+        self._kept[digest] = key
         return None
+
+
+def prompt_digest(example: Example) -> bytes:
+    """The 16-byte hash of `prompt_key`: what PromptDedup remembers of a prompt."""
+    return hashlib.blake2b(prompt_key(example).encode("utf-8"), digest_size=16).digest()
 
 
 def dedup_prompts(examples: list[Example]) -> tuple[list[Example], list[tuple[Example, str]]]:
@@ -48,7 +52,7 @@ def dedup_prompts(examples: list[Example]) -> tuple[list[Example], list[tuple[Ex
     kept: list[Example] = []
     dropped: list[tuple[Example, str]] = []
     for ex in examples:
-        first = seen.first(ex)
+        first = seen.first(prompt_digest(ex), Key.of(ex))
         if first is None:
             kept.append(ex)
         else:

@@ -28,17 +28,18 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
-from lessismore.curate.dedup import PromptDedup
+from lessismore.curate.dedup import PromptDedup, prompt_digest
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
 from lessismore.curate.scored import Pick, Score, pick_scored
 from lessismore.curate.select import Key, plan, sample
-from lessismore.curate.spill import Spill, read_examples
+from lessismore.curate.spill import Spill, Survivors, read_examples
 from lessismore.curate.transforms import rewrite
-from lessismore.records import Dropped, Example, Prompt, records_of, to_dict
+from lessismore.records import Dropped, Example, Prompt, records_of, to_dict, to_table
 from lessismore.scores.scorers import weights_for
 
 if TYPE_CHECKING:
@@ -104,8 +105,9 @@ class ReadBack:
         return out
 
 
-def _signed(rows: list[tuple[Example, Key]], sign: Sign) -> tuple[list[tuple[Example, Key]], np.ndarray]:
-    return rows, sign([minhash_text(ex) for ex, _ in rows])
+def _signed(parts: list[Survivors], sign: Sign) -> tuple[Survivors, np.ndarray]:
+    rows = Survivors.join(parts)
+    return rows, sign(rows.texts)
 
 
 def curate(
@@ -148,11 +150,11 @@ def curate(
     with Spill(spill_rows, nd.num_perm) as spill, ThreadPoolExecutor(1, "curate-sign") as signing:
         # a full buffer is signed on a thread (which waits on data.engine's workers) while the next is screened;
         # the spill takes the buffers in order, each when its signatures are there: at most two buffers are held
-        buffer: list[tuple[Example, Key]] = []
+        buffer: list[Survivors] = []
         signed: Future | None = None
         for screened in each(partial(Prescreen, spec, prompts, rules or {}), batches):
-            buffer += screen.take(screened)
-            if len(buffer) >= spill_rows:
+            buffer.append(screen.take(screened))
+            if sum(len(part.keys) for part in buffer) >= spill_rows:
                 if signed is not None:
                     spill.add(*signed.result())
                 signed = signing.submit(_signed, buffer, sign)
@@ -179,13 +181,15 @@ def curate(
 class Screened:
     """One batch after the per-row steps that need no other batch (`Prescreen`: in a worker process where
     data.workers says): what each step left per source, the drops so far in order, and the rows that passed the
-    filters, each with its decontamination drop (None when clean; only the rows exact dedup keeps will use it)."""
+    filters (`passed`, columnar: no Example object travels back), each with its prompt's dedup digest and its
+    decontamination drop (None when clean; only the rows exact dedup keeps use it)."""
 
     steps: dict[str, Counter]  # "validated", "single_source", "filters" -> source -> rows left after it
     formats: dict[str, str]  # source -> its examples' format, as first seen in the batch
     rewritten: Counter  # rewrite rule -> rows it changed
     dropped: list[Dropped]  # out of scope (single_source), then failed filters, in input order
-    passed: list[Example]  # rewritten, through the filters, in input order
+    passed: Survivors  # rewritten, through the filters, in input order
+    digests: list[bytes]  # one a passed row: dedup.prompt_digest
     contaminated: list[Dropped | None]  # one a passed row
 
 
@@ -234,7 +238,14 @@ class Prescreen:
             steps["filters"] = _sources(pool)
         _, bad = remove_contaminated(pool, self.index)
         found = {id(ex): drop(ex, reason, describe_match(ex, self.index)) for ex, reason in bad}
-        return Screened(steps, formats, rewritten, dropped, pool, [found.get(id(ex)) for ex in pool])
+        passed = Survivors(
+            to_table(pool, Example),
+            [Key.of(ex) for ex in pool],
+            [minhash_text(ex) for ex in pool],
+            [ex.prompt for ex in pool],
+        )
+        digests = [prompt_digest(ex) for ex in pool]
+        return Screened(steps, formats, rewritten, dropped, passed, digests, [found.get(id(ex)) for ex in pool])
 
 
 def filtering(spec: Curate) -> bool:
@@ -280,9 +291,9 @@ class _Screen:
     def _count(self, step: str, kept: list[Example]) -> None:
         self.funnel[step].update(ex.origin.source for ex in kept)
 
-    def take(self, screened: Screened) -> list[tuple[Example, Key]]:
+    def take(self, screened: Screened) -> Survivors:
         """A prescreened batch through exact prompt dedup, then its decontamination verdicts; returns what is left,
-        in input order, with each one's key."""
+        in input order. Only a duplicate's row is made an Example again (for its quarantine record)."""
         for step, n in screened.steps.items():
             self.funnel[step].update(n)
         for source, fmt in screened.formats.items():
@@ -290,20 +301,25 @@ class _Screen:
         self.rewritten.update(screened.rewritten)
         for dropped in screened.dropped:
             self.emit(dropped)
-        kept = []
-        for ex, bad in zip(screened.passed, screened.contaminated, strict=True):
-            key = Key.of(ex)  # one object for the dedup memory and the spill's selection keys
-            if (first := self.dedup.first(ex, key)) is None:  # the first in input order is kept, over every batch
-                kept.append((ex, key, bad))
+        passed, kept = screened.passed, []
+        for i, (key, digest) in enumerate(zip(passed.keys, screened.digests, strict=True)):
+            if (first := self.dedup.first(digest, key)) is None:  # the first in input order is kept, over every batch
+                kept.append(i)
             else:
+                ex = records_of(passed.table.slice(i, 1), Example)[0]
                 self.drop(ex, f"duplicate_prompt:{first.id}", f"kept {first.id}: {first.file} row {first.row}")
-        self._count("dedup", [ex for ex, _, _ in kept])
-        for _, _, bad in kept:
-            if bad is not None:
+        self.funnel["dedup"].update(passed.keys[i].source for i in kept)
+        for i in kept:
+            if (bad := screened.contaminated[i]) is not None:
                 self.emit(bad)
-        clean = [(ex, key) for ex, key, bad in kept if bad is None]
-        self._count("decontam", [ex for ex, _ in clean])
-        return clean
+        clean = [i for i in kept if screened.contaminated[i] is None]
+        self.funnel["decontam"].update(passed.keys[i].source for i in clean)
+        return Survivors(
+            passed.table.take(pa.array(clean, pa.int64())),
+            [passed.keys[i] for i in clean],
+            [passed.texts[i] for i in clean],
+            [passed.prompts[i] for i in clean],
+        )
 
     def write_out(self, spill: Spill, groups: Groups, pick: Pick, each: Each) -> list[Example]:
         """The spilled survivors read back once, in order, a spill shard a job (`each`: in worker processes where

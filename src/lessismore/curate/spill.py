@@ -11,14 +11,38 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.select import Key
-from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, iter_batches
+from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, iter_batches, to_table
+
+
+@dataclass(frozen=True)
+class Survivors:
+    """Rows that passed the per-row steps, in order, as the spill takes them: the rows themselves (an Arrow table of
+    records.Example, never Python objects), each one's select.Key, the text its signature is made of, its prompt."""
+
+    table: Any
+    keys: list[Key]
+    texts: list[str]  # neardup.minhash_text
+    prompts: list[str]
+
+    @staticmethod
+    def join(parts: list[Survivors]) -> Survivors:
+        if not parts:
+            return Survivors(to_table([], Example), [], [], [])
+        return Survivors(
+            pa.concat_tables([p.table for p in parts]),
+            [k for p in parts for k in p.keys],
+            [t for p in parts for t in p.texts],
+            [q for p in parts for q in p.prompts],
+        )
 
 
 class Spill:
@@ -34,18 +58,17 @@ class Spill:
         self._prompts: list[Path] = []  # one .parquet of prompts a call to add
         self.keys: list[Key] = []  # each row's key, in order
 
-    def add(self, rows: list[tuple[Example, Key]], values: np.ndarray) -> None:
-        """Examples with their keys (select.Key.of), and their MinHash values, one row each."""
-        assert values.shape == (len(rows), self.num_perm), "one row of MinHash values an example"
-        for ex, key in rows:
-            self._writer.write(ex)
-            self.keys.append(key)
-        examples = [ex for ex, _ in rows]
+    def add(self, rows: Survivors, values: np.ndarray) -> None:
+        """Survivors (their rows as an Arrow table of Examples, their keys and prompts) and their MinHash values,
+        one row each."""
+        assert values.shape == (len(rows.keys), self.num_perm), "one row of MinHash values an example"
+        self._writer.write_table(rows.table)
+        self.keys += rows.keys
         part = self.folder / f"minhash-{len(self._parts):05d}.npy"
         np.save(part, values.astype(np.uint32, copy=False))
         self._parts.append(part)
         prompts = self.folder / f"prompts-{len(self._prompts):05d}.parquet"
-        pq.write_table(pa.table({"prompt": [ex.prompt for ex in examples]}), prompts)
+        pq.write_table(pa.table({"prompt": pa.array(rows.prompts, pa.string())}), prompts)
         self._prompts.append(prompts)
 
     def where(self, k: int) -> str:

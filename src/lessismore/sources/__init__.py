@@ -62,26 +62,39 @@ def ingest_source(spec: Source, index: int | None = None) -> Iterator[Record]:
     Path problems (no such file, a glob matching nothing, denied access, a dataset not available offline) are
     raised here, before any record is read; bad rows inside the files come out as Dropped records.
     """
-    key = f"ingest.sources[{index}]" if index is not None else f"ingest.sources[name={spec.name}]"
-    name, format, path, split, license = spec.name, spec.format, spec.path, spec.split, spec.license
-    if format not in READERS:
-        raise BadValue(f"{key}.format: {format!r} is not a known source format; use one of {sorted(READERS)}")
-    if path.startswith("hf://"):
-        if format not in ROWS:
-            raise BadValue(
-                f"{key}.format: {format!r} cannot be read from a Hugging Face dataset ({path}); "
-                f"use one of {sorted(ROWS)}, or point {key}.path at the file"
-            )
+    files = source_files(spec, index)
+    if files is None:
         from lessismore.sources.hf import read_hf  # lazy: `datasets` is only imported for hf:// sources
 
-        kwargs = {"source": name, "license": license, "split": split, "format": format}
-        return read_hf(path, ROWS[format], **kwargs, hf_split=spec.hf_split, hf_config=spec.hf_config or "", key=key)
-    return _read_files(READERS[format], expand(path, f"{key}.path", name), name, license, split)
+        kwargs = {"source": spec.name, "license": spec.license, "split": spec.split, "format": spec.format}
+        hf = {"hf_split": spec.hf_split, "hf_config": spec.hf_config or "", "key": _key(spec, index)}
+        return read_hf(spec.path, ROWS[spec.format], **kwargs, **hf)
+    return (rec for file in files for rec in read_file(spec, file))
 
 
-def _read_files(reader: Reader, files: list[str], name: str, license: str, split: str) -> Iterator[Record]:
-    for file in files:  # one file at a time, each with its own origin.file (a glob's match or the path itself)
-        yield from reader(file, name, license, split)
+def source_files(spec: Source, index: int | None = None) -> list[str] | None:
+    """The files a source reads, in order (a glob's matches, or the path itself), checked to exist; None for an
+    hf:// dataset. A format no reader knows, or one a dataset cannot be read in, is refused naming the key."""
+    key = _key(spec, index)
+    if spec.format not in READERS:
+        raise BadValue(f"{key}.format: {spec.format!r} is not a known source format; use one of {sorted(READERS)}")
+    if spec.path.startswith("hf://"):
+        if spec.format not in ROWS:
+            raise BadValue(
+                f"{key}.format: {spec.format!r} cannot be read from a Hugging Face dataset ({spec.path}); "
+                f"use one of {sorted(ROWS)}, or point {key}.path at the file"
+            )
+        return None
+    return expand(spec.path, f"{key}.path", spec.name)
+
+
+def read_file(spec: Source, file: str) -> Iterator[Record]:
+    """One file of a source, with its own origin.file."""
+    return READERS[spec.format](file, spec.name, spec.license, spec.split)
+
+
+def _key(spec: Source, index: int | None) -> str:
+    return f"ingest.sources[{index}]" if index is not None else f"ingest.sources[name={spec.name}]"
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Where ingest reads its sources (params data.engine): here, one after another; in worker processes, a few at once;
 or on a Ray cluster, all at once.
 
-On `local` with more than one source and data.workers other than 1, each source is read whole by a worker process
-(engine.ordered) into a spool file of pickled chunks in a temp folder, a few sources ahead of the stage's process,
-which takes the spools in params order, writes every output itself (the bytes of one process) and deletes each
-spool as it has read it: disk holds a few sources' records, memory a chunk.
+On `local` with more than one source and data.workers other than 1, each file of a source (a glob's match; an
+hf:// dataset whole) is read by a worker process (engine.ordered) into a spool file of pickled chunks in the stage's
+work folder, a few files ahead of the stage's process, which takes the spools in params order, writes every output
+itself (the bytes of one process) and deletes each spool as it has read it: disk holds a few files' records, memory
+a chunk. A file is the unit of work: one large file alone is read by one worker.
 
 On `ray` each source is read by its own task on the cluster, a Ray streaming generator that hands back its records in
 chunks of data.batch_rows while it reads; the driver takes the chunks source by source, in params order, and writes
@@ -23,13 +24,13 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lessismore.engine import cluster, connect, ordered, workers
-from lessismore.sources import ingest_source
+from lessismore.sources import ingest_source, read_file, source_files
 from lessismore.sources.common import Record
 
 if TYPE_CHECKING:
@@ -39,13 +40,19 @@ Read = Callable[["Source", int], Iterator[Record]]
 AHEAD = 4  # chunks a source's task may have ready before the driver takes them
 
 
-def reader(spec: Data, sources: Sequence[Source], first: int = 0) -> Read:
-    """`read(source, index)` -> its records in order: `ingest_source` here, or on the cluster (every source from
+def reader(spec: Data, sources: Sequence[Source], first: int = 0, spool: Path | None = None) -> Read:
+    """`read(source, index)` -> its records in order: `ingest_source` here, by the local engine's workers (their
+    spools in `spool`, a folder of the stage's work: a temp folder when None), or on the cluster (every source from
     `first` on is started at once; a resumed run starts none before its checkpoint's source)."""
     if spec.engine == "local":
-        if len(sources) - first <= 1 or workers(spec) <= 1:
+        if workers(spec) <= 1:
             return ingest_source
-        return _spooled(spec, sources, first)
+        files = {i: source_files(s, i) or [None] for i, s in enumerate(sources) if i >= first}  # all checked first
+        jobs = sum(len(f) for f in files.values())
+        if jobs <= 1:
+            return ingest_source
+        print(f"ingest: {jobs} file(s) of {len(files)} source(s) read by {workers(spec)} worker processes")
+        return _spooled(spec, sources, files, spool)
     import ray
 
     connect(spec)
@@ -66,8 +73,12 @@ def reader(spec: Data, sources: Sequence[Source], first: int = 0) -> Read:
 def _read_chunks(source: Source, index: int, cwd: str, rows: int) -> Iterator[list[Record]]:
     """On a worker: the source's records in lists of `rows`, read from the driver's working directory."""
     os.chdir(cwd)
+    yield from _chunks(ingest_source(source, index=index), rows)
+
+
+def _chunks(records: Iterable[Record], rows: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
-    for rec in ingest_source(source, index=index):
+    for rec in records:
         chunk.append(rec)
         if len(chunk) == rows:
             yield chunk
@@ -76,39 +87,47 @@ def _read_chunks(source: Source, index: int, cwd: str, rows: int) -> Iterator[li
         yield chunk
 
 
-def _spooled(spec: Data, sources: Sequence[Source], first: int) -> Read:
-    """`read` over spools that the local engine's workers write, source by source, in params order."""
-    folder = Path(tempfile.mkdtemp(prefix="lessismore-ingest-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # also after an error: no spool is left behind
-    make = partial(Spooler, os.getcwd(), str(folder), spec.batch_rows)
-    spools = ordered(make, ((s, i) for i, s in enumerate(sources) if i >= first), spec)
+def _spooled(spec: Data, sources: Sequence[Source], files: dict[int, list], spool: Path | None) -> Read:
+    """`read` over spools that the local engine's workers write, a file a job (`files`: each source's from the
+    first to read, None for a whole hf:// dataset), source by source and file by file in params order. A killed
+    run's spools are removed first; the stage's work folder goes, spools and all, when the stage finishes."""
+    if spool is None:
+        spool = Path(tempfile.mkdtemp(prefix="lessismore-ingest-"))
+        atexit.register(shutil.rmtree, spool, ignore_errors=True)
+    shutil.rmtree(spool, ignore_errors=True)
+    spool.mkdir(parents=True)
+    jobs = ((sources[i], i, k, file) for i, paths in files.items() for k, file in enumerate(paths))
+    spools = ordered(partial(Spooler, os.getcwd(), str(spool), spec.batch_rows), jobs, spec)
 
     def read(source: Source, index: int) -> Iterator[Record]:
-        path = Path(next(spools))
-        assert path.name == f"{index:05d}.pickle", f"spool {path.name} is not source {index}'s"
-        try:
-            with path.open("rb") as f:
-                while chunk := pickle.load(f):
-                    yield from chunk
-        finally:
-            path.unlink()
+        for k in range(len(files[index])):
+            path = Path(next(spools))
+            assert path.name == f"{index:05d}-{k:05d}.pickle", f"spool {path.name} is not source {index}'s file {k}"
+            try:
+                with path.open("rb") as f:
+                    while chunk := pickle.load(f):
+                        yield from chunk
+            finally:
+                path.unlink()
 
     return read
 
 
 class Spooler:
-    """In a worker: a source read whole into `folder`/<index>.pickle, chunks of `rows` records and an empty one last
-    (pickle, not Parquet: a Dropped holds whatever row its reader could not parse)."""
+    """In a worker: one file of a source (or the source, an hf:// dataset) read whole into
+    `folder`/<index>-<k>.pickle, chunks of `rows` records and an empty one last (pickle, not Parquet: a Dropped holds
+    whatever row its reader could not parse)."""
 
     def __init__(self, cwd: str, folder: str, rows: int) -> None:
         os.chdir(cwd)
         self.folder, self.rows = Path(folder), rows
 
-    def __call__(self, job: tuple[Source, int]) -> str:
-        source, index = job
-        path = self.folder / f"{index:05d}.pickle"
+    def __call__(self, job: tuple[Source, int, int, str | None]) -> str:
+        source, index, k, file = job
+        path = self.folder / f"{index:05d}-{k:05d}.pickle"
+        records = ingest_source(source, index) if file is None else read_file(source, file)
         with path.open("wb") as f:
-            for chunk in _read_chunks(source, index, os.getcwd(), self.rows):
+            for chunk in _chunks(records, self.rows):
                 pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump([], f)
         return str(path)

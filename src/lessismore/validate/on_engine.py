@@ -35,6 +35,7 @@ def checker(spec: Data, *, min_chars: int, max_chars: int, shards: int) -> Check
     if spec.engine == "local":
         if shards <= 1 or workers(spec) <= 1:
             return None
+        print(f"validate: the example shards checked by {workers(spec)} worker processes")
         return partial(ordered, partial(ShardChecker, min_chars, max_chars), spec=spec)
 
     def check(labelled: Iterable[tuple[list[Any], str]]) -> Iterator[Checked]:
