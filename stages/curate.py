@@ -77,7 +77,7 @@ def main() -> None:
             rules=rules,
             spill_rows=shard_rows,
             score=score,
-            each=partial(ordered, spec=params.data),  # per batch and per spill shard: in worker processes
+            each=partial(ordered, spec=params.data),  # per batch and per row group of the spill: in worker processes
         )
 
     # ------------------------------------------------------------------------------------------------------------

@@ -399,7 +399,9 @@ def _row(rec: Record) -> dict[str, Any]:
 
 
 class ParquetSink:
-    """Records of one type streamed into one Parquet file, ROW_GROUP_ROWS at a time (pyarrow's ParquetWriter).
+    """Records of one type streamed into one Parquet file, ROW_GROUP_ROWS at a time (pyarrow's ParquetWriter): every
+    row group but the last holds exactly ROW_GROUP_ROWS rows, however the rows came (one record at a time or in
+    Arrow tables), so the same rows give the same bytes and a row group can be read on its own.
 
     The file is written whole even with no rows (an empty table with the schema), so a reader always finds one.
     """
@@ -411,29 +413,50 @@ class ParquetSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._schema = arrow_schema(cls)
         self._writer = pq.ParquetWriter(self.path, self._schema)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any]] = []  # records not yet in a table
+        self._tables: list[Any] = []  # rows waiting for a full row group, in order
+        self._waiting = 0
 
     def write(self, rec: Record) -> None:
         self._rows.append(_row(rec))
         self.count += 1
-        if len(self._rows) == ROW_GROUP_ROWS:
+        if self._waiting + len(self._rows) >= ROW_GROUP_ROWS:
             self._flush()
 
     def write_table(self, table: Any) -> None:
         """Records already in Arrow form (`to_table`, or rows read from a table of this type), appended in order."""
-        self._flush()
-        self._writer.write_table(table.cast(self._schema), row_group_size=ROW_GROUP_ROWS)
+        self._tabled()
+        self._tables.append(table.cast(self._schema))
+        self._waiting += table.num_rows
         self.count += table.num_rows
+        if self._waiting >= ROW_GROUP_ROWS:
+            self._flush()
 
-    def _flush(self) -> None:
+    def _tabled(self) -> None:
         import pyarrow as pa
 
         if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._tables.append(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._waiting += len(self._rows)
             self._rows = []
 
+    def _flush(self, last: bool = False) -> None:
+        """Write every full row group waiting (and, `last`, the rest)."""
+        import pyarrow as pa
+
+        self._tabled()
+        if not self._tables:
+            return
+        waiting = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+        full = waiting.num_rows if last else waiting.num_rows - waiting.num_rows % ROW_GROUP_ROWS
+        for start in range(0, full, ROW_GROUP_ROWS):
+            group = waiting.slice(start, min(ROW_GROUP_ROWS, full - start))
+            self._writer.write_table(group.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+        rest = waiting.slice(full)
+        self._tables, self._waiting = ([rest] if rest.num_rows else []), rest.num_rows
+
     def close(self) -> None:
-        self._flush()
+        self._flush(last=True)
         self._writer.close()
 
     def __enter__(self) -> ParquetSink:

@@ -13,12 +13,15 @@ from lessismore.records import (
     Prompt,
     Response,
     ShardWriter,
+    TableShards,
     append_jsonl,
     iter_batches,
     iter_jsonl,
+    iter_tables,
     parquet_files,
     read_jsonl,
     read_parquet,
+    to_table,
     write_jsonl,
     write_parquet,
 )
@@ -118,6 +121,30 @@ def test_shard_writer_keeps_the_row_budget_and_the_order(tmp_path):
     batches = list(iter_batches(tmp_path / "examples", Example, batch_rows=1000))
     assert [len(b) for b in batches] == [1000, 100, 1000, 100, 300]  # a batch never spans two shards
     assert [e for b in batches for e in b] == examples
+
+
+def test_records_and_their_arrow_tables_give_the_same_shards(tmp_path):
+    """ShardWriter.write_table cuts tables at the shard boundaries; TableShards writes a table a shard; both read
+    back as the records written, and iter_tables gives the tables iter_batches makes records of."""
+    examples = _many(25)
+    with ShardWriter(tmp_path / "rows", Example, shard_rows=10) as rows:
+        for e in examples:
+            rows.write(e)
+    with ShardWriter(tmp_path / "tables", Example, shard_rows=10) as tables:
+        for start in (0, 7, 19):  # pieces that straddle the boundaries
+            tables.write_table(to_table(examples[start : {0: 7, 7: 19, 19: 25}[start]], Example))
+    assert tables.count == 25 and [len(b) for b in iter_batches(tmp_path / "tables", Example, 100)] == [10, 10, 5]
+    assert read_parquet(tmp_path / "tables", Example) == read_parquet(tmp_path / "rows", Example) == examples
+    with TableShards(tmp_path / "parts", Example) as parts:
+        parts.write_table(to_table(examples[:3], Example))
+        parts.write_table(to_table([], Example))  # a shard whose rows were all dropped: still a shard
+        parts.write_table(to_table(examples[3:8], Example))
+    assert [t.num_rows for t in iter_tables(tmp_path / "parts", 100)] == [3, 5] and parts.finished == 3
+    assert read_parquet(tmp_path / "parts", Example) == examples[:8]
+    with TableShards(tmp_path / "parts", Example, keep=1) as resumed:  # a killed run's first shard stays
+        assert resumed.count == 3 and [p.name for p in parquet_files(tmp_path / "parts")] == ["part-00000.parquet"]
+        resumed.write_table(to_table(examples[3:4], Example))
+    assert read_parquet(tmp_path / "parts", Example) == examples[:4]
 
 
 def test_shards_are_byte_identical_for_the_same_records(tmp_path):

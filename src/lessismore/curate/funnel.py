@@ -12,7 +12,7 @@ Sits in curate/ and runs the steps of the other modules in three phases, so memo
 3. selection (select.py) over the keys of what is left (ids, origins, sites: not their text), with the embeddings
    of the few prompts farthest-first looks at (read back from the spill's prompt column) and the diversity measure;
    or, for the variants that select by model-based scores, scored.py over the few candidates it scores;
-   then the spill is read back once, in order, a shard a job (`ReadBack`, in data.workers processes): the selected
+   then the spill is read back once, in order, a row group a job (`ReadBack`, in data.workers processes): the selected
    are returned, every other row dropped with its reason (and, where it was scored, its scores on its record).
 Every example not selected becomes a records.Dropped (stage "curate") with its reason and a detail naming its file
 and row, so the funnel adds up: candidates = selected + dropped, per source and per step.
@@ -93,12 +93,13 @@ def each_here(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any]) ->
 
 
 class ReadBack:
-    """One spill shard's rows with their verdicts -> the selected Examples (with their scores) and the Droppeds."""
+    """One row group of the spill with its rows' verdicts -> the selected Examples (with their scores) and the
+    Droppeds."""
 
-    def __call__(self, job: tuple[Any, list[Verdict], dict[int, dict]]) -> list[Example | Dropped]:
-        path, verdicts, scores = job
+    def __call__(self, job: tuple[Any, int, list[Verdict], dict[int, dict]]) -> list[Example | Dropped]:
+        path, group, verdicts, scores = job
         out: list[Example | Dropped] = []
-        for i, (ex, (reason, extra)) in enumerate(zip(read_examples(path), verdicts, strict=True)):
+        for i, (ex, (reason, extra)) in enumerate(zip(read_examples(path, group), verdicts, strict=True)):
             if i in scores:
                 ex = replace(ex, meta={**ex.meta, "scores": scores[i]})
             out.append(drop(ex, reason, extra) if reason else ex)
@@ -139,8 +140,8 @@ def curate(
     diversity measure; without it the draw within each source and site is seeded random. `sign` (texts -> MinHash
     values; curate.on_engine.signer) computes near-duplicate signatures, here by default. `score` (candidates ->
     {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores. `each(make,
-    jobs)` runs the prescreen of each batch and the read-back of each spill shard (engine.ordered: data.workers
-    processes; by default here).
+    jobs)` runs the prescreen of each batch and the read-back of each row group of the spill (engine.ordered:
+    data.workers processes; by default here).
     """
     if weights_for(spec.variant, spec.scores.weights) and score is None:
         raise ValueError(f"curate.variant {spec.variant} selects by scores: pass `score` (scores.scorers.Scorers)")
@@ -322,11 +323,11 @@ class _Screen:
         )
 
     def write_out(self, spill: Spill, groups: Groups, pick: Pick, each: Each) -> list[Example]:
-        """The spilled survivors read back once, in order, a spill shard a job (`each`: in worker processes where
-        data.workers says): the `pick.chosen` rows (positions in the spill) are returned; each near-duplicate is
-        dropped naming its group's kept row, each row selection left out with `pick.why(k)`. A row that was scored
-        carries its scores (meta "scores"). The verdicts are decided here, from the keys; a job turns its shard's
-        rows and verdicts into Examples and Droppeds."""
+        """The spilled survivors read back once, in order, a row group of the spill a job (`each`: in worker
+        processes where data.workers says): the `pick.chosen` rows (positions in the spill) are returned; each
+        near-duplicate is dropped naming its group's kept row, each row selection left out with `pick.why(k)`. A
+        row that was scored carries its scores (meta "scores"). The verdicts are decided here, from the keys; a job
+        turns its rows and verdicts into Examples and Droppeds."""
         picked, selected = set(pick.chosen.tolist()), []
 
         def verdict(k: int) -> Verdict:
@@ -338,9 +339,14 @@ class _Screen:
             extra = f"kept {kept_id}: {spill.where(root)}; estimated Jaccard {sim:.2f} with {spill.keys[link].id}"
             return f"near_duplicate:{kept_id}", extra + (" in its group" if link != root else "")
 
-        jobs = (
-            (path, [verdict(k) for k in rows], {k - rows.start: pick.scores[k] for k in rows if k in pick.scores})
-            for path, rows in spill.shards()
+        jobs = (  # a row group a job: a few of them in flight hold a few thousand rows, whatever the input's size
+            (
+                path,
+                group,
+                [verdict(k) for k in rows],
+                {k - rows.start: pick.scores[k] for k in rows if k in pick.scores},
+            )
+            for path, group, rows in spill.groups()
         )
         for rows in each(ReadBack, jobs):
             for rec in rows:

@@ -10,7 +10,6 @@ examples are read again, once, in order, after the selection is made.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.select import Key
-from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, iter_batches, to_table
+from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, records_of, to_table
 
 
 @dataclass(frozen=True)
@@ -112,19 +111,16 @@ class Spill:
         out.flush()
         return out
 
-    def examples(self) -> Iterator[Example]:
-        """The examples, in the order they were added."""
-        for path, _ in self.shards():
-            yield from read_examples(path)
-
-    def shards(self) -> list[tuple[Path, range]]:
-        """Each shard of examples with the positions of its rows, in order (written whole once this is asked)."""
+    def groups(self) -> list[tuple[Path, int, range]]:
+        """Every row group of the examples (records.ROW_GROUP_ROWS rows, the last of a shard fewer): its shard, its
+        number there and the positions of its rows, in order (the shards are written whole once this is asked)."""
         self._writer.close()
-        n = len(self.keys)
-        return [
-            (path, range(i * self.shard_rows, min(n, (i + 1) * self.shard_rows)))
-            for i, path in enumerate(self._writer.shards)
-        ]
+        out, n = [], len(self.keys)
+        for i, path in enumerate(self._writer.shards):
+            end = min(n, (i + 1) * self.shard_rows)
+            for g, start in enumerate(range(i * self.shard_rows, end, ROW_GROUP_ROWS)):
+                out.append((path, g, range(start, min(end, start + ROW_GROUP_ROWS))))
+        return out
 
     def __enter__(self) -> Spill:
         return self
@@ -134,6 +130,6 @@ class Spill:
         self._dir.cleanup()
 
 
-def read_examples(path: Path) -> list[Example]:
-    """One spill shard's examples, in order."""
-    return [ex for batch in iter_batches(path, Example, ROW_GROUP_ROWS) for ex in batch]
+def read_examples(path: Path, group: int) -> list[Example]:
+    """One row group of a spill shard, as Examples."""
+    return records_of(pq.ParquetFile(path).read_row_group(group), Example)
