@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
+import numpy as np
 import pytest
+from datasketch import MinHash
 
-from lessismore.curate.neardup import near_dup_quality, near_duplicates, shingle_hashes
+from lessismore.curate.decontam import words
+from lessismore.curate.neardup import (
+    SCHEME,
+    SEED,
+    near_dup_quality,
+    near_duplicates,
+    shingle_batch,
+    shingle_hashes,
+    signatures,
+)
 from lessismore.records import Example, Message, Origin
 
 VOCAB = [f"w{i}" for i in range(5000)]
@@ -89,6 +101,46 @@ def test_deterministic_and_independent_of_input_order(pool):
         assert [e for e in kept if e.id not in group] == [e for e in shuffled if e in others]
         assert len([e for e in kept if e.id in group]) == 1  # exactly one of the planted group survives
         assert {reason.split(":")[1] for _, reason in dropped} <= {e.id for e in kept}
+
+
+def reference_shingles(body: str, n: int) -> list[int]:
+    """The shingle hashes as neardup's doc defines them, a word and a window at a time in Python ints."""
+    vec = [int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") for w in words(body)]
+    if not vec:
+        return [0]
+    n = min(n, len(vec))
+    out = []
+    for start in range(len(vec) - n + 1):
+        h = vec[start]
+        for w in vec[start + 1 : start + n]:
+            h = (h * 0x9E3779B97F4A7C15 + w) % 2**64
+        out.append(h)
+    return out
+
+
+TEXTS = [text(k, n) for k, n in enumerate([200, 40, 5, 4, 1])] + ["", "Ça va? ÇA VA!", "a b a b a b a b", "x y"]
+
+
+def test_a_batchs_shingles_are_each_texts_own():
+    flat, starts = shingle_batch(TEXTS, 5)
+    parts = [p.tolist() for p in np.split(flat, starts[1:])]
+    assert parts == [reference_shingles(body, 5) for body in TEXTS]
+    assert [len(p) for p in parts][2:6] == [1, 1, 1, 1]  # 5 words: one shingle; 4, 1, 0 words: one, rolled whole
+    assert shingle_batch([], 5)[0].shape == (0,)
+
+
+def test_signatures_are_the_bits_of_datasketchs_minhash():
+    """The batched signatures against datasketch's own MinHash, a text at a time: every value equal, for long,
+    short, one-word, empty and non-ASCII texts and a repeated shingle; a text's signature does not depend on its
+    batch."""
+    got = signatures(TEXTS, 5, 128)
+    for row, body in zip(got, TEXTS, strict=True):
+        folded = np.array(reference_shingles(body, 5), dtype=np.uint64)
+        want = MinHash(num_perm=128, seed=SEED, hashfunc=int, scheme=SCHEME)
+        want.update_batch(((folded >> np.uint64(32)) ^ (folded & np.uint64(0xFFFFFFFF))).tolist())
+        assert row.tolist() == want.hashvalues.tolist()
+    assert (signatures(TEXTS[2:3], 5, 128) == got[2]).all()
+    assert signatures([], 5, 128).shape == (0, 128)
 
 
 def test_empty_and_one_word_texts_do_not_crash():

@@ -27,7 +27,6 @@ from lessismore.errors import BadValue
 from lessismore.records import Example, Prompt
 
 _WORD = re.compile(r"\w+")
-_APOSTROPHES = str.maketrans("", "", "'’ʼ")  # dropped, not split on: "don't" and "dont" are the same word
 
 
 def words(text: str) -> list[str]:
@@ -40,7 +39,9 @@ def words(text: str) -> list[str]:
     >>> words("...")
     []
     """
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES))
+    text = unicodedata.normalize("NFKC", text).casefold()
+    # apostrophes are dropped, not split on: "don't" and "dont" are the same word (replace: ~4x str.translate)
+    return _WORD.findall(text.replace("'", "").replace("’", "").replace("ʼ", ""))
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,13 @@ The bands are grouped in numpy (one 64-bit hash of each band's values, sorted) r
 MinHashLSH: its per-band Python dicts of byte keys took ~1 KB a row, ten times the signature itself, and a Python
 call a row and band (measured below).
 
-Speed: each distinct word is hashed once (blake2b), shingle hashes are rolled over those in numpy, and datasketch's
-MinHash.generator turns them into signatures (measured: ~5,000 texts of ~300 words in ~1.2 s on one core, ~0.9 s
-of it signatures; the 17,724-example real pool in ~2.5 s).
+Speed: each distinct word is hashed once a batch (blake2b), shingle hashes are rolled over those in numpy, and the
+signatures of a whole batch are computed at once (`signatures`): datasketch's affine32 MinHash (its permutations,
+its MurmurHash3 pre-mix, a * h + b in 32 bits, the minimum), applied to every shingle of the batch in one numpy
+pass a permutation instead of a MinHash object a text. Kept here with a measured reason: on 5,000 validated
+examples of the 10x pool (~360 words) datasketch's MinHash.generator took 190 us a text over the shingle hashes,
+this 11 us, with the same bits (tests/unit/test_curate_neardup.py checks them against datasketch); a text costs
+~155 us in all, most of it `words` and the word hashes.
 """
 
 from __future__ import annotations
@@ -47,14 +51,47 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _LSH_WEIGHTS = (0.05, 0.95)  # (false positive, false negative) weights for datasketch's band optimiser
 
 
-def _word_hash(word: str, cache: dict[str, int]) -> int:
-    h = cache.get(word)
-    if h is None:
-        h = cache[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
-    return h
+def _word_hashes(tokens: list[str]) -> np.ndarray:
+    """The 64-bit hash of each word: blake2b (8 bytes, little-endian) of its UTF-8, each distinct word hashed once
+    (pyarrow's dictionary encoding finds them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    encoded = pc.dictionary_encode(pa.array(tokens, pa.string()))
+    digests = (hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest() for w in encoded.dictionary.to_pylist())
+    return np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64)[encoded.indices.to_numpy()]
 
 
-def shingle_hashes(text: str, shingle: int, cache: dict[str, int] | None = None) -> np.ndarray:
+def shingle_batch(texts: list[str], shingle: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's shingle hashes (`shingle_hashes`), concatenated in order, and where each text's begin: a text
+    of w >= shingle words has w - shingle + 1 shingles, a shorter one one (its words rolled whole; the empty text's
+    is 0). The rolling hash runs once over the batch's words; windows that cross two texts are never taken."""
+    split = [words(text) for text in texts]
+    sizes = np.array([len(w) for w in split], dtype=np.int64)
+    vec = _word_hashes([w for ws in split for w in ws])
+    first_word = np.cumsum(sizes) - sizes
+    counts = np.maximum(sizes - shingle + 1, 1)
+    starts = np.cumsum(counts) - counts
+    out = np.zeros(int(counts.sum()), dtype=np.uint64)
+    m = max(len(vec) - shingle + 1, 0)  # windows of `shingle` words over the whole batch
+    rolled = vec[:m].copy()
+    for k in range(1, shingle):
+        rolled = rolled * _MIX + vec[k : k + m]
+    long = sizes >= shingle
+    step = np.arange(int(counts[long].sum())) - np.repeat(np.cumsum(counts[long]) - counts[long], counts[long])
+    out[np.repeat(starts[long], counts[long]) + step] = rolled[np.repeat(first_word[long], counts[long]) + step]
+    short = np.flatnonzero((sizes > 0) & ~long)  # fewer words than a shingle: all of them rolled into one
+    value = vec[first_word[short]]
+    for k in range(1, shingle):
+        more = sizes[short] > k
+        value[more] = value[more] * _MIX + vec[first_word[short][more] + k]
+    out[starts[short]] = value
+    return out, starts
+
+
+def shingle_hashes(text: str, shingle: int) -> np.ndarray:
     """64-bit hashes of the text's word shingles, in order (repeats kept): the set MinHash summarises.
 
     >>> a = shingle_hashes("The cat sat on the mat.", 3)
@@ -63,17 +100,7 @@ def shingle_hashes(text: str, shingle: int, cache: dict[str, int] | None = None)
     >>> len(shingle_hashes("one", 3)), len(shingle_hashes("", 3))
     (1, 1)
     """
-    cache = {} if cache is None else cache
-    w = words(text)
-    vec = np.fromiter((_word_hash(x, cache) for x in w), dtype=np.uint64, count=len(w))
-    n = min(shingle, len(w))
-    if n == 0:
-        return np.zeros(1, dtype=np.uint64)  # the empty text: one (empty) shingle, so it still has a signature
-    m = len(w) - n + 1
-    h = vec[:m].copy()
-    for k in range(1, n):
-        h = h * _MIX + vec[k : k + m]
-    return h
+    return shingle_batch([text], shingle)[0]
 
 
 def minhash_text(example: Example) -> str:
@@ -81,23 +108,44 @@ def minhash_text(example: Example) -> str:
     return f"{example.prompt}\n{example.response}"
 
 
-def _to32(hashes: np.ndarray) -> list[int]:
-    """Fold to the 32 bits MinHash's affine32 scheme takes (it pre-mixes them itself)."""
-    return ((hashes >> np.uint64(32)) ^ (hashes & _LOW32)).tolist()
+def _to32(hashes: np.ndarray) -> np.ndarray:
+    """Fold to the 32 bits MinHash's affine32 scheme takes."""
+    return ((hashes >> np.uint64(32)) ^ (hashes & _LOW32)).astype(np.uint32)
+
+
+def _premix(h: np.ndarray) -> np.ndarray:
+    """The MurmurHash3 32-bit finalizer, as datasketch's affine32 scheme applies it to each input hash once."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for SEED: (a, b), num_perm uint32 each (a odd)."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=SEED, hashfunc=int, scheme=SCHEME).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
 
 
 def signatures(texts: list[str], shingle: int, num_perm: int) -> np.ndarray:
-    """(len(texts), num_perm) uint32: each text's MinHash hash values. Row-wise (a text's signature depends on the
-    text alone), so it runs in batches on any engine and gives the same bits."""
-    from datasketch import MinHash
-
+    """(len(texts), num_perm) uint32: each text's MinHash hash values, the bits of datasketch's
+    MinHash(num_perm, seed=SEED, scheme="affine32") updated with the text's folded shingle hashes. Row-wise (a
+    text's signature depends on the text alone), so it runs in batches on any engine and gives the same bits."""
     if shingle < 1:
         raise BadValue(f"curate.near_dup.shingle must be >= 1 word, got {shingle}")
-    cache: dict[str, int] = {}
-    batches = (_to32(shingle_hashes(text, shingle, cache)) for text in texts)
-    out = np.zeros((len(texts), num_perm), dtype=np.uint32)
-    for i, sig in enumerate(MinHash.generator(batches, num_perm=num_perm, seed=SEED, hashfunc=int, scheme=SCHEME)):
-        out[i] = sig.hashvalues  # values are already hashes (hashfunc=int)
+    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    if not texts:
+        return out
+    flat, starts = shingle_batch(texts, shingle)  # each text has >= 1 shingle
+    hashes = _premix(_to32(flat))
+    scratch = np.empty_like(hashes)
+    for k, (a, b) in enumerate(zip(*permutations(num_perm), strict=True)):  # a * h + b wraps mod 2**32: uint32
+        np.multiply(hashes, a, out=scratch)
+        np.add(scratch, b, out=scratch)
+        out[:, k] = np.minimum.reduceat(scratch, starts)
     return out
 
 
@@ -260,8 +308,8 @@ def near_dup_quality(
     """
     pool = sorted(examples, key=lambda e: e.id)
     chosen = random.Random(seed).sample(pool, min(sample, len(pool)))
-    cache: dict[str, int] = {}
-    sets = [np.unique(shingle_hashes(minhash_text(ex), shingle, cache)) for ex in chosen]
+    flat, starts = shingle_batch([minhash_text(ex) for ex in chosen], shingle)
+    sets = [np.unique(part) for part in np.split(flat, starts[1:])]
     exact = _exact_pairs(sets, threshold)
     values = signatures([minhash_text(ex) for ex in chosen], shingle, num_perm)
     b, r = bands(threshold, num_perm)
