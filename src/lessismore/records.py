@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from lessismore.contract import SHARD
 from lessismore.errors import BadValue
 
@@ -264,11 +266,11 @@ class JsonlSink:
         self.path, self.count = Path(path), 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if keep_bytes is None:
-            self._fh = self.path.open("w", encoding="utf-8")
+            self._fh = self.path.open("wb")
         else:
             with self.path.open("r+b") as fh:
                 fh.truncate(keep_bytes)
-            self._fh = self.path.open("a", encoding="utf-8")
+            self._fh = self.path.open("ab")
 
     def size(self) -> int:
         """Bytes written so far, flushed to the OS first (a killed process loses nothing it flushed)."""
@@ -289,10 +291,14 @@ class JsonlSink:
         self.close()
 
 
-def json_line(row: Record | dict[str, Any]) -> str:
-    """A record (or plain dict) as one JSONL line, keys sorted: the JSON of `to_dict(row)`, without the copy (the
-    encoder asks `_fields` for each dataclass it meets; 24 against 32 us a curate drop, measured on 5,000)."""
-    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=_fields) + "\n"
+_JSONL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
+
+
+def json_line(row: Record | dict[str, Any]) -> bytes:
+    """A record (or plain dict) as one JSONL line, UTF-8, keys sorted: the JSON of `to_dict(row)`, without the copy
+    (the encoder asks `_fields` for each dataclass it meets). orjson, not json: a curate drop in 0.7 against 11 us
+    (measured; a 1M-row pool quarantines most of its rows). Compact separators; NaN is null."""
+    return orjson.dumps(row, default=_fields, option=_JSONL)
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -319,7 +325,7 @@ def append_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> i
     path.parent.mkdir(parents=True, exist_ok=True)
     _drop_torn_tail(path)
     n = 0
-    with path.open("a", encoding="utf-8") as fh:
+    with path.open("ab") as fh:
         for row in rows:
             fh.write(json_line(row))
             fh.flush()

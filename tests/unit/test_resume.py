@@ -116,7 +116,7 @@ def test_jsonl_sink_reopened_is_cut_back_to_the_checkpoint(tmp_path):
         sink.write({"a": 2})
     with JsonlSink(tmp_path / "q.jsonl", keep_bytes=size) as sink:
         sink.write({"a": 3})
-    assert (tmp_path / "q.jsonl").read_text() == '{"a": 1}\n{"a": 3}\n'
+    assert (tmp_path / "q.jsonl").read_text() == '{"a":1}\n{"a":3}\n'
 
 
 def test_iter_batches_skips_whole_shards(tmp_path):

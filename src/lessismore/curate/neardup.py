@@ -22,7 +22,7 @@ signatures of a whole batch are computed at once (`signatures`): datasketch's af
 its MurmurHash3 pre-mix, a * h + b in 32 bits, the minimum), applied to every shingle of the batch in one numpy
 pass a permutation instead of a MinHash object a text. Kept here with a measured reason: on 5,000 validated
 examples of the 10x pool (~360 words) datasketch's MinHash.generator took 190 us a text over the shingle hashes,
-this 11 us, with the same bits (tests/unit/test_curate_neardup.py checks them against datasketch); a text costs
+these 11 us, with the same bits (tests/unit/test_curate_neardup.py checks them against datasketch); a text costs
 ~155 us in all, most of it `words` and the word hashes.
 """
 
@@ -224,6 +224,7 @@ def similar_pairs(values: np.ndarray, threshold: float) -> tuple[np.ndarray, np.
     """Edges (i < j, estimated Jaccard) >= threshold between rows of `values` ((n, num_perm) MinHash values) that
     share a band bucket: enough edges that their connected components are those of every such pair."""
     b, r = bands(threshold, values.shape[1])
+    values = np.asarray(values)  # a plain view of a memory map: no memmap wrapper around each slice taken below
     parts = [_band_edges(values, band, r, threshold) for band in range(b)]
     i, j, s = (np.concatenate(x) for x in zip(*parts, strict=True))
     _, first = np.unique(i * len(values) + j, return_index=True)  # one edge a pair, met in however many bands
