@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lessismore.curate.diversity import diversity
+from lessismore.curate.keys import Key, Keys
 from lessismore.curate.select import (
-    Key,
     allocate,
     farthest_first,
     plan,
@@ -202,9 +202,9 @@ def test_select_handles_an_empty_pool_and_rejects_misaligned_vectors():
 
 def test_random_sample_takes_exactly_the_budget():
     examples = pool({"se": 8, "wiki": 8})
-    chosen = sample([Key.of(e) for e in examples], budget=5, seed=3)
+    chosen = sample(Keys.of(Key.of(e) for e in examples), budget=5, seed=3)
     assert len(chosen) == 5 == len(set(chosen.tolist())) and list(chosen) == sorted(chosen)
-    again = sample([Key.of(e) for e in reversed(examples)], budget=5, seed=3)
+    again = sample(Keys.of(Key.of(e) for e in reversed(examples)), budget=5, seed=3)
     assert sorted(examples[i].id for i in chosen) == sorted(examples[-1 - i].id for i in again)  # order-free
 
 
@@ -237,7 +237,7 @@ def test_diversity_of_tiny_sets_and_bad_indices():
 def test_kcenter_embeds_a_sample_sized_by_the_budget_and_picks_as_over_all_when_it_is_all():
     examples = [ex("se", i, site=("math", "bio")[i % 2]) for i in range(400)] + pool({"wiki": 300, "full": 50})
     vectors, _ = clustered([150, 150, 150, 100, 200])
-    p = plan([Key.of(e) for e in examples], 30, {"se": 20, "wiki": 10}, site_temperature=3.0, mix="equal")
+    p = plan(Keys.of(Key.of(e) for e in examples), 30, {"se": 20, "wiki": 10}, site_temperature=3.0, mix="equal")
     rows = p.candidates(per_pick=4, seed=0)
     room = {g: int(k) for g, k in enumerate(p.room)}
     per_group = np.bincount(p.groups[rows], minlength=len(room))

@@ -28,15 +28,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
-from lessismore.curate.dedup import PromptDedup, prompt_digest
+from lessismore.curate.dedup import DIGEST, PromptDedup, prompt_digest
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
+from lessismore.curate.keys import Key, Keys
 from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
 from lessismore.curate.scored import Pick, Score, pick_scored
-from lessismore.curate.select import Key, plan, sample
+from lessismore.curate.select import plan, sample
 from lessismore.curate.spill import Spill, Survivors, read_examples
 from lessismore.curate.transforms import rewrite
 from lessismore.records import Dropped, Example, Prompt, records_of, to_dict, to_table
@@ -147,15 +147,15 @@ def curate(
         raise ValueError(f"curate.variant {spec.variant} selects by scores: pass `score` (scores.scorers.Scorers)")
     nd = spec.near_dup
     sign = sign or partial(signatures, shingle=nd.shingle, num_perm=nd.num_perm)
-    screen = _Screen(spec, prompts, rules or {}, out)
     with Spill(spill_rows, nd.num_perm) as spill, ThreadPoolExecutor(1, "curate-sign") as signing:
+        screen = _Screen(spec, prompts, rules or {}, out, spill.keys)
         # a full buffer is signed on a thread (which waits on data.engine's workers) while the next is screened;
         # the spill takes the buffers in order, each when its signatures are there: at most two buffers are held
         buffer: list[Survivors] = []
         signed: Future | None = None
         for screened in each(partial(Prescreen, spec, prompts, rules or {}), batches):
             buffer.append(screen.take(screened))
-            if sum(len(part.keys) for part in buffer) >= spill_rows:
+            if sum(len(part) for part in buffer) >= spill_rows:
                 if signed is not None:
                     spill.add(*signed.result())
                 signed = signing.submit(_signed, buffer, sign)
@@ -165,7 +165,8 @@ def curate(
         spill.add(*_signed(buffer, sign))
         groups = group(spill.values(), nd.threshold) if spill.keys else None
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
-        screen.funnel["near_dup"].update(spill.keys[k].source for k in kept.tolist())
+        source, names = spill.keys.codes("source")
+        screen.funnel["near_dup"].update({names[c]: n for c, n in enumerate(np.bincount(source[kept]).tolist()) if n})
         pick = _select(spill, kept, spec, quotas, seed, embed, screen, score)
         selected = screen.write_out(spill, groups, pick, each) if groups is not None else []
     candidates = screen.funnel["validated"]
@@ -190,7 +191,7 @@ class Screened:
     rewritten: Counter  # rewrite rule -> rows it changed
     dropped: list[Dropped]  # out of scope (single_source), then failed filters, in input order
     passed: Survivors  # rewritten, through the filters, in input order
-    digests: list[bytes]  # one a passed row: dedup.prompt_digest
+    digests: np.ndarray  # one a passed row: dedup.prompt_digest (numpy bytes, dedup.DIGEST)
     contaminated: list[Dropped | None]  # one a passed row
 
 
@@ -241,11 +242,11 @@ class Prescreen:
         found = {id(ex): drop(ex, reason, describe_match(ex, self.index)) for ex, reason in bad}
         passed = Survivors(
             to_table(pool, Example),
-            [Key.of(ex) for ex in pool],
+            Keys.of(Key.of(ex) for ex in pool),
             [minhash_text(ex) for ex in pool],
             [ex.prompt for ex in pool],
         )
-        digests = [prompt_digest(ex) for ex in pool]
+        digests = np.array([prompt_digest(ex) for ex in pool], dtype=DIGEST)
         return Screened(steps, formats, rewritten, dropped, passed, digests, [found.get(id(ex)) for ex in pool])
 
 
@@ -263,7 +264,9 @@ class _Screen:
     prompt kept so far), the near-duplicate verdicts, and the counts. Every drop goes to `out` as it is decided, in
     a fixed order: a batch's prescreen drops, its duplicates, its contaminated rows."""
 
-    def __init__(self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules], out: Callable) -> None:
+    def __init__(
+        self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules], out: Callable, keys: Keys
+    ) -> None:
         dc = spec.decontam
         self.spec, self.out, self.rules = spec, out, dict(rules)
         self.filtering = filtering(spec)
@@ -273,11 +276,18 @@ class _Screen:
         self.funnel: dict[str, Counter] = {k: Counter() for k in [*steps, "dedup", "decontam", "near_dup", "selected"]}
         self.drops: dict[str, Counter] = {}
         self.rewritten: Counter = Counter()
-        self.dedup = PromptDedup()
+        self.dedup = PromptDedup()  # the number a kept prompt is remembered under: `key_of`
+        self.keys = keys  # the spill's: every row that passed dedup and decontamination, in order
+        self.contaminated: list[Key] = []  # the rows dedup kept and decontamination dropped (a duplicate names them)
         self.formats: dict[str, str] = {}  # source -> its examples' format (for the rules of a source not given)
 
     def rules_for(self, source: str) -> Rules:
         return rules_for(self.rules, self.spec, self.formats, source)
+
+    def key_of(self, number: int) -> Key:
+        """The key of the row a kept prompt's number names: its place in the spill, or -2 - its place in
+        `contaminated`."""
+        return self.keys[number] if number >= 0 else self.contaminated[-2 - number]
 
     def drop(self, ex: Example, reason: str, extra: str = "") -> None:
         self.emit(drop(ex, reason, extra))
@@ -302,25 +312,32 @@ class _Screen:
         self.rewritten.update(screened.rewritten)
         for dropped in screened.dropped:
             self.emit(dropped)
-        passed, kept = screened.passed, []
-        for i, (key, digest) in enumerate(zip(passed.keys, screened.digests, strict=True)):
-            if (first := self.dedup.first(digest, key)) is None:  # the first in input order is kept, over every batch
-                kept.append(i)
+        passed, sources = screened.passed, screened.passed.keys.column("source")
+        owner, first = self.dedup.first(screened.digests)  # the first in input order is kept, over every batch
+        new = (owner == -1) & (first == np.arange(len(first)))
+        kept = np.flatnonzero(new).tolist()
+        clean = [i for i in kept if screened.contaminated[i] is None]
+        numbers, at = [], len(self.keys)
+        for i in kept:
+            if screened.contaminated[i] is None:
+                numbers.append(at)
+                at += 1
             else:
-                ex = records_of(passed.table.slice(i, 1), Example)[0]
-                self.drop(ex, f"duplicate_prompt:{first.id}", f"kept {first.id}: {first.file} row {first.row}")
-        self.funnel["dedup"].update(passed.keys[i].source for i in kept)
+                numbers.append(-2 - len(self.contaminated))
+                self.contaminated.append(passed.keys[i])
+        self.dedup.keep(screened.digests[kept], np.array(numbers, dtype=np.int64))
+        for i in np.flatnonzero(~new).tolist():  # only a duplicate's row is made an Example again
+            key = self.key_of(int(owner[i])) if owner[i] != -1 else passed.keys[int(first[i])]
+            ex = records_of(passed.table.slice(i, 1), Example)[0]
+            self.drop(ex, f"duplicate_prompt:{key.id}", f"kept {key.id}: {key.file} row {key.row}")
+        self.funnel["dedup"].update(sources[i] for i in kept)
         for i in kept:
             if (bad := screened.contaminated[i]) is not None:
                 self.emit(bad)
-        clean = [i for i in kept if screened.contaminated[i] is None]
-        self.funnel["decontam"].update(passed.keys[i].source for i in clean)
-        return Survivors(
-            passed.table.take(pa.array(clean, pa.int64())),
-            [passed.keys[i] for i in clean],
-            [passed.texts[i] for i in clean],
-            [passed.prompts[i] for i in clean],
-        )
+        self.funnel["decontam"].update(sources[i] for i in clean)
+        survivors = passed.take(clean)
+        self.keys.extend(survivors.keys)
+        return survivors
 
     def write_out(self, spill: Spill, groups: Groups, pick: Pick, each: Each) -> list[Example]:
         """The spilled survivors read back once, in order, a row group of the spill a job (`each`: in worker
@@ -330,22 +347,21 @@ class _Screen:
         turns its rows and verdicts into Examples and Droppeds."""
         picked, selected = set(pick.chosen.tolist()), []
 
-        def verdict(k: int) -> Verdict:
-            root = int(groups.root[k])
-            if root == k:
-                return ("", "") if k in picked else pick.why(k)
-            link, sim = int(groups.link[k]), float(groups.similarity[k])
-            kept_id = spill.keys[root].id
-            extra = f"kept {kept_id}: {spill.where(root)}; estimated Jaccard {sim:.2f} with {spill.keys[link].id}"
-            return f"near_duplicate:{kept_id}", extra + (" in its group" if link != root else "")
+        def verdicts(rows: range) -> list[Verdict]:
+            at = np.arange(rows.start, rows.stop)
+            root, link = groups.root[at], groups.link[at]
+            near = np.flatnonzero(root != at)  # near-duplicates, each named after its group's kept row
+            kept_id, file, row = (spill.keys.column(name, root[near]) for name in ("id", "file", "row"))
+            link_id = spill.keys.column("id", link[near])
+            out: dict[int, Verdict] = {}
+            for n, i in enumerate(near.tolist()):
+                extra = f"kept {kept_id[n]}: {file[n]} row {row[n]}; estimated Jaccard {groups.similarity[at[i]]:.2f}"
+                extra += f" with {link_id[n]}" + (" in its group" if link[i] != root[i] else "")
+                out[i] = (f"near_duplicate:{kept_id[n]}", extra)
+            return [out.get(i) or (("", "") if k in picked else pick.why(k)) for i, k in enumerate(rows)]
 
         jobs = (  # a row group a job: a few of them in flight hold a few thousand rows, whatever the input's size
-            (
-                path,
-                group,
-                [verdict(k) for k in rows],
-                {k - rows.start: pick.scores[k] for k in rows if k in pick.scores},
-            )
+            (path, group, verdicts(rows), {k - rows.start: pick.scores[k] for k in rows if k in pick.scores})
             for path, group, rows in spill.groups()
         )
         for rows in each(ReadBack, jobs):
@@ -371,7 +387,7 @@ def _select(
     """Selection under the budget over the `kept` rows of the spill (its positions, ascending), from their keys:
     the chosen positions, why a position was left out, the diversity measure over the candidates that were
     embedded (and, for the scored variants, the scores). Only the prompts farthest-first looks at are read back."""
-    keys = [spill.keys[k] for k in kept.tolist()]
+    keys = spill.keys.take(kept)
     if spec.variant == "random":
         return Pick(kept[sample(keys, spec.budget, seed)], lambda k: ("over_budget", ""), {}, None, {})
     curated = frozenset(name for name, r in screen.rules.items() if r.curated)
@@ -388,7 +404,7 @@ def _select(
     chosen = p.pick(vectors, rows, seed)
 
     def why(k: int) -> tuple[str, str]:
-        return ("over_quota" if spill.keys[k].source in p.full else "over_budget"), ""
+        return p.reason(int(np.searchsorted(kept, k))), ""
 
     if vectors is None or not len(chosen):
         return Pick(kept[chosen], why, {}, None, {})

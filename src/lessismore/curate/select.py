@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 
+from lessismore.curate.keys import Group, Key, Keys
 from lessismore.records import Example
 
 K = TypeVar("K", bound=Hashable)
-Group = tuple[str, str]  # (source, site); site "" when the source has none
 Mix = Literal["union", "equal", "proportional"]  # params curate.mix: how sources without a quota share
 UNION: Group = ("*", "")  # mix "union": every source without a quota, pooled
 
@@ -128,29 +127,6 @@ def allocate(
     return out
 
 
-class Key(NamedTuple):
-    """What selection needs of a candidate (about 200 bytes, not its text): its id, where it came from, its site."""
-
-    id: str
-    source: str
-    file: str
-    row: str
-    site: str  # meta "site" (Stack Exchange), "" when the source has none
-
-    @classmethod
-    def of(cls, example: Example) -> Key:
-        o = example.origin
-        return cls(example.id, sys.intern(o.source), sys.intern(o.file), o.row, sys.intern(_site(example)))
-
-    @property
-    def group(self) -> Group:
-        return self.source, self.site
-
-
-def _site(example: Example) -> str:
-    return str(example.meta.get("site") or "")
-
-
 def farthest_first(vectors: np.ndarray, groups: np.ndarray, room: np.ndarray, seed: int) -> np.ndarray:
     """Greedy k-center: row indices of `vectors` (L2-normalised) in pick order. The first pick is a seeded random
     row; each next one is the row farthest (cosine distance) from every pick so far among rows whose group
@@ -188,12 +164,13 @@ class Plan:
     the parts fill.
     """
 
-    keys: Sequence[Key]
-    order: list[int]
+    keys: Keys
+    order: np.ndarray
     groups: np.ndarray
     room: np.ndarray
     full: frozenset[str]
     labels: tuple[Group, ...]
+    quota_full: np.ndarray  # candidate k's source is in `full`
 
     def candidates(self, per_pick: int, seed: int) -> np.ndarray:
         """Positions in `order` worth embedding: every candidate of a group with room, or, with `per_pick` > 0, a
@@ -223,14 +200,14 @@ class Plan:
 
     def reason(self, k: int) -> str:
         """Why candidate `k` was left out."""
-        return "over_quota" if self.keys[k].source in self.full else "over_budget"
+        return "over_quota" if self.quota_full[k] else "over_budget"
 
 
 Picked = tuple[list[Example], list[tuple[Example, str]]]  # (selected in input order, [(left out, reason)])
 
 
 def plan(
-    keys: Sequence[Key],
+    keys: Keys,
     budget: int,
     quotas: Mapping[str, int],
     *,
@@ -242,15 +219,24 @@ def plan(
     quota, before the others share the rest. The sources without a quota share what is left as `mix` says:
     "union" pools them into one group (no source gets a share: the selection's own choice makes the mix, and the
     funnel shows it), "equal" or "proportional" split it first (see `source_parts`)."""
-    order = sorted(range(len(keys)), key=lambda i: keys[i][:4])  # id, then source, file, row
-    pooled = {key.source for key in keys if quotas.get(key.source, 0) <= 0} - first
-    labels = [UNION if mix == "union" and keys[i].source in pooled else keys[i].group for i in order]
-    parts = allocate(Counter(labels), budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
+    order = keys.order()  # id, then source, file, row
+    (source, sources), (site, sites) = keys.codes("source"), keys.codes("site")
+    pooled = {name for name in sources if quotas.get(name, 0) <= 0} - first
+    pairs, inverse = np.unique(source[order] * max(len(sites), 1) + site[order], return_inverse=True)
+    labels = [
+        UNION if mix == "union" and sources[i] in pooled else (sources[i], sites[j])
+        for i, j in zip(*np.divmod(pairs, max(len(sites), 1)), strict=True)
+    ]
+    sizes: Counter[Group] = Counter()
+    for label, n in zip(labels, np.bincount(inverse, minlength=len(labels)).tolist(), strict=True):
+        sizes[label] += n
+    parts = allocate(sizes, budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
     index = {g: i for i, g in enumerate(sorted(parts))}
-    groups = np.array([index[g] for g in labels], dtype=np.int64)
+    groups = np.array([index[g] for g in labels], dtype=np.int64)[inverse]
     room = np.array([parts[g] for g in index], dtype=np.int64)
     full = {s for s, q in quotas.items() if q > 0 and sum(k for (src, _), k in parts.items() if src == s) >= q}
-    return Plan(keys, order, groups, room, frozenset(full), tuple(index))
+    quota_full = np.isin(source, [i for i, name in enumerate(sources) if name in full])
+    return Plan(keys, order, groups, room, frozenset(full), tuple(index), quota_full)
 
 
 def select(
@@ -266,7 +252,9 @@ def select(
 ) -> Picked:
     """`plan` then `Plan.pick` over every candidate: k-center over `vectors` (rows aligned with `examples`,
     L2-normalised) when given, else a seeded random draw per group. Returns (selected, [(left out, reason)])."""
-    p = plan([Key.of(ex) for ex in examples], budget, quotas, site_temperature=site_temperature, first=first, mix=mix)
+    p = plan(
+        Keys.of(Key.of(ex) for ex in examples), budget, quotas, site_temperature=site_temperature, first=first, mix=mix
+    )
     if vectors is not None:
         vectors = np.asarray(vectors, dtype=np.float32)
         _check_vectors(vectors, len(examples))
@@ -283,10 +271,10 @@ def split(examples: Sequence[Example], chosen: np.ndarray, reason: Callable[[int
     return selected, left_out
 
 
-def sample(keys: Sequence[Key], budget: int, seed: int) -> np.ndarray:
+def sample(keys: Keys, budget: int, seed: int) -> np.ndarray:
     """A seeded random sample of `budget` candidates (variant "random", the ablation): their indices, ascending;
     the others are left out "over_budget". The draw does not depend on the input order."""
-    order = sorted(range(len(keys)), key=lambda i: keys[i][:4])
+    order = keys.order().tolist()
     random.Random(seed).shuffle(order)
     return np.sort(np.asarray(order[:budget], dtype=np.int64))
 

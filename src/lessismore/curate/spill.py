@@ -3,7 +3,7 @@
 Sits in curate/, between the streamed steps and selection: the survivors go to Parquet shards in a temporary
 folder (records.ShardWriter, the data contract's own format) and their MinHash values to one .npy file, read back as
 a memory map; their prompts to a column of their own, so selection can read the few it embeds without the rest.
-What stays in memory is a row's select.Key (id, where it came from, site), about 200 bytes, not its text: the
+What stays in memory is a row's key (keys.Keys: id, where it came from, site, as columns), not its text: the
 examples are read again, once, in order, after the selection is made.
 """
 
@@ -18,27 +18,38 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lessismore.curate.select import Key
+from lessismore.curate.keys import Keys
 from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, records_of, to_table
 
 
 @dataclass(frozen=True)
 class Survivors:
     """Rows that passed the per-row steps, in order, as the spill takes them: the rows themselves (an Arrow table of
-    records.Example, never Python objects), each one's select.Key, the text its signature is made of, its prompt."""
+    records.Example, never Python objects), their keys, the text each one's signature is made of, its prompt."""
 
     table: Any
-    keys: list[Key]
+    keys: Keys
     texts: list[str]  # neardup.minhash_text
     prompts: list[str]
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def take(self, rows: list[int]) -> Survivors:
+        return Survivors(
+            self.table.take(pa.array(rows, pa.int64())),
+            self.keys.take(rows),
+            [self.texts[i] for i in rows],
+            [self.prompts[i] for i in rows],
+        )
 
     @staticmethod
     def join(parts: list[Survivors]) -> Survivors:
         if not parts:
-            return Survivors(to_table([], Example), [], [], [])
+            return Survivors(to_table([], Example), Keys(), [], [])
         return Survivors(
             pa.concat_tables([p.table for p in parts]),
-            [k for p in parts for k in p.keys],
+            Keys.join([p.keys for p in parts]),
             [t for p in parts for t in p.texts],
             [q for p in parts for q in p.prompts],
         )
@@ -46,7 +57,8 @@ class Survivors:
 
 class Spill:
     """Examples and their MinHash values, appended in order, read back in the same order. A context manager: the
-    folder goes when it closes."""
+    folder goes when it closes. `keys` holds every row's key, in the same order; the funnel appends to it as soon as
+    a row survives exact dedup (a later duplicate names it), ahead of the row itself."""
 
     def __init__(self, shard_rows: int, num_perm: int) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="lessismore-curate-")
@@ -55,14 +67,13 @@ class Spill:
         self._writer = ShardWriter(self.folder / "examples", Example, shard_rows)
         self._parts: list[Path] = []  # one .npy of values a call to add
         self._prompts: list[Path] = []  # one .parquet of prompts a call to add
-        self.keys: list[Key] = []  # each row's key, in order
+        self.keys = Keys()  # each row's key, in order
 
     def add(self, rows: Survivors, values: np.ndarray) -> None:
-        """Survivors (their rows as an Arrow table of Examples, their keys and prompts) and their MinHash values,
-        one row each."""
-        assert values.shape == (len(rows.keys), self.num_perm), "one row of MinHash values an example"
+        """Survivors (their rows as an Arrow table of Examples, and their prompts; their keys are in `keys`
+        already) and their MinHash values, one row each."""
+        assert values.shape == (len(rows), self.num_perm), "one row of MinHash values an example"
         self._writer.write_table(rows.table)
-        self.keys += rows.keys
         part = self.folder / f"minhash-{len(self._parts):05d}.npy"
         np.save(part, values.astype(np.uint32, copy=False))
         self._parts.append(part)
@@ -72,7 +83,8 @@ class Spill:
 
     def where(self, k: int) -> str:
         """Row k's "file row N", for the quarantine detail of a row it keeps out."""
-        return f"{self.keys[k].file} row {self.keys[k].row}"
+        key = self.keys[k]
+        return f"{key.file} row {key.row}"
 
     def prompts(self, rows: np.ndarray) -> list[str]:
         """The prompts of the rows at `rows` (ascending positions), read from their column alone."""
