@@ -195,12 +195,19 @@ def _excerpts(value: Any) -> Any:
     >>> len(cut), cut[-40:]
     (2040, '... [excerpt: 2,000 of 5,000 characters]')
     """
-    if isinstance(value, str) and len(value) > 2 * EXCERPT_CHARS:
+    kind = type(value)  # exact types first: this runs on every value of every quarantined record
+    if kind is str:
+        if len(value) <= 2 * EXCERPT_CHARS:
+            return value
         return f"{value[:EXCERPT_CHARS]}... [excerpt: {EXCERPT_CHARS:,} of {len(value):,} characters]"
-    if isinstance(value, dict):
+    if kind is dict:
         return {k: _excerpts(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_excerpts(v) for v in value]
+    if isinstance(value, str | dict | list | tuple):  # a subclass: the same, the slow way
+        return _excerpts(
+            str(value) if isinstance(value, str) else dict(value) if isinstance(value, dict) else list(value)
+        )
     return value
 
 
@@ -228,6 +235,11 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+@functools.cache
+def _known(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
 def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _LEAVES:
@@ -243,7 +255,7 @@ def _plain(value: Any) -> Any:
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a record from `to_dict` output; the stored id is kept (and checked for Examples/Prompts)."""
-    known = {f.name for f in fields(cls)}
+    known = _known(cls)
     kwargs = {k: v for k, v in data.items() if k in known}
     if "origin" in kwargs and isinstance(kwargs["origin"], dict):
         kwargs["origin"] = Origin(**kwargs["origin"])
