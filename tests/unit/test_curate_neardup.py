@@ -13,6 +13,7 @@ from lessismore.curate.decontam import words
 from lessismore.curate.neardup import (
     SCHEME,
     SEED,
+    group,
     near_dup_quality,
     near_duplicates,
     shingle_batch,
@@ -141,6 +142,34 @@ def test_signatures_are_the_bits_of_datasketchs_minhash():
         assert row.tolist() == want.hashvalues.tolist()
     assert (signatures(TEXTS[2:3], 5, 128) == got[2]).all()
     assert signatures([], 5, 128).shape == (0, 128)
+
+
+def test_a_near_copy_of_a_near_copy_joins_the_group_through_the_member_it_matches():
+    """16 bands of 8 rows at 0.8. Every row below shares band 0 with A and no other band with anyone (one value of
+    each other band differs), so one bucket holds them all and A leads it: B is 113/128 like A; C is 113/128 like
+    B but 98/128 like A, so it misses the bucket's first and joins through B; D is like no one. A second bucket
+    whose members all miss its first: F and G (113/128 alike), E unlike either."""
+    rng = np.random.default_rng(5)
+
+    def fresh(n: int) -> np.ndarray:
+        return rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+
+    def one_a_band(row: np.ndarray, offset: int) -> np.ndarray:
+        out = row.copy()
+        out[np.arange(8, 128, 8) + offset] = fresh(15)  # one value of each band but the first
+        return out
+
+    a = fresh(128)
+    b = one_a_band(a, 0)
+    c = one_a_band(b, 1)
+    d = np.r_[a[:8], fresh(120)]
+    e = fresh(128)
+    f = np.r_[e[:8], fresh(120)]
+    g = one_a_band(f, 3)
+    out = group(np.stack([a, b, c, d, e, f, g]), 0.8)
+    assert out.root.tolist() == [0, 0, 0, 3, 4, 5, 5]
+    assert out.link.tolist() == [1, 0, 1, -1, -1, 6, 5]
+    assert out.similarity.round(4).tolist() == [round(113 / 128, 4)] * 3 + [0.0, 0.0] + [round(113 / 128, 4)] * 2
 
 
 def test_empty_and_one_word_texts_do_not_crash():

@@ -193,6 +193,7 @@ def _similarity(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 _CHUNK = 8192  # pairs compared at once: 8,192 x 128 values x 4 bytes x 2 = 8 MB
+_PAIRS = 1 << 20  # pairs of a bucket's misses listed at once (indices and similarities: ~30 MB)
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
 
 
@@ -200,7 +201,9 @@ def _band_edges(values: np.ndarray, band: int, rows: int, threshold: float) -> t
     """Edges (i < j, similarity >= threshold) inside one band's buckets, enough to connect each bucket exactly as
     all its pairs would: every member against the bucket's first (all buckets at once), then each member that did
     not match its first against every other member (a pair of two members that both matched the first would join
-    nothing new)."""
+    nothing new), listed in chunks of pairs rather than a Python loop a member (which also scanned every bucket's
+    members once a bucket: 5.7 against 0.8 s on 200,000 synthetic signatures with copies at 90, 60 and 30% of their
+    values, the same groups)."""
     order, starts, sizes = _band_buckets(values, band, rows)
     if not len(starts):
         return _EMPTY
@@ -211,12 +214,20 @@ def _band_edges(values: np.ndarray, band: int, rows: int, threshold: float) -> t
     sim = _similarity(values, first, member)
     hit = sim >= threshold
     edges = [(first[hit], member[hit], sim[hit])]
-    for k in np.unique(bucket[~hit]):  # buckets with a member the first did not match: check those fully
-        run = order[starts[k] : starts[k] + sizes[k]]
-        for u in member[~hit & (bucket == k)]:
-            sim_u = _similarity(values, np.full(len(run), u), run)
-            ok = (sim_u >= threshold) & (run != u)
-            edges.append((np.minimum(u, run[ok]), np.maximum(u, run[ok]), sim_u[ok]))
+    miss, miss_bucket = member[~hit], bucket[~hit]  # each against every member of its bucket, a chunk of pairs at once
+    pairs = sizes[miss_bucket]
+    ends = np.cumsum(pairs)
+    at = 0
+    while at < len(miss):
+        stop = max(at + 1, int(np.searchsorted(ends, (ends[at - 1] if at else 0) + _PAIRS, side="right")))
+        n = pairs[at:stop]
+        left = np.repeat(miss[at:stop], n)
+        step = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        right = order[np.repeat(starts[miss_bucket[at:stop]], n) + step]
+        sim_lr = _similarity(values, left, right)
+        ok = (sim_lr >= threshold) & (left != right)
+        edges.append((np.minimum(left[ok], right[ok]), np.maximum(left[ok], right[ok]), sim_lr[ok]))
+        at = stop
     return tuple(np.concatenate(x) for x in zip(*edges, strict=True))
 
 
