@@ -161,7 +161,7 @@ def find_match(example: Example, index: NgramIndex) -> Match | None:
         w = words(message.content)
         if message.role == "user" and (prompt_id := exact.get(tuple(w)) or _near_short(w, index)) is not None:
             return Match(index.prompts[prompt_id], m, message.role, 0, tuple(w))
-        if entries.keys().isdisjoint(zip(*(w[j:] for j in range(k)))):
+        if entries.keys().isdisjoint(zip(*(w[j:] for j in range(k)), strict=False)):
             continue  # no window of the message is a key (most messages): checked in C, before the scan below
         for i in range(len(w) - k + 1):
             hits = entries.get(tuple(w[i : i + k]))
