@@ -90,6 +90,42 @@ def ordered(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any], spec
         yield running.popleft().result()
 
 
+AHEAD = 2  # items queued a Ray actor by `pooled`: one worked on while the next is shipped
+
+
+def pooled(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any], spec: Data) -> Iterator[Any]:
+    """`make()(item)` for every item, the results in input order, on data.engine: `ordered` on local; on ray a pool
+    of actors, one a CPU of the cluster, each building `make()` once (a GX session, an n-gram index), the items
+    handed to them in turn with at most AHEAD an actor in flight (ray.util.ActorPool.map would submit every item at
+    once), so memory holds a few items an actor, whatever the input's size. The items and results travel to and
+    from the cluster: they must not name files of this machine."""
+    if spec.engine == "local":
+        yield from ordered(make, items, spec)
+        return
+    import ray
+
+    connect(spec)
+    actor = ray.remote(num_cpus=1)(_Built)
+    actors = [actor.remote(make) for _ in range(max(1, int(ray.cluster_resources()["CPU"])))]
+    running: deque[Any] = deque()
+    for k, item in enumerate(items):
+        running.append(actors[k % len(actors)].call.remote(item))
+        if len(running) >= AHEAD * len(actors):
+            yield ray.get(running.popleft())
+    while running:
+        yield ray.get(running.popleft())
+
+
+class _Built:
+    """A Ray actor holding `make()`, built once."""
+
+    def __init__(self, make: Callable[[], Callable[[Any], Any]]) -> None:
+        self.fn = make()
+
+    def call(self, item: Any) -> Any:
+        return self.fn(item)
+
+
 _POOLS: dict[tuple[bytes, int], Any] = {}  # (pickled make, workers) -> its ProcessPoolExecutor, for this process
 
 
