@@ -9,6 +9,8 @@ params `data.engine`:
   `data.batch_rows`): at `data.ray.address`, or the `RAY_ADDRESS` environment variable when that is "" (KubeRay in
   production; `ray start` on 127.0.0.1 in the tests). The package travels with the job (`runtime_env` py_modules),
   so the cluster runs exactly this commit's code.
+A stage's per-batch work that needs state built once (a GX session, an n-gram index) goes through `pooled`: the
+local engine's worker processes (`ordered`), or on ray a pool of actors, each building it once.
 
 Both engines give the same bytes, by construction: a batch function is pure and row-wise (each output row is a
 function of its input row alone), both engines cut the rows into the same batches of data.batch_rows (an embedding
