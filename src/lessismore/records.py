@@ -426,10 +426,12 @@ def arrow_schema(cls: type) -> Any:
 
 
 def _row(rec: Record) -> dict[str, Any]:
-    row = to_dict(rec)
-    for col in _JSON_COLUMNS:
-        if col in row:
-            row[col] = json.dumps(row[col], ensure_ascii=False, sort_keys=True)
+    """A record as the dict of its Arrow row: `to_dict`, with its free-form dicts as JSON text (not copied first:
+    ingest writes a million rows at N=50)."""
+    row = {}
+    for name in _field_names(type(rec)):
+        value = getattr(rec, name)
+        row[name] = json.dumps(value, ensure_ascii=False, sort_keys=True) if name in _JSON_COLUMNS else _plain(value)
     return row
 
 
