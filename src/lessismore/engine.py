@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -59,7 +60,22 @@ _WORKER: Callable[[Any], Any] | None = None  # in a worker process: what `ordere
 
 def _start(make: Callable[[], Callable[[Any], Any]]) -> None:
     global _WORKER
+    _orphan_watch(os.getppid())
     _WORKER = make()
+
+
+def _orphan_watch(parent: int, every: float = 0.5) -> None:
+    """In a worker: exit as soon as the stage's process is gone (killed with SIGKILL, or by the OOM killer). A pool
+    worker would wait forever otherwise (it holds its own end of the job queue's pipe, so it never sees EOF), each
+    one keeping its GX session or n-gram index in memory: measured, a test's kill -9 left four for good."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _call(item: Any) -> Any:
