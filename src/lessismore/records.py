@@ -212,10 +212,12 @@ def _excerpts(value: Any) -> Any:
         if len(value) <= 2 * EXCERPT_CHARS:
             return value
         return f"{value[:EXCERPT_CHARS]}... [excerpt: {EXCERPT_CHARS:,} of {len(value):,} characters]"
-    if kind is dict:
-        return {k: _excerpts(v) for k, v in value.items()}
+    if kind is dict:  # rebuilt only where something was cut (most records have nothing long: no copy)
+        cut = {k: c for k, v in value.items() if (c := _excerpts(v)) is not v}
+        return {**value, **cut} if cut else value
     if kind is list or kind is tuple:
-        return [_excerpts(v) for v in value]
+        items = [_excerpts(v) for v in value]  # a tuple becomes a list, as JSON reads it back
+        return items if kind is tuple or any(c is not v for c, v in zip(items, value, strict=True)) else value
     if isinstance(value, str | dict | list | tuple):  # a subclass: the same, the slow way
         return _excerpts(
             str(value) if isinstance(value, str) else dict(value) if isinstance(value, dict) else list(value)

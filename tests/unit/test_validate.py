@@ -173,6 +173,22 @@ def test_quarantine_details_name_file_row_and_fix(planted):
     assert "markup that runs in a browser" in by_row["12"].detail and "<script>alert(1)" in by_row["12"].detail
 
 
+def test_markup_that_runs_is_caught_in_every_spelling_browsers_accept():
+    """A handler after a slash (<svg/onload=...>), any case, a javascript: URL in markdown: each one quarantined;
+    the same words as text (a "javascript:" inside a word, "onload" without a tag) are not."""
+    rows = [
+        authored("Say bye.", "Bye! <SVG/OnLoad=alert(1)>", row=1),
+        authored("Link it.", "See [here](JavaScript:alert(1)).", row=2),
+        authored("Say hi.", "Hi <IMG SRC=x ONERROR = go()>", row=3),
+        authored("Name a URL scheme.", "notjavascript: is not one; onload = ready is prose.", row=4),
+    ]
+    report = run([GOOD, *rows])
+    assert {d.origin.row: d.reason for d in report.dropped} == dict.fromkeys(
+        ["1", "2", "3"], "expect_column_values_to_not_match_regex:active"
+    )
+    assert [e.origin.row for e in report.examples] == ["0", "4"]
+
+
 def test_a_huge_rejected_answer_is_quarantined_as_an_excerpt_with_its_size():
     huge = ex("Too long?", "word " * 600_000, row=1)  # 3,000,000 characters
     report = run([GOOD, huge], max_share=1.0)

@@ -9,6 +9,7 @@ examples are read again, once, in order, after the selection is made.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.keys import Keys
-from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, records_of
+from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ class Spill:
         self._dir.cleanup()
 
 
-def read_examples(path: Path, group: int) -> list[Example]:
-    """One row group of a spill shard, as Examples."""
-    return records_of(pq.ParquetFile(path).read_row_group(group), Example)
+def read_rows(path: Path, group: int) -> list[dict[str, Any]]:
+    """One row group of a spill shard, each row as `to_dict` gives its Example (meta decoded from its JSON text)."""
+    rows = pq.ParquetFile(path).read_row_group(group).to_pylist()
+    for row in rows:
+        row["meta"] = json.loads(row["meta"])
+    return rows

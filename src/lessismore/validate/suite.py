@@ -28,8 +28,14 @@ HTML_TAG = rf"""(?i)</?(?:{_TAGS})(?:\s+[\w-]+=(?:"[^"]*"|'[^']*'))*\s*/?>"""
 # markup that runs when the text is shown as HTML: a script, style, iframe, object or embed element, a javascript:
 # URL, an on...= event handler in a tag. In any format, outside code, in an answer to a prompt that did not ask for
 # web code (_WEB_TOPIC): there it is an injection, not an answer. Alpaca's "Create a JavaScript program" answered
-# with a <script> element asked for it, and keeps it
-ACTIVE_MARKUP = r"(?i)<(?:script|style|iframe|object|embed)\b|\bjavascript:|<[a-z][^>]*\son[a-z]+\s*="
+# with a <script> element asked for it, and keeps it. A handler may follow a slash as well as a space (browsers
+# run <svg/onload=...>). Spelled so that every branch starts with a plain character ("<", j or J; the case folded
+# after it, the word boundary before j looked back at): Python's re then skips to those, where a leading (?i) or \b
+# tried every position: 1.9x faster than (?i)<(?:script|...)\b|\bjavascript:|<[a-z]..., the same matches on the
+# 364k texts of the 10x pool (GX runs it on every answer)
+ACTIVE_MARKUP = (
+    r"<(?i:script|style|iframe|object|embed)\b|<(?i:[a-z][^>]*[\s/]on[a-z]+\s*=)|[jJ](?<!\w[jJ])(?i:avascript):"
+)
 _WEB_TOPIC = re.compile(
     r"(?i)\b(?:html|javascript|js|css|web ?pages?|web ?sites?|browsers?|scripts?|svg|xss|dom|front-?end|code)\b"
 )
