@@ -1,12 +1,12 @@
 """Benchmark: curate's per-row work (MinHash signatures) on data.engine ray against local, on real published text.
 
 The texts are the pool's Alpaca-5000 (instruction + input + output) repeated to --rows with a row number appended
-(every text distinct, the real length distribution). Both engines run lessismore.curate.on_engine.signer on the same
-texts in batches of --batch-rows; the result must be the same bits. Ray runs on the cluster at --address, or on a
-real one this script starts on 127.0.0.1 (`ray start --head` plus --nodes - 1 nodes joining it, one CPU each) and
-stops at the end. The time on Ray includes shipping the rows to the cluster and back; starting the cluster is not
-counted (a cluster is long-lived), connecting to it is. The anchor is the local engine in the same run; the last
-line is `engine_scale: ratio ray/local = <x>` (above 1: Ray is faster).
+(every text distinct, the real length distribution). Both engines run neardup.signature_batch through
+engine.map_batches on the same texts in batches of --batch-rows; the result must be the same bits. Ray runs on the
+cluster at --address, or on a real one this script starts on 127.0.0.1 (`ray start --head` plus --nodes - 1 nodes
+joining it, one CPU each) and stops at the end. The time on Ray includes shipping the rows to the cluster and
+back; starting the cluster is not counted (a cluster is long-lived), connecting to it is. The anchor is the local
+engine in the same run; the last line is `engine_scale: ratio ray/local = <x>` (above 1: Ray is faster).
 
     python benchmarks/engine_scale.py [--pool ../shared/data/pool] [--rows 50000] [--nodes 2] [--address HOST:PORT]
 """
@@ -24,6 +24,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def sign(spec, texts: list[str]):
+    """The texts' MinHash values (5-word shingles, 128 permutations) computed in batches on spec.engine."""
+    from functools import partial
+
+    import numpy as np
+    import pyarrow as pa
+
+    from lessismore.curate.neardup import signature_batch
+    from lessismore.engine import map_batches
+
+    fn = partial(signature_batch, shingle=5, num_perm=128)
+    out = map_batches(fn, pa.table({"text": pa.array(texts, pa.string())}), spec, desc="minhash")
+    return np.asarray(out.column("minhash").combine_chunks().flatten().to_numpy()).reshape(-1, 128)
 
 
 def texts_from_pool(pool: Path, rows: int) -> list[str]:
@@ -69,7 +84,6 @@ def main() -> None:
     import numpy as np
 
     from lessismore.config import Data, RayCluster
-    from lessismore.curate.on_engine import signer
 
     texts = texts_from_pool(pool, args.rows)
     words = sum(len(t.split()) for t in texts)
@@ -78,14 +92,14 @@ def main() -> None:
     )
     local = Data(shard_rows=args.batch_rows, engine="local", batch_rows=args.batch_rows, ray=RayCluster(""))
     t = time.perf_counter()
-    here = signer(local, shingle=5, num_perm=128)(texts)
+    here = sign(local, texts)
     local_s = time.perf_counter() - t
     print(f"  local: {local_s:.1f} s ({len(texts) / local_s:,.0f} texts/s), one process")
     cluster = contextlib.nullcontext(args.address) if args.address else local_cluster(args.nodes)
     with cluster as address:
         remote = Data(shard_rows=args.batch_rows, engine="ray", batch_rows=args.batch_rows, ray=RayCluster(address))
         t = time.perf_counter()
-        there = signer(remote, shingle=5, num_perm=128)(texts)
+        there = sign(remote, texts)
         ray_s = time.perf_counter() - t
         import ray
 

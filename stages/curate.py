@@ -24,8 +24,8 @@ from lessismore import records
 from lessismore.cards import dataset_card
 from lessismore.config import load_params
 from lessismore.curate import curate, curate_metrics, describe_shortfall, source_rules
-from lessismore.curate.on_engine import embedder, signer
-from lessismore.engine import ordered
+from lessismore.curate.on_engine import embedder
+from lessismore.engine import ordered, pooled
 from lessismore.errors import BadValue, NotFound, run_stage
 from lessismore.judge.cache import KeyedCache
 from lessismore.records import JsonlSink, Prompt, read_parquet, write_jsonl
@@ -45,9 +45,8 @@ def main() -> None:
     batches = records.iter_tables(c.VALIDATED / c.EXAMPLES, shard_rows)  # streamed: one shard's rows at a time
     sources = params.ingest.sources
     quotas = {s.name: s.quota for s in sources if s.split == "train" and s.quota}
-    # the per-row work (MinHash signatures, embeddings) runs on data.engine: here, or on a Ray cluster
+    # the embeddings run on data.engine: here, or on a Ray cluster (so does the per-row work: `prescreen` below)
     embed = embedder(params.data) if cfg.diversity == "kcenter" else None
-    sign = signer(params.data, shingle=cfg.near_dup.shingle, num_perm=cfg.near_dup.num_perm)
     # the model-based scores (variants scored, ifd_only, quality_only), each computed once: the cache is kept
     c.SCORE_CACHE.parent.mkdir(parents=True, exist_ok=True)
     c.SCORE_CACHE.touch()  # a DVC out in every variant (empty until a variant scores)
@@ -73,11 +72,11 @@ def main() -> None:
             seed=params.base.seed,
             out=dropped.write,
             embed=embed,
-            sign=sign,
             rules=rules,
             spill_rows=shard_rows,
             score=score,
-            each=partial(ordered, spec=params.data),  # per batch and per row group of the spill: in worker processes
+            prescreen=partial(pooled, spec=params.data),  # per batch: in worker processes, or actors on Ray
+            each=partial(ordered, spec=params.data),  # per row group of the spill (a local folder): worker processes
         )
 
     # ------------------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def _project(root: Path, rows: int) -> Path:
     params = read_yaml(REPO / "params.yaml")
     params["ingest"] = {"sources": sources}
     params["data"]["shard_rows"] = SHARD_ROWS
+    params["data"]["workers"] = 2  # worker processes on any machine: a killed stage's must not outlive it
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
@@ -76,11 +77,30 @@ def _kill_after_first_checkpoint(root: Path, stage: str) -> None:
         proc = subprocess.Popen(cmd, cwd=root, env=run_env(), stdout=log, stderr=log)
         while proc.poll() is None and not state.exists():
             time.sleep(0.002)
+        workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, (
         f"{stage} ended before it was killed: {(root / f'{stage}.log').read_text()}"
     )
+    assert workers, f"{stage} ran no worker process (data.workers 2)"
+    deadline = time.monotonic() + 15
+    while (alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"{stage}'s worker processes {alive} outlived it (orphans hold memory for good)"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc: this runs on Linux)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _outputs(root: Path, stage: str) -> dict[str, bytes]:

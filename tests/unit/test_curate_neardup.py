@@ -14,11 +14,14 @@ from lessismore.curate.neardup import (
     SCHEME,
     SEED,
     group,
+    minhash_text,
+    minhash_words,
     near_dup_quality,
     near_duplicates,
     shingle_batch,
     shingle_hashes,
     signatures,
+    word_signatures,
 )
 from lessismore.records import Example, Message, Origin
 
@@ -142,6 +145,26 @@ def test_signatures_are_the_bits_of_datasketchs_minhash():
         assert row.tolist() == want.hashvalues.tolist()
     assert (signatures(TEXTS[2:3], 5, 128) == got[2]).all()
     assert signatures([], 5, 128).shape == (0, 128)
+
+
+def test_an_examples_minhash_words_from_its_messages_are_those_of_its_minhash_text():
+    """curate's prescreen signs from the words decontamination split each message into: the same words, so the same
+    signature, as the text prompt + response, whatever the turns, apostrophes or Unicode forms at the seams."""
+    origin = Origin("t", "t.jsonl", "1")
+    turns = [
+        [("user", "Don't PANIC"), ("assistant", "’tis fine: ﬁne. It's 4.2 km!")],
+        [("system", "Be brief."), ("user", "Ça va?"), ("assistant", "A"), ("user", "B b"), ("assistant", "e\u0301 C")],
+        [("assistant", "no prompt at all")],
+        [("user", "no answer yet'")],
+        [("user", ""), ("assistant", "")],
+    ]
+    examples = [Example(tuple(Message(r, c) for r, c in t), origin) for t in turns]
+    split = [[words(m.content) for m in ex.messages] for ex in examples]
+    mine = [minhash_words(ex, w) for ex, w in zip(examples, split, strict=True)]
+    assert mine == [words(minhash_text(ex)) for ex in examples]
+    assert mine[1] == ["ça", "va", "é", "c"]  # the first user turn and the last assistant one
+    texts = [minhash_text(ex) for ex in examples]
+    assert (word_signatures(mine, 5, 128) == signatures(texts, 5, 128)).all()
 
 
 def test_a_near_copy_of_a_near_copy_joins_the_group_through_the_member_it_matches():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lessismore.records import Dropped, Example, Message, Origin, Prompt
+from lessismore.records import Dropped, Example, Message, Origin, Prompt, json_line
 from tests.specs import read_source
 
 
@@ -108,6 +108,45 @@ def test_alpaca_json_list(tmp_path):
     assert _reasons(drops) == [("bad_type", "2"), ("missing_field", "3"), ("bad_shape", "4"), ("invalid_utf8", "6")]
     assert drops[0].detail == f'{path} item 2: "output" is int, not a string; quote it in the file'
     assert 'no "instruction"' in drops[1].detail
+
+
+def test_a_lone_surrogate_escape_is_quarantined_not_a_crash(tmp_path):
+    """JSON may escape half of a UTF-16 pair ("\\ud800" alone): json.loads gives a str no UTF-8 can hold, which
+    crashed ingest at the record's id. In a turn or in a field kept in meta, the row is dropped, its text written
+    with the escape; its neighbours are kept. The same in JSONL and chat formats (one check, in SourceFile.record)."""
+    path = tmp_path / "alpaca.json"
+    path.write_text(
+        '[{"instruction": "Say hi \\ud800 now.", "input": "", "output": "Hi!"},\n'
+        ' {"instruction": "Say bye.", "input": "", "output": "Bye!"}]',
+        encoding="utf-8",
+    )
+    kept, drops = _split(read_source("alpaca", "alpaca_json", str(path), "train", index=0))
+    assert [e.prompt for e in kept] == ["Say bye."]
+    assert _reasons(drops) == [("invalid_unicode", "0")]
+    assert "'Say hi \\\\ud800 now." in drops[0].detail and "fix that escape in the file" in drops[0].detail
+    assert drops[0].record == {"raw": "Say hi \\ud800 now.\n\nHi!"}
+    chat = _lines(
+        tmp_path / "chat.jsonl",
+        [
+            '{"id": "a", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo \\udfff"}]}',
+            '{"id": "b", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}',
+        ],
+    )
+    kept, drops = _split(read_source("chat", "sharegpt_jsonl", str(chat), "train", index=0))
+    assert [e.response for e in kept] == ["Hello"] and _reasons(drops) == [("invalid_unicode", "1")]
+
+
+def test_an_integer_past_64_bits_is_quarantined_and_written(tmp_path):
+    """orjson writes the quarantine and the ids but has no integer past 64 bits: such a row's drop goes through json
+    instead, its number written whole, its id stable."""
+    path = tmp_path / "alpaca.json"
+    path.write_text('[{"instruction": "Big", "output": 123456789012345678901234567890}]', encoding="utf-8")
+    _, drops = _split(read_source("alpaca", "alpaca_json", str(path), "train", index=0))
+    assert _reasons(drops) == [("bad_type", "0")]
+    again = _split(read_source("alpaca", "alpaca_json", str(path), "train", index=0))[1]
+    assert again[0].id == drops[0].id
+    line = json.loads(json_line(drops[0]))
+    assert line["record"]["output"] == 123456789012345678901234567890 and line["id"] == drops[0].id
 
 
 def test_alpaca_jsonl_and_a_file_that_is_not_json(tmp_path):

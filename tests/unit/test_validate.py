@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -89,20 +90,27 @@ def test_row_rules_on_roles_apply_to_conversations_only():
     assert "roles" not in {e.column for e in row_expectations(Prompt, 1, 10)}
 
 
+def frame_of(records: list, cls: type = Example):
+    return flat_frame(to_table(records, cls), cls)
+
+
 def test_flat_frame_derives_lengths_roles_and_prose():
-    frame = flat_frame([ex("Hi  there", "Use ```\n<div>x</div>\n``` here.")], Example)
+    frame = frame_of([ex("Hi  there", "Use ```\n<div>x</div>\n``` here.")])
     row = frame.iloc[0]
     assert (row["chars_min"], row["roles"], row["last_role"]) == (7, "user,assistant", "assistant")
     assert "<div>" in row["body"] and "<div>" not in row["prose"]  # code may quote HTML
-    asked = flat_frame([ex("Why is <b> bold?", "Browsers style it so.")], Example).iloc[0]
+    asked = frame_of([ex("Why is <b> bold?", "Browsers style it so.")]).iloc[0]
     assert "<b>" in asked["body"] and asked["prose"] == "Browsers style it so."  # tags are looked for in answers
-    assert flat_frame([Prompt("What is <p>?", "test", Origin("t", "t", "1"))], Prompt).iloc[0]["prose"] == ""
+    assert frame_of([Prompt("What is <p>?", "test", Origin("t", "t", "1"))], Prompt).iloc[0]["prose"] == ""
     page = ex("Create an HTML page with a heading.", "<html>\n<h1>Heading</h1>\n</html>")  # Alpaca row 4750's kind
     authored = Example(page.messages, page.origin, {"format": "alpaca_json", "split": "train"})
     scraped = Example(page.messages, page.origin, {"format": "wikihow_csv", "split": "train"})
-    frame = flat_frame([authored, scraped], Example)
+    frame = frame_of([authored, scraped])
     assert frame.iloc[0]["prose"] == "" and "<h1>" in frame.iloc[1]["prose"]  # HTML written as the answer is kept
     assert row["origin.source"] == "se"
+    turns = [("user", "Hi  there"), ("assistant", "Use ```\n<div>x</div>\n``` here.")]
+    assert json.loads(row["messages"]) == [{"role": r, "content": c} for r, c in turns]
+    assert row["meta"] == '{"split": "train"}'  # as the shard holds it, and as json.dumps writes a dict
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -171,6 +179,22 @@ def test_quarantine_details_name_file_row_and_fix(planted):
     assert by_row["3"].stage == "validate" and by_row["3"].record["id"] == PLANTED[3].id
     assert "control character (NUL, escape...): 'A NUL\\x00 in the prompt?" in by_row["11"].detail
     assert "markup that runs in a browser" in by_row["12"].detail and "<script>alert(1)" in by_row["12"].detail
+
+
+def test_markup_that_runs_is_caught_in_every_spelling_browsers_accept():
+    """A handler after a slash (<svg/onload=...>), any case, a javascript: URL in markdown: each one quarantined;
+    the same words as text (a "javascript:" inside a word, "onload" without a tag) are not."""
+    rows = [
+        authored("Say bye.", "Bye! <SVG/OnLoad=alert(1)>", row=1),
+        authored("Link it.", "See [here](JavaScript:alert(1)).", row=2),
+        authored("Say hi.", "Hi <IMG SRC=x ONERROR = go()>", row=3),
+        authored("Name a URL scheme.", "notjavascript: is not one; onload = ready is prose.", row=4),
+    ]
+    report = run([GOOD, *rows])
+    assert {d.origin.row: d.reason for d in report.dropped} == dict.fromkeys(
+        ["1", "2", "3"], "expect_column_values_to_not_match_regex:active"
+    )
+    assert [e.origin.row for e in report.examples] == ["0", "4"]
 
 
 def test_a_huge_rejected_answer_is_quarantined_as_an_excerpt_with_its_size():

@@ -152,13 +152,14 @@ def _near_short(w: list[str], index: NgramIndex) -> str | None:
     return None
 
 
-def find_match(example: Example, index: NgramIndex) -> Match | None:
-    """The first overlap in reading order (message by message, word by word; prompts in index order), or None."""
+def find_match(example: Example, index: NgramIndex, split: list[list[str]] | None = None) -> Match | None:
+    """The first overlap in reading order (message by message, word by word; prompts in index order), or None.
+    `split`: the messages' `words`, where the caller has them already (curate's prescreen: MinHash reads them too)."""
     k, entries, exact = index.key_len, index.entries, index.exact
     if not entries and not exact:
         return None  # (short_sets come from `exact`: none without it)
     for m, message in enumerate(example.messages):
-        w = words(message.content)
+        w = split[m] if split is not None else words(message.content)
         if message.role == "user" and (prompt_id := exact.get(tuple(w)) or _near_short(w, index)) is not None:
             return Match(index.prompts[prompt_id], m, message.role, 0, tuple(w))
         if entries.keys().isdisjoint(zip(*(w[j:] for j in range(k)), strict=False)):

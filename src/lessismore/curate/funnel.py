@@ -2,11 +2,11 @@
 decided (see the package doc for the steps).
 
 Sits in curate/ and runs the steps of the other modules in three phases, so memory does not grow with the input:
-1. per batch: scope, rewrites, quality filters and the decontamination verdicts against the dev/test n-gram index
-   (`Prescreen`, row by row: in data.workers processes, the index built once in each), then here exact prompt dedup
-   against every prompt kept so far (`_Screen.take`: a 16-byte hash a prompt); the survivors' MinHash signatures
-   are computed (by `sign`, on data.engine, while the next batch is screened) and the survivors spilled to disk
-   (spill.py);
+1. per batch: scope, rewrites, quality filters, the decontamination verdicts against the dev/test n-gram index and
+   the MinHash signatures, both from one split of each message into words (`Prescreen`, row by row, on
+   data.engine: in data.workers processes or Ray actors, the index built once in each), then here exact prompt
+   dedup against every prompt kept so far (`_Screen.take`: a 16-byte hash a prompt); the survivors are spilled to
+   disk with their signatures (spill.py);
 2. once: the near-duplicate groups over every survivor's signature (neardup.group: LSH bands grouped across batches,
    union-find); each group's earliest is kept;
 3. selection (select.py) over the keys of what is left (ids, origins, sites: not their text), with the embeddings
@@ -22,24 +22,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lessismore.curate.decontam import build_index, describe_match, remove_contaminated
+from lessismore.curate.decontam import build_index, describe, find_match, words
 from lessismore.curate.dedup import DIGEST, PromptDedup, prompt_digest
 from lessismore.curate.diversity import diversity as diversity_measure
 from lessismore.curate.filters import REASONS, Check, Rules, apply_filters, format_rules
 from lessismore.curate.keys import Key, Keys
-from lessismore.curate.neardup import Groups, Sign, group, minhash_text, signatures
+from lessismore.curate.neardup import Groups, group, minhash_words, word_signatures
 from lessismore.curate.scored import Pick, Score, pick_scored
 from lessismore.curate.select import plan, sample
-from lessismore.curate.spill import Spill, Survivors, read_examples
+from lessismore.curate.spill import Spill, Survivors, read_rows
 from lessismore.curate.transforms import rewrite
-from lessismore.records import Dropped, Example, Prompt, records_of, to_dict, to_table
+from lessismore.records import Dropped, Example, Origin, Prompt, from_dict, records_of, to_dict, to_table
 from lessismore.scores.scorers import weights_for
 
 if TYPE_CHECKING:
@@ -75,12 +74,20 @@ class CurateResult:
 
 def drop(example: Example, reason: str, extra: str = "") -> Dropped:
     """A curate quarantine entry: the reason code plus a detail naming file, row and what to change."""
+    return drop_record(to_dict(example), reason, extra)
+
+
+def drop_record(record: dict[str, Any], reason: str, extra: str = "") -> Dropped:
+    """`drop` of an example as `to_dict` gives it (or as its Arrow row reads, meta decoded): the read-back of the
+    spill turns most of a large pool into drops, and builds no Example for them (20 + 27 us a row, measured)."""
     code, _, kept = reason.partition(":")
-    facts = [f"response {len(example.response.strip())} chars"]
-    facts += [f"score {example.meta['score']}"] if "score" in example.meta else []
+    response = next((m["content"] for m in reversed(record["messages"]) if m["role"] == "assistant"), "")
+    meta, origin = record["meta"], record["origin"]
+    facts = [f"response {len(response.strip())} chars"]
+    facts += [f"score {meta['score']}"] if "score" in meta else []
     facts += [extra] if extra else [f"kept {kept}"] if kept else []
-    detail = f"{example.origin.file} row {example.origin.row}: {REASONS.get(code, code)} ({', '.join(facts)})"
-    return Dropped(stage="curate", reason=reason, origin=example.origin, detail=detail, record=to_dict(example))
+    detail = f"{origin['file']} row {origin['row']}: {REASONS.get(code, code)} ({', '.join(facts)})"
+    return Dropped(stage="curate", reason=reason, origin=Origin(**origin), detail=detail, record=record)
 
 
 Verdict = tuple[str, str]  # a spill row's (reason, extra) when it is dropped; ("", "") when it is selected
@@ -94,21 +101,16 @@ def each_here(make: Callable[[], Callable[[Any], Any]], items: Iterable[Any]) ->
 
 class ReadBack:
     """One row group of the spill with its rows' verdicts -> the selected Examples (with their scores) and the
-    Droppeds."""
+    Droppeds (from the rows as dicts: only a selected row becomes an Example)."""
 
     def __call__(self, job: tuple[Any, int, list[Verdict], dict[int, dict]]) -> list[Example | Dropped]:
         path, group, verdicts, scores = job
         out: list[Example | Dropped] = []
-        for i, (ex, (reason, extra)) in enumerate(zip(read_examples(path, group), verdicts, strict=True)):
+        for i, (row, (reason, extra)) in enumerate(zip(read_rows(path, group), verdicts, strict=True)):
             if i in scores:
-                ex = replace(ex, meta={**ex.meta, "scores": scores[i]})
-            out.append(drop(ex, reason, extra) if reason else ex)
+                row["meta"] = {**row["meta"], "scores": scores[i]}
+            out.append(drop_record(row, reason, extra) if reason else from_dict(Example, row))
         return out
-
-
-def _signed(parts: list[Survivors], sign: Sign) -> tuple[Survivors, np.ndarray]:
-    rows = Survivors.join(parts)
-    return rows, sign(rows.texts)
 
 
 def curate(
@@ -120,10 +122,10 @@ def curate(
     seed: int,
     out: Callable[[Dropped], None],
     embed: Embed | None = None,
-    sign: Sign | None = None,
     rules: Mapping[str, Rules] | None = None,
     spill_rows: int = 5000,
     score: Score | None = None,
+    prescreen: Each = each_here,
     each: Each = each_here,
 ) -> CurateResult:
     """Run the funnel over the validated examples, given batch by batch (lists of Examples, or Arrow tables of them:
@@ -131,38 +133,25 @@ def curate(
     to `out` as a Dropped, in a fixed order (each batch's drops by step, then the near-duplicates, then those
     selection left out); the selected ones are returned.
 
-    Memory: a batch, the survivors' keys and prompt hashes (spilled to disk, `spill_rows` rows a shard: also the
-    rows a `sign` call gets), the prompts that are embedded, and the selection.
+    Memory: a few batches, the survivors' keys and prompt hashes (spilled to disk, `spill_rows` rows a shard), the
+    prompts that are embedded, and the selection.
     `spec` is params' curate section; `quotas` the train sources' caps (source name -> examples, 0 or absent: none).
     `rules` (`source_rules`): each source's selection rules where they are not curate's own: none for a curated
     source, whose examples are then taken whole within its quota ahead of the mined ones.
     `embed` (texts -> L2-normalised rows; curate.embed.load_embedder) turns on farthest-first selection and the
-    diversity measure; without it the draw within each source and site is seeded random. `sign` (texts -> MinHash
-    values; curate.on_engine.signer) computes near-duplicate signatures, here by default. `score` (candidates ->
-    {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores. `each(make,
-    jobs)` runs the prescreen of each batch and the read-back of each row group of the spill (engine.ordered:
-    data.workers processes; by default here).
+    diversity measure; without it the draw within each source and site is seeded random. `score` (candidates ->
+    {kind: [score]}; scores/scorers.py Scorers) is required by the variants that select by scores. `prescreen(make,
+    batches)` runs the per-row steps of each batch, near-duplicate signatures included (engine.pooled: data.workers
+    processes, or actors on the Ray cluster), `each(make, jobs)` the read-back of each row group of the spill, a
+    local folder (engine.ordered); both here by default.
     """
     if weights_for(spec.variant, spec.scores.weights) and score is None:
         raise ValueError(f"curate.variant {spec.variant} selects by scores: pass `score` (scores.scorers.Scorers)")
     nd = spec.near_dup
-    sign = sign or partial(signatures, shingle=nd.shingle, num_perm=nd.num_perm)
-    with Spill(spill_rows, nd.num_perm) as spill, ThreadPoolExecutor(1, "curate-sign") as signing:
+    with Spill(spill_rows, nd.num_perm) as spill:
         screen = _Screen(spec, prompts, rules or {}, out, spill.keys)
-        # a full buffer is signed on a thread (which waits on data.engine's workers) while the next is screened;
-        # the spill takes the buffers in order, each when its signatures are there: at most two buffers are held
-        buffer: list[Survivors] = []
-        signed: Future | None = None
-        for screened in each(partial(Prescreen, spec, prompts, rules or {}), batches):
-            buffer.append(screen.take(screened))
-            if sum(len(part) for part in buffer) >= spill_rows:
-                if signed is not None:
-                    spill.add(*signed.result())
-                signed = signing.submit(_signed, buffer, sign)
-                buffer = []
-        if signed is not None:
-            spill.add(*signed.result())
-        spill.add(*_signed(buffer, sign))
+        for screened in prescreen(partial(Prescreen, spec, prompts, rules or {}), batches):
+            spill.add(screen.take(screened))
         groups = group(spill.values(), nd.threshold) if spill.keys else None
         kept = np.flatnonzero(groups.root == np.arange(len(spill.keys))) if groups is not None else np.zeros(0, int)
         source, names = spill.keys.codes("source")
@@ -183,8 +172,8 @@ def curate(
 class Screened:
     """One batch after the per-row steps that need no other batch (`Prescreen`: in a worker process where
     data.workers says): what each step left per source, the drops so far in order, and the rows that passed the
-    filters (`passed`, columnar: no Example object travels back), each with its prompt's dedup digest and its
-    decontamination drop (None when clean; only the rows exact dedup keeps use it)."""
+    filters (`passed`, columnar: no Example object travels back; with their MinHash values), each with its prompt's
+    dedup digest and its decontamination drop (None when clean; only the rows exact dedup keeps use it)."""
 
     steps: dict[str, Counter]  # "validated", "single_source", "filters" -> source -> rows left after it
     formats: dict[str, str]  # source -> its examples' format, as first seen in the batch
@@ -203,9 +192,10 @@ def rules_for(rules: dict[str, Rules], spec: Curate, formats: Mapping[str, str],
 
 
 class Prescreen:
-    """The per-row steps of a batch that depend on that row alone: scope, rewrites, quality filters, and the
-    decontamination verdict against the dev/test n-gram index (built once, here or in each worker). A batch is a
-    list of Examples or an Arrow table of them (records.iter_tables: a worker decodes it itself)."""
+    """The per-row steps of a batch that depend on that row alone: scope, rewrites, quality filters, the
+    decontamination verdict against the dev/test n-gram index (built once, here or in each worker) and the MinHash
+    signature of near-duplicate removal, both from the same split into words. A batch is a list of Examples or an
+    Arrow table of them (records.iter_tables: a worker decodes it itself)."""
 
     def __init__(self, spec: Curate, prompts: list[Prompt], rules: Mapping[str, Rules]) -> None:
         dc = spec.decontam
@@ -238,16 +228,20 @@ class Prescreen:
             dropped += [drop(ex, reason) for ex, keep, reason in verdicts if not keep]
             pool = [ex for ex, keep, _ in verdicts if keep]
             steps["filters"] = _sources(pool)
-        _, bad = remove_contaminated(pool, self.index)
-        found = {id(ex): drop(ex, reason, describe_match(ex, self.index)) for ex, reason in bad}
+        split = [[words(m.content) for m in ex.messages] for ex in pool]  # decontamination's and MinHash's words
+        matches = [find_match(ex, self.index, w) for ex, w in zip(pool, split, strict=True)]
+        contaminated = [
+            drop(ex, f"contaminated:{m.prompt.id}", describe(m)) if m else None
+            for ex, m in zip(pool, matches, strict=True)
+        ]
+        nd = spec.near_dup
+        texts = [minhash_words(ex, w) for ex, w in zip(pool, split, strict=True)]
+        values = word_signatures(texts, nd.shingle, nd.num_perm)
         passed = Survivors(
-            to_table(pool, Example),
-            Keys.of(Key.of(ex) for ex in pool),
-            [minhash_text(ex) for ex in pool],
-            [ex.prompt for ex in pool],
+            to_table(pool, Example), Keys.of(Key.of(ex) for ex in pool), values, [ex.prompt for ex in pool]
         )
         digests = np.array([prompt_digest(ex) for ex in pool], dtype=DIGEST)
-        return Screened(steps, formats, rewritten, dropped, passed, digests, [found.get(id(ex)) for ex in pool])
+        return Screened(steps, formats, rewritten, dropped, passed, digests, contaminated)
 
 
 def filtering(spec: Curate) -> bool:

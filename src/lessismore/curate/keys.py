@@ -64,13 +64,6 @@ class Keys:
         columns = list(zip(*keys, strict=True)) or [()] * len(Key._fields)
         return cls(pa.table([pa.array(c, pa.string()) for c in columns], schema=_SCHEMA))
 
-    @classmethod
-    def join(cls, parts: Sequence[Keys]) -> Keys:
-        out = cls()
-        for part in parts:
-            out.extend(part)
-        return out
-
     def extend(self, other: Keys) -> None:
         if len(other):
             self._parts.append(other.table)

@@ -67,8 +67,13 @@ def _word_hashes(tokens: list[str]) -> np.ndarray:
 def shingle_batch(texts: list[str], shingle: int) -> tuple[np.ndarray, np.ndarray]:
     """Every text's shingle hashes (`shingle_hashes`), concatenated in order, and where each text's begin: a text
     of w >= shingle words has w - shingle + 1 shingles, a shorter one one (its words rolled whole; the empty text's
-    is 0). The rolling hash runs once over the batch's words; windows that cross two texts are never taken."""
-    split = [words(text) for text in texts]
+    is 0)."""
+    return _shingles([words(text) for text in texts], shingle)
+
+
+def _shingles(split: list[list[str]], shingle: int) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_batch` of texts already split into `decontam.words`. The rolling hash runs once over the batch's
+    words; windows that cross two texts are never taken."""
     sizes = np.array([len(w) for w in split], dtype=np.int64)
     vec = _word_hashes([w for ws in split for w in ws])
     first_word = np.cumsum(sizes) - sizes
@@ -108,6 +113,16 @@ def minhash_text(example: Example) -> str:
     return f"{example.prompt}\n{example.response}"
 
 
+def minhash_words(example: Example, split: list[list[str]]) -> list[str]:
+    """`words(minhash_text(example))` from its messages' words (`split`, one list a message, as decontamination
+    computed them): the words of its prompt, then of its response. Equal, because `words` never joins across the
+    line break between them."""
+    roles = [m.role for m in example.messages]
+    prompt = split[roles.index("user")] if "user" in roles else []
+    response = split[len(roles) - 1 - roles[::-1].index("assistant")] if "assistant" in roles else []
+    return prompt + response
+
+
 def _to32(hashes: np.ndarray) -> np.ndarray:
     """Fold to the 32 bits MinHash's affine32 scheme takes."""
     return ((hashes >> np.uint64(32)) ^ (hashes & _LOW32)).astype(np.uint32)
@@ -134,12 +149,18 @@ def signatures(texts: list[str], shingle: int, num_perm: int) -> np.ndarray:
     """(len(texts), num_perm) uint32: each text's MinHash hash values, the bits of datasketch's
     MinHash(num_perm, seed=SEED, scheme="affine32") updated with the text's folded shingle hashes. Row-wise (a
     text's signature depends on the text alone), so it runs in batches on any engine and gives the same bits."""
+    return word_signatures([words(text) for text in texts], shingle, num_perm)
+
+
+def word_signatures(split: list[list[str]], shingle: int, num_perm: int) -> np.ndarray:
+    """`signatures` of texts already split into `decontam.words` (curate's prescreen has them from decontamination:
+    `minhash_words`), one row a word list."""
     if shingle < 1:
         raise BadValue(f"curate.near_dup.shingle must be >= 1 word, got {shingle}")
-    out = np.empty((len(texts), num_perm), dtype=np.uint32)
-    if not texts:
+    out = np.empty((len(split), num_perm), dtype=np.uint32)
+    if not split:
         return out
-    flat, starts = shingle_batch(texts, shingle)  # each text has >= 1 shingle
+    flat, starts = _shingles(split, shingle)  # each text has >= 1 shingle
     hashes = _premix(_to32(flat))
     scratch = np.empty_like(hashes)
     for k, (a, b) in enumerate(zip(*permutations(num_perm), strict=True)):  # a * h + b wraps mod 2**32: uint32

@@ -1,37 +1,22 @@
-"""curate's heavy per-row work on data.engine (engine.py: this process, or Ray Data on a cluster).
+"""curate's embeddings on data.engine (engine.py: this process, or Ray Data on a cluster).
 
-Two steps cost per candidate and are row-wise, so they run in batches wherever params say: the MinHash signatures of
-near-duplicate removal (`signer`) and the sentence embeddings of diversity selection (`embedder`, a model loaded
-once per Ray actor, on a GPU where the cluster has one). What needs every candidate at once (exact dedup, the LSH
-decisions, decontamination against the shared dev/test index, selection) runs here, on their results.
+The sentence embeddings of diversity selection (`embedder`) are row-wise and need a model: they run in batches
+wherever params say, the model loaded once per Ray actor, on a GPU where the cluster has one. The other per-row
+work (filters, decontamination, MinHash signatures) runs in funnel.Prescreen, a batch at a time on engine.pooled;
+what needs every candidate at once (exact dedup, the LSH decisions, selection) runs in the stage, on their results.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lessismore.curate.neardup import Sign, signature_batch
 from lessismore.engine import map_batches
 
 if TYPE_CHECKING:
     from lessismore.config import Data
     from lessismore.curate import Embed
-
-
-def signer(spec: Data, *, shingle: int, num_perm: int) -> Sign:
-    """texts -> (n, num_perm) uint32 MinHash values, computed in batches on spec.engine."""
-
-    def sign(texts: list[str]) -> np.ndarray:
-        import pyarrow as pa
-
-        fn = partial(signature_batch, shingle=shingle, num_perm=num_perm)
-        out = map_batches(fn, pa.table({"text": pa.array(texts, pa.string())}), spec, desc="minhash")
-        return _matrix(out.column("minhash"), num_perm, np.uint32)
-
-    return sign
 
 
 def embedder(spec: Data) -> Embed:

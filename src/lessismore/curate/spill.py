@@ -9,6 +9,7 @@ examples are read again, once, in order, after the selection is made.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +20,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessismore.curate.keys import Keys
-from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict, records_of, to_table
+from lessismore.records import ROW_GROUP_ROWS, Example, ShardWriter, from_dict
 
 
 @dataclass(frozen=True)
 class Survivors:
     """Rows that passed the per-row steps, in order, as the spill takes them: the rows themselves (an Arrow table of
-    records.Example, never Python objects), their keys, the text each one's signature is made of, its prompt."""
+    records.Example, never Python objects), their keys, their MinHash values, their prompts."""
 
     table: Any
     keys: Keys
-    texts: list[str]  # neardup.minhash_text
+    values: np.ndarray  # (rows, num_perm) uint32: neardup.word_signatures
     prompts: list[str]
 
     def __len__(self) -> int:
@@ -39,19 +40,8 @@ class Survivors:
         return Survivors(
             self.table.take(pa.array(rows, pa.int64())),
             self.keys.take(rows),
-            [self.texts[i] for i in rows],
+            self.values[np.asarray(rows, dtype=np.int64)],
             [self.prompts[i] for i in rows],
-        )
-
-    @staticmethod
-    def join(parts: list[Survivors]) -> Survivors:
-        if not parts:
-            return Survivors(to_table([], Example), Keys(), [], [])
-        return Survivors(
-            pa.concat_tables([p.table for p in parts]),
-            Keys.join([p.keys for p in parts]),
-            [t for p in parts for t in p.texts],
-            [q for p in parts for q in p.prompts],
         )
 
 
@@ -69,13 +59,13 @@ class Spill:
         self._prompts: list[Path] = []  # one .parquet of prompts a call to add
         self.keys = Keys()  # each row's key, in order
 
-    def add(self, rows: Survivors, values: np.ndarray) -> None:
-        """Survivors (their rows as an Arrow table of Examples, and their prompts; their keys are in `keys`
-        already) and their MinHash values, one row each."""
-        assert values.shape == (len(rows), self.num_perm), "one row of MinHash values an example"
+    def add(self, rows: Survivors) -> None:
+        """Survivors: their rows as an Arrow table of Examples, their MinHash values and their prompts (their keys
+        are in `keys` already)."""
+        assert rows.values.shape == (len(rows), self.num_perm), "one row of MinHash values an example"
         self._writer.write_table(rows.table)
         part = self.folder / f"minhash-{len(self._parts):05d}.npy"
-        np.save(part, values.astype(np.uint32, copy=False))
+        np.save(part, rows.values.astype(np.uint32, copy=False))
         self._parts.append(part)
         prompts = self.folder / f"prompts-{len(self._prompts):05d}.parquet"
         pq.write_table(pa.table({"prompt": pa.array(rows.prompts, pa.string())}), prompts)
@@ -142,6 +132,9 @@ class Spill:
         self._dir.cleanup()
 
 
-def read_examples(path: Path, group: int) -> list[Example]:
-    """One row group of a spill shard, as Examples."""
-    return records_of(pq.ParquetFile(path).read_row_group(group), Example)
+def read_rows(path: Path, group: int) -> list[dict[str, Any]]:
+    """One row group of a spill shard, each row as `to_dict` gives its Example (meta decoded from its JSON text)."""
+    rows = pq.ParquetFile(path).read_row_group(group).to_pylist()
+    for row in rows:
+        row["meta"] = json.loads(row["meta"])
+    return rows

@@ -23,6 +23,7 @@ from lessismore.storage import open_binary
 Record = Example | Prompt | Dropped
 MARKUP_FORMATS = ("stackexchange_xml",)  # the reader turns HTML into markdown, entities included
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
+_LONE = re.compile(r"[\ud800-\udfff]")  # a JSON escape such as \ud800 alone: valid JSON, not a character
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ class SourceFile:
 
     def record(
         self, turns: list[str], row: str | int, meta: dict[str, Any], roles: Sequence[str] | None = None
-    ) -> Example | Prompt:
-        """Turns -> an Example (train) or a Prompt (dev/test) of the first user turn.
+    ) -> Example | Prompt | Dropped:
+        """Turns -> an Example (train) or a Prompt (dev/test) of the first user turn; a Dropped when a turn or a meta
+        value holds a lone surrogate (a JSON file's "\\ud800" escape without its pair: no character, and no UTF-8).
 
         HTML entities are decoded once (sources.html.decode_entities) in every format but those whose reader
         converts markup itself (MARKUP_FORMATS); meta["entities_decoded"] counts them.
@@ -57,6 +59,8 @@ class SourceFile:
         turn's role as the file has it (system / user / assistant), kept in order: validate judges the order.
         A Prompt keeps a system turn that came before it in meta["system"].
         """
+        if any(_LONE.search(t) for t in turns) or _holds_lone(meta):
+            return self.lone_surrogate(row, turns)
         roles = list(roles) if roles is not None else [("user", "assistant")[i % 2] for i in range(len(turns))]
         meta = {**meta, "format": self.format, "split": self.split}
         if self.format not in MARKUP_FORMATS:
@@ -79,6 +83,29 @@ class SourceFile:
             "re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8`) or fix that line"
         )
         return self.drop("invalid_utf8", lineno, detail, {"raw": raw.decode("utf-8", errors="replace")[:2000]})
+
+    def lone_surrogate(self, row: str | int, turns: list[str]) -> Dropped:
+        joined = "\n\n".join(turns)
+        found = _LONE.search(joined)
+        where = f"the text {_escaped(joined[max(0, found.start() - 30) : found.end() + 30])!r}" if found else "meta"
+        detail = (
+            f"{self.at(row)}: a lone UTF-16 surrogate escape (a \\ud800-\\udfff without its pair) in {where}; "
+            "it is no character and cannot be written as UTF-8: fix that escape in the file (the character itself, "
+            "or both halves of the pair)"
+        )
+        return self.drop("invalid_unicode", row, detail, {"raw": _escaped(joined)[:2000]})
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate as its \\udxxx escape
+
+
+def _holds_lone(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_LONE.search(value))
+    if isinstance(value, dict):
+        return any(_holds_lone(k) or _holds_lone(v) for k, v in value.items())
+    return isinstance(value, list | tuple) and any(_holds_lone(v) for v in value)
 
 
 RowFn = Callable[[SourceFile, int, dict[str, Any]], Record]  # one parsed row (number, dict) -> a record or a Dropped

@@ -1,59 +1,39 @@
 """Where validate runs its Great Expectations suite on the shards of examples (params data.engine): in the stage's
 process, in its worker processes, or on a Ray cluster, a shard a task.
 
-On `local` with more than one shard and data.workers other than 1, the shards go to that many worker processes
-(engine.ordered), each with its own GX session built once, as on Ray. On `ray` a pool of actors (one a CPU of the
-cluster) each holds its own GX session, built once; the shards go to them in turn and their results are taken in
-shard order, at most AHEAD shards in flight an actor, so memory holds a
-few shards an actor, whatever the input's size (ray.util.ActorPool.map would submit every shard at once). A result
-is what the suite found (each expectation's outcome, each failing row's problems) and the GX results of the shard,
-which the stage's own session stores, so the one Data Docs site shows every shard. The ids, the counts, the kept
-shards and the quarantine are decided and written in the stage's process, in order, from those results: the bytes
-are the local engine's. The prompts (one small batch) and the whole-table checks run in the stage's process.
+On `local` with more than one shard and data.workers other than 1, the shards go to that many worker processes,
+on `ray` to a pool of actors (one a CPU of the cluster): engine.pooled either way, each worker or actor with its own
+GX session, built once, at most a few shards in flight each. A result is what the suite found (each expectation's
+outcome, each failing row's problems) and the GX results of the shard, which the stage's own session stores, so the
+one Data Docs site shows every shard. The ids, the counts, the kept shards and the quarantine are decided and
+written in the stage's process, in order, from those results: the bytes are the local engine's. The prompts (one
+small batch) and the whole-table checks run in the stage's process.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lessismore.engine import cluster, connect, ordered, workers
+from lessismore.engine import cluster, pooled, workers
 from lessismore.validate.docs import GXSession
 from lessismore.validate.run import CheckBatches, Checked, check_batch, suite_checks
 
 if TYPE_CHECKING:
     from lessismore.config import Data
 
-AHEAD = 2  # shards queued an actor: one checked while the next is shipped
-
 
 def checker(spec: Data, *, min_chars: int, max_chars: int, shards: int) -> CheckBatches | None:
     """(batch, label) pairs -> Checked results in order, computed by actors on the cluster (ray) or by the local
-    engine's worker processes; None (validate_shards checks in its own session) for one shard or one worker."""
+    engine's worker processes (engine.pooled); None (validate_shards checks in its own session) for one shard or
+    one worker."""
     if spec.engine == "local":
         if shards <= 1 or workers(spec) <= 1:
             return None
         print(f"validate: the example shards checked by {workers(spec)} worker processes")
-        return partial(ordered, partial(ShardChecker, min_chars, max_chars), spec=spec)
-
-    def check(labelled: Iterable[tuple[list[Any], str]]) -> Iterator[Checked]:
-        import ray
-
-        connect(spec)
-        actor = ray.remote(num_cpus=1)(ShardChecker)
-        actors = [actor.remote(min_chars, max_chars) for _ in range(max(1, int(ray.cluster_resources()["CPU"])))]
-        print(f"validate: the example shards checked by {len(actors)} actor(s) on the Ray cluster at {cluster(spec)}")
-        running: deque[Any] = deque()
-        for k, (batch, label) in enumerate(labelled):
-            running.append(actors[k % len(actors)].check.remote(batch, label))
-            if len(running) >= AHEAD * len(actors):
-                yield ray.get(running.popleft())
-        while running:
-            yield ray.get(running.popleft())
-
-    return check
+    else:
+        print(f"validate: the example shards checked by actors on the Ray cluster at {cluster(spec)}")
+    return partial(pooled, partial(ShardChecker, min_chars, max_chars), spec=spec)
 
 
 class ShardChecker:

@@ -117,7 +117,7 @@ def suite_checks(suite: str, min_chars: int, max_chars: int) -> list[Any]:
 def check_batch(session: GXSession, checks: list[Any], suite: str, table: Any, label: str) -> Checked:
     """Run `checks` (suite `suite`) on one batch (an Arrow table of the suite's records) in `session`: a pure
     function of the batch, so it runs in this process, a worker process or a cluster worker alike."""
-    frame = flat_frame(records_of(table, SUITES[suite]), SUITES[suite])
+    frame = flat_frame(table, SUITES[suite])
     outcomes = session.validate(suite, frame, checks, batch=label)
     return Checked(outcomes, _row_problems(outcomes, frame))
 
