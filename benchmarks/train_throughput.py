@@ -9,7 +9,8 @@ checkpointing and torch.compile as --gradient-checkpointing and --compile say (b
 packed (TRL `packing=True`, its best-fit-decreasing strategy, which is padding-free; ours `train.packing`) and
 unpacked, each run in its own subprocess, so each peak memory (max RSS) is its own. Tokens/s counts non-padding
 input tokens over the training loop's wall time (TRL: its num_tokens over train_runtime). Ours runs with params'
-train.loss_chunk (the chunked loss). Last lines (ours / TRL; goals >= 1.2 packed, LoRA peak RSS <= 3 GiB):
+train.loss_chunk (the chunked loss) and train.lean (memory-lean layers; --no-lean: the model's own).
+Last lines (ours / TRL; goals >= 1.2 packed, LoRA peak RSS <= 3 GiB):
 
     train_throughput: ratio vs TRL SFTTrainer (packed) = X.XX; peak RSS ours A MiB, TRL B MiB
     train_throughput: ratio vs TRL SFTTrainer (unpacked) = Y.YY; peak RSS ours C MiB, TRL D MiB
@@ -51,6 +52,7 @@ SETTINGS = {
     "packing": True,
     "gradient_checkpointing": False,
     "compile": False,
+    "lean": True,
 }
 # Model shapes built from a config with random weights (`--arch`); "base" is the base checkpoint itself.
 ARCHS = {
@@ -181,6 +183,7 @@ def run_ours(model_dir: str, steps: int) -> dict:
         gradient_checkpointing=s["gradient_checkpointing"],
         packing=s["packing"],
         compile=s["compile"],
+        lean=s["lean"],
     )
     _, summary = train(model, tokenizer, examples, spec, seed=s["seed"], run=TrainRun(progress=False))
     return {
@@ -304,6 +307,7 @@ def main() -> None:
     parser.add_argument("--grad-accum", type=int, default=SETTINGS["grad_accum"])
     parser.add_argument("--gradient-checkpointing", action="store_true", help="both trainers recompute activations")
     parser.add_argument("--compile", action="store_true", help="both trainers torch.compile the model")
+    parser.add_argument("--no-lean", action="store_true", help="ours without train.lean (the model's own layers)")
     parser.add_argument("--layouts", nargs="+", choices=["packed", "unpacked"], default=["packed", "unpacked"])
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in PEAK_BF16")
     parser.add_argument("--runner", choices=["ours", "trl"], help=argparse.SUPPRESS)  # the child processes
@@ -318,6 +322,7 @@ def main() -> None:
         grad_accum=args.grad_accum,
         gradient_checkpointing=args.gradient_checkpointing,
         compile=args.compile,
+        lean=not args.no_lean,
         packing=not args.unpacked,
     )
     if args.runner:

@@ -302,6 +302,7 @@ class Train:
     packing: bool  # pack each step's examples into rows of max_tokens, padding-free (collate.pack)
     loss_chunk: int  # labelled positions per chunk of the loss, logits never held whole (loss.py); 0: plain
     compile: bool  # torch.compile the model (inductor)
+    lean: bool  # memory-lean MLP, RMSNorm and LoRA-dropout layers: the same gradient, fewer tensors kept (lean.py)
     checkpoint_every: int  # also save a checkpoint every K optimizer steps (0: at the end of each epoch only)
     keep_last: int  # step checkpoints kept (the newest); epoch-end ones are all kept (they are the candidates)
     select: Literal["last", "dev_loss", "judge"]  # which epoch becomes models/finetuned (LIMA: judge on dev)

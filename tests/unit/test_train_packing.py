@@ -83,19 +83,25 @@ def test_packed_rows_give_every_example_its_own_losses(tiny_model_dir):
     assert int(p_mask.sum()) == sum(int(m.sum()) for _, m in alone)
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize("method", ["full", "lora", "lora_new_token"])
 def test_chunked_loss_equals_the_plain_loss_and_its_gradients(tiny_model_dir, method):
+    """Both chunked paths against the full logits: the fused one (a bare output matrix, trained in a full
+    fine-tune, frozen under LoRA) and the checkpointed one (peft's trainable rows for a new EOT token)."""
     import torch
 
     from lessismore.train.loop import apply_lora
+    from lessismore.train.loss import _plain_matrix
 
     rows = [encode_example(ex.messages, _load(tiny_model_dir)[1], 64) for ex in EXAMPLES[:4]]
     results = []
     for chunk in (0, 7):
         model, tok = _load(tiny_model_dir)
-        if method == "lora":
+        if method != "full":
             torch.manual_seed(0)  # the same adapter init in both runs
-            model = apply_lora(model, r=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"])
+            new = [tok.eos_token_id] if method == "lora_new_token" else []
+            model = apply_lora(model, r=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"], new_tokens=new)
+        fused = _plain_matrix(output_owner(model).get_output_embeddings()) is not None
+        assert fused == (method != "lora_new_token")
         batch = collate(rows, tok.pad_token_id)
         loss = response_loss(model, output_owner(model), batch, chunk)
         loss.backward()

@@ -177,6 +177,10 @@ def train(
             targets=spec.lora_targets,
             new_tokens=new_tokens,
         )
+    if spec.lean:  # the same gradient, fewer tensors kept for the backward (lean.py); after peft wrapped it
+        from lessismore.train.lean import lean_layers
+
+        lean_layers(model)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = [len(e["input_ids"]) for e in usable]
     plan = plan_steps(lengths, spec.batch_size, spec.grad_accum, spec.epochs, spec.max_steps, seed, world)

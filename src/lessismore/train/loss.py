@@ -4,12 +4,19 @@ A causal LM's forward ends in its output layer: logits of batch x length x vocab
 words; 4 x 512 tokens -> 400 MB in fp32), a shifted copy of them, log-softmax's output for the backward, and their
 gradients. Here the forward stops at the hidden states
 (the output layer is swapped for an identity while the model runs, so DDP, peft and accelerate's autocast wrap the
-call as before), and the loss runs over the labelled positions only, `chunk` of them at a time, each chunk's
-logits recomputed in the backward (torch.utils.checkpoint) rather than kept. Only one chunk's logits exist at once.
+call as before), and the loss runs over the labelled positions only, `chunk` of them at a time.
 
-Liger's fused linear cross-entropy and Apple's cut-cross-entropy do the same in Triton kernels: GPU only, so not
-the default of a project that trains on CPUs too. Measured on a LoRA step of SmolLM2-135M (2 micro-batches of
-4 x 512 tokens, fp32, 2 cores, freed memory returned to the OS): peak RSS 5,674 -> 4,345 MiB, 28.0 -> 27.7 s.
+When the output layer is a plain matrix (a Linear without bias: every Llama-style model, tied or not), each chunk's
+gradient is taken in the forward (lean.FusedHeadLoss): its logits, softmax minus the one-hot target in place, and
+from that the gradient of the hidden states (and of the output matrix where it trains). One chunk's logits exist at
+once, about once (the checkpointed path below holds logits, log-softmax's output and both their gradients in its
+backward: ~4x), and the output matrix runs twice a chunk, not three times. That is what Liger's fused linear
+cross-entropy and Apple's cut-cross-entropy do in Triton kernels, GPU only; this is plain torch, for the CPUs this
+project trains on too. Any other output layer (peft's trainable-token rows for a new EOT) takes the checkpointed
+path: each chunk's logits recomputed in the backward (torch.utils.checkpoint) rather than kept.
+Measured on one LoRA micro-batch of SmolLM2-135M (4 x 512 packed tokens, fp32, 2 cores, lean layers; peak RSS,
+seconds a micro-batch): checkpointed chunks of 1,024 3,493 MiB, 17.6 s; fused 1,024 3,259 MiB, 16.8 s; fused 512
+3,104 MiB, 16.2 s; fused 256 (params' default) 3,008 MiB, 15.3 s (benchmarks/RESULTS.md).
 Under FSDP the output layer's weights are sharded outside the model's own forward: there the loss takes the plain
 path (chunk 0), which is also what `train.loss_chunk: 0` asks for everywhere.
 """
@@ -56,6 +63,15 @@ def _chunk_loss(head: Any, hidden: Any, targets: Any) -> Any:
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
+def _plain_matrix(head: Any) -> Any:
+    """The output layer's weight when it is a bare matrix (nn.Linear without bias), else None."""
+    import torch
+
+    if type(head) is torch.nn.Linear and head.bias is None:
+        return head.weight
+    return None
+
+
 def response_loss(model: Any, owner: Any, batch: dict[str, Any], chunk: int) -> Any:
     """The summed cross-entropy of every labelled next token of `batch` (input_ids, labels, and attention_mask or
     position_ids for packed rows): token t predicts token t + 1. `chunk` > 0 computes it `chunk` positions at a
@@ -73,6 +89,11 @@ def response_loss(model: Any, owner: Any, batch: dict[str, Any], chunk: int) -> 
         hidden = model(**inputs, use_cache=False).logits
     keep = targets != IGNORE_INDEX
     hidden, targets = hidden[:, :-1].flatten(0, 1)[keep], targets[keep]
+    weight = _plain_matrix(head)
+    if weight is not None:
+        from lessismore.train.lean import FusedHeadLoss
+
+        return FusedHeadLoss.apply(hidden, weight, targets, chunk)
     total = hidden.sum().float() * 0.0  # a batch without labels still joins the backward (an empty rank under DDP)
     for start in range(0, len(targets), chunk):
         piece = slice(start, start + chunk)
