@@ -20,7 +20,6 @@ are collected, not run). Exit status 1 when a row that should have run failed.
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.util
 import json
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _train import base_model_dir, flops_per_token, peak_flops
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -43,17 +44,7 @@ SIZES = {  # what each mode trains: the LIMA-scale check on a GPU, a smoke-sized
 }
 
 
-@functools.cache
-def _throughput():
-    """benchmarks/train_throughput.py as a module, loaded once (benchmarks/ is not a package): FLOPs, peaks."""
-    spec = importlib.util.spec_from_file_location("train_throughput", HERE / "train_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def train_row(name: str, flags: list[str], size: dict, model_dir: str, peak: float | None) -> dict:
-    tt = _throughput()
     cmd = [sys.executable, str(HERE / "train_throughput.py"), "--runner", "ours", "--model", model_dir]
     cmd += ["--arch", size["arch"], "--precision", "bf16", "--steps", str(size["steps"])]
     cmd += ["--max-tokens", str(size["max_tokens"]), "--batch-size", str(size["batch_size"])]
@@ -66,7 +57,7 @@ def train_row(name: str, flags: list[str], size: dict, model_dir: str, peak: flo
     r = json.loads(line[len("RESULT ") :])
     rate = r["tokens"] / r["seconds"]
     method = flags[flags.index("--method") + 1]
-    per_token = tt.flops_per_token(argparse.Namespace(**r["config"]), r["seq_len"], method)
+    per_token = flops_per_token(argparse.Namespace(**r["config"]), r["seq_len"], method)
     return {
         "row": name,
         "status": "ok",
@@ -140,7 +131,7 @@ def main() -> None:
         args.dry_run = True
     size = SIZES["dry" if args.dry_run else "gpu"]
     device = torch.cuda.get_device_name() if gpu else "CPU"
-    peak = _throughput().peak_flops(device, args.peak_tflops)
+    peak = peak_flops(device, args.peak_tflops)
     start = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +143,7 @@ def main() -> None:
             shape = Tiny(vocab_size=512, hidden_size=64, layers=2, heads=4)
             model_dir = str(build_tiny_random(Path(tmp) / "tiny", shape, seed=0))
         elif not (Path(model_dir) / "config.json").exists():
-            model_dir = _throughput().base_model_dir(model_dir, tmp)
+            model_dir = base_model_dir(model_dir, tmp)
         for name, flags in TRAIN:
             rows.append(train_row(name, flags, size, model_dir, peak))
             print(f"gpu_check: {name}: {rows[-1]['status']}", file=sys.stderr, flush=True)
