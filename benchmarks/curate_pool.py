@@ -98,9 +98,9 @@ def main() -> None:
     windows = {fmt: (args.min_chars, w[1]) for fmt, w in demo.response_chars.items() if w}  # the mined formats
     spec = dataclasses.replace(demo, variant="lima", budget=args.budget, response_chars=windows)
     quotas = {name: quota for name, _, _, _, quota in POOL if quota}
-    curate_dropped: list = []
+    curate_lines: list[bytes] = []  # each drop as its quarantine line
     result = curate(
-        [report.examples], report.prompts, spec, quotas=quotas, seed=1234, out=curate_dropped.append, embed=timed_embed
+        [report.examples], report.prompts, spec, quotas=quotas, seed=1234, out=curate_lines.append, embed=timed_embed
     )
     split["curate (without embeddings)"] = time.perf_counter() - t - embed_s[0]
     split["embeddings (incl. model load)"] = load_s + embed_s[0]
@@ -127,7 +127,7 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         write_jsonl(out / "train.jsonl", result.selected)
-        write_jsonl(out / "curate.jsonl", curate_dropped)
+        (out / "curate.jsonl").write_bytes(b"".join(curate_lines))
         write_jsonl(out / "ingest.jsonl", dropped)
         write_jsonl(out / "validate.jsonl", report.dropped)
         print(f"wrote {out}/{{train,curate,ingest,validate}}.jsonl")

@@ -70,7 +70,7 @@ def main() -> None:
             cfg,
             quotas=quotas,
             seed=params.base.seed,
-            out=dropped.write,
+            out=dropped.write_line,  # each drop as its line, encoded where it was decided
             embed=embed,
             rules=rules,
             spill_rows=shard_rows,

@@ -304,7 +304,11 @@ class JsonlSink:
         return self.path.stat().st_size
 
     def write(self, row: Record | dict[str, Any]) -> None:
-        self._fh.write(json_line(row))
+        self.write_line(json_line(row))
+
+    def write_line(self, line: bytes) -> None:
+        """One line `json_line` made (in a worker process, say: curate's drops travel as their lines)."""
+        self._fh.write(line)
         self.count += 1
 
     def close(self) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from lessismore.config import SourceRules
 from lessismore.curate import curate, curate_metrics, describe_shortfall, shortfall, source_rules
 from lessismore.curate.transforms import rewrite, rewrite_this_article
-from lessismore.records import Example, Message, Origin, Prompt
+from lessismore.records import Dropped, Example, Message, Origin, Prompt, from_dict
 from tests.specs import curate_spec, source
 
 IMPERSONAL = "Use `git rebase -i` to squash the commits, then force-push the branch."
@@ -29,13 +31,18 @@ def ex(answer: str = IMPERSONAL, *, prompt: str = "How?", source: str = "se", ro
     )
 
 
+def read_drop(line: bytes) -> Dropped:
+    """A quarantine line as curate writes it, read back."""
+    return from_dict(Dropped, json.loads(line))
+
+
 def funnel(examples, prompts, spec, batch=None, **kw):
     """curate() over `examples` in batches of `batch` (default: one batch); (the result, its drops in the order
-    the stage writes them to the quarantine)."""
+    the stage writes them to the quarantine, read back from their lines)."""
     dropped = []
     batch = batch or max(len(examples), 1)
     batches = [examples[i : i + batch] for i in range(0, len(examples), batch)]
-    result = curate(batches, list(prompts), spec, seed=0, out=dropped.append, **kw)
+    result = curate(batches, list(prompts), spec, seed=0, out=lambda line: dropped.append(read_drop(line)), **kw)
     return result, dropped
 
 

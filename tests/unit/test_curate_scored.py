@@ -11,6 +11,7 @@ import pytest
 from lessismore.curate import curate, curate_metrics
 from lessismore.records import Example, Message, Origin
 from tests.specs import curate_spec
+from tests.unit.test_curate_funnel import read_drop
 
 WINDOW = {fmt: (10, 400) for fmt in ("stackexchange_xml", "lima_jsonl", "wikihow_csv")}
 
@@ -45,7 +46,8 @@ def run(examples, variant="scored", budget=2, quotas=None, embed=None, scores=No
     spec = curate_spec(variant=variant, budget=budget, response_chars=WINDOW, scores=score_params)
     dropped: list = []
     scorer = scores or Scores()
-    result = curate([examples], [], spec, quotas=quotas or {}, seed=0, out=dropped.append, embed=embed, score=scorer)
+    out = lambda line: dropped.append(read_drop(line))  # noqa: E731
+    result = curate([examples], [], spec, quotas=quotas or {}, seed=0, out=out, embed=embed, score=scorer)
     assert len(result.selected) + len(dropped) == len(examples), "the funnel must add up"
     return result, {d.record["id"]: d for d in dropped}, scorer
 
@@ -129,7 +131,7 @@ def test_a_curated_source_is_taken_whole_unscored_and_quotas_hold():
         spec,
         quotas={"wiki": 1},
         seed=0,
-        out=dropped.append,
+        out=lambda line: dropped.append(read_drop(line)),
         score=scorer,
         rules=source_rules(spec, sources),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -109,7 +108,7 @@ def test_flat_frame_derives_lengths_roles_and_prose():
     assert frame.iloc[0]["prose"] == "" and "<h1>" in frame.iloc[1]["prose"]  # HTML written as the answer is kept
     assert row["origin.source"] == "se"
     turns = [("user", "Hi  there"), ("assistant", "Use ```\n<div>x</div>\n``` here.")]
-    assert json.loads(row["messages"]) == [{"role": r, "content": c} for r, c in turns]
+    assert row["messages"] == [{"role": r, "content": c} for r, c in turns]  # the items as read
     assert row["meta"] == '{"split": "train"}'  # as the shard holds it, and as json.dumps writes a dict
 
 
@@ -179,6 +178,12 @@ def test_quarantine_details_name_file_row_and_fix(planted):
     assert by_row["3"].stage == "validate" and by_row["3"].record["id"] == PLANTED[3].id
     assert "control character (NUL, escape...): 'A NUL\\x00 in the prompt?" in by_row["11"].detail
     assert "markup that runs in a browser" in by_row["12"].detail and "<script>alert(1)" in by_row["12"].detail
+    # the contract's schema check on the messages (the items as read, no JSON text) names the cell as JSON
+    schema = "messages does not match the contract's schema (blank text or unknown value?): "
+    assert (
+        schema + """'[{"role": "user", "content": "A bot?"}, {"role": "bot", "content": "Beep."}]'"""
+        in by_row["8"].detail
+    )
 
 
 def test_markup_that_runs_is_caught_in_every_spelling_browsers_accept():

@@ -12,6 +12,7 @@ saves and restores them for the stage.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -343,7 +344,10 @@ def _summary(suite: str, o: Outcome) -> dict[str, Any]:
 
 
 def _excerpt(value: Any, o: Outcome) -> str:
-    """The part of a failing cell worth showing: a forbidden pattern in context, else the value cut to 80 chars."""
+    """The part of a failing cell worth showing: a forbidden pattern in context, else the value cut to 80 chars (a
+    list of items, as JSON)."""
+    if isinstance(value, list):
+        value = json.dumps(value, ensure_ascii=False)
     if not isinstance(value, str):
         return str(value)
     text = value

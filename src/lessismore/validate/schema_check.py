@@ -30,7 +30,8 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 
 
 class ColumnValuesMatchContractSchema(ColumnMapMetricProvider):
-    """Per row: does the JSON text match `json_schema`? (a cell that is not JSON fails the metric, as in GX's)"""
+    """Per row: does the cell (JSON text, or the value) match `json_schema`? (text that is not JSON fails the
+    metric, as in GX's)"""
 
     condition_metric_name = "column_values.match_contract_schema"
     condition_value_keys = ("json_schema",)
@@ -38,7 +39,7 @@ class ColumnValuesMatchContractSchema(ColumnMapMetricProvider):
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: Any, json_schema: dict[str, Any], **kwargs: Any) -> Any:
         check = _compiled(json.dumps(json_schema, sort_keys=True))
-        return column.map(lambda text: _matches(check, text))
+        return column.map(lambda cell: _matches(check, cell))
 
 
 @functools.cache
@@ -47,9 +48,10 @@ def _compiled(schema: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(json.loads(schema))
 
 
-def _matches(check: Callable[[Any], Any], text: str) -> bool:
+def _matches(check: Callable[[Any], Any], cell: Any) -> bool:
+    """Does the cell match: JSON text (a free-form dict's column), or the value itself (a list of records' items)?"""
     try:
-        check(json.loads(text))
+        check(json.loads(cell) if isinstance(cell, str) else cell)
     except (fastjsonschema.JsonSchemaValueException, ValueError):  # a cell that is not JSON fails too
         return False
     return True
