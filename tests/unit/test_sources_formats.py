@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lessismore.records import Dropped, Example, Message, Origin, Prompt, json_line
+from lessismore.sources.writingprompts import detokenize
 from tests.specs import read_source
 
 
@@ -60,6 +61,19 @@ def test_writingprompts_tags_detokenising_and_drops(tmp_path):
     assert _reasons(drops) == [("not_a_prompt", "12"), ("not_a_prompt", "15")]
     assert drops[0].detail.startswith(f"{path}:4: tagged [OT]: an off-topic discussion")
     assert drops[1].record == {"prompt": "[ META ] Rules", "tags": ["META"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # blanks: a run of them is one space, none around a line break; a lone space or line break stays
+        ("a\t b  c \n  d . ( e )\tf", "a b c\nd. (e) f"),
+        ("x  \n\n \n\n y", "x\n\ny"),
+        ("no blanks\nat all", "no blanks\nat all"),
+        ("\tTab\tstart ’ s", "Tab start’s"),
+    ],
+)
+def test_detokenize_blanks(text, expected):
+    assert detokenize(text) == expected
 
 
 def test_writingprompts_test_split_bad_bytes_and_no_row_id(tmp_path):
