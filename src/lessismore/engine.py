@@ -16,8 +16,9 @@ Both engines give the same bytes, by construction: a batch function is pure and 
 function of its input row alone), both engines cut the rows into the same batches of data.batch_rows (an embedding
 model pads a batch to its longest text, so its floats depend on the batch: measured, they differ in the 8th digit
 between batches of 6 and of 50), Ray Data keeps the input order (`preserve_order`), and every output is written
-here, by the caller, from the rows in order. A function that
-needs a model is a class (loaded once per Ray actor, or once here); one that needs nothing is a plain function.
+here, by the caller, from the rows in order. A function that needs a model is a class (loaded once per Ray actor,
+or once per worker process here) and runs a batch on one thread on a CPU (curate/embed.py: sums split by thread
+differ in the last bits on some CPUs); one that needs nothing is a plain function.
 """
 
 from __future__ import annotations
@@ -170,8 +171,9 @@ def _close_pools() -> None:
 def map_batches(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: bool = False) -> Any:
     """`fn` over `table`'s rows in batches of data.batch_rows on data.engine; the outputs concatenated, in order.
 
-    `fn` is a function of one pyarrow Table, or a class whose instances are (built once: per Ray actor on the
-    cluster; with `gpu`, one GPU per actor where the cluster has GPUs). A progress bar counts the rows.
+    `fn` is a function of one pyarrow Table, or a class whose instances are (built once: per worker process here,
+    per Ray actor on the cluster; with `gpu`, one GPU per actor where the cluster has GPUs). A progress bar counts
+    the rows.
     """
     import pyarrow as pa
 
@@ -181,10 +183,8 @@ def map_batches(fn: BatchFn | type, table: Any, spec: Data, *, desc: str, gpu: b
         from tqdm import tqdm
 
         batches = [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=spec.batch_rows)]
-        if isinstance(fn, type) or len(batches) == 1:  # a model stays here: torch runs its matmuls on every core
-            results = map(fn() if isinstance(fn, type) else fn, batches)
-        else:
-            results = ordered(partial(_built, fn), batches, spec)
+        make = fn if isinstance(fn, type) else partial(_built, fn)  # a class: one instance (a model) a worker
+        results = map(make(), batches) if len(batches) == 1 else ordered(make, batches, spec)
         out = []
         with tqdm(total=table.num_rows, desc=desc, unit="row", disable=len(batches) <= 1) as bar:
             for batch, result in zip(batches, results, strict=True):

@@ -81,3 +81,25 @@ def test_importing_the_embed_module_does_not_import_torch():
     code = "import sys, lessismore.curate.embed; print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+@pytest.mark.slow
+def test_a_batch_gives_the_same_bits_whatever_threads_the_caller_runs_torch_on():
+    """EmbedBatch embeds on one thread and puts the caller's setting back: on a CPU whose kernels split sums by
+    thread (AVX-512/AMX Xeons: 1.6e-7 apart) a vector would otherwise depend on where it ran, a local worker or a
+    Ray actor, and the selection with it (batches of 6 short texts differ there; one of 50 does not)."""
+    import pyarrow as pa
+    import torch
+
+    from lessismore.curate.embed import EmbedBatch
+
+    table = pa.table({"text": [f"text number {i}: " + "word " * (i % 17) for i in range(50)]})
+    batch, before = EmbedBatch(), torch.get_num_threads()
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        parts = [batch(table.slice(i, 6)).column("vector").to_pylist() for i in range(0, table.num_rows, 6)]
+        runs.append(np.concatenate([np.array(part, dtype=np.float32) for part in parts]))
+        assert torch.get_num_threads() == threads  # the caller's setting is back
+    torch.set_num_threads(before)
+    assert np.array_equal(runs[0], runs[1])
