@@ -126,13 +126,21 @@ _VOLATILE = re.compile(
 
 def _docs(root: Path) -> dict[str, str]:
     """The Data Docs pages, their volatile parts blanked: one page a batch, the killed run's batches too. The index
-    lists the runs by the time they ran, and two worker processes (data.workers) finish neighbouring shards in
-    either order: its rows are compared as a set, each row whole."""
+    lists the runs by the time they started, and two worker processes (data.workers) start neighbouring shards in
+    either order: its rows are compared as a set, each row whole, apart from the page around them (the oldest run
+    comes last, next to the page's tail: shard 1 when it started first)."""
     pages = sorted((root / DATA_DOCS).rglob("*.html"))
     out = {_VOLATILE.sub("~", str(p.relative_to(root))): _VOLATILE.sub("~", p.read_text()) for p in pages}
     index = str((root / DATA_DOCS / "index.html").relative_to(root))
-    out[index] = "".join(sorted(out[index].split("{'validation_success': ")))
+    head, *rows = out[index].split("{'validation_success': ")
+    ends = [_ROW_END.match(row) for row in rows]  # each row: its dict, then what follows it (", " or the tail)
+    assert all(ends), "a row of the Data Docs index does not end where _ROW_END expects"
+    tail = ends[-1].group(2) if ends else ""
+    out[index] = head + "".join(sorted(m.group(1) for m in ends)) + tail
     return out
+
+
+_ROW_END = re.compile(r"(.*?'asset_name': '[^']*'\})(.*)", re.DOTALL)  # an index row's dict ends with its asset
 
 
 def _resumed(root: Path, stage: str) -> int:
