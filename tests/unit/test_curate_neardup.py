@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from lessismore.curate.neardup import (
     SCHEME,
     SEED,
     group,
+    let_go,
     minhash_text,
     minhash_words,
     near_dup_quality,
@@ -249,3 +251,22 @@ def test_quality_sample_is_seeded_and_independent_of_input_order(pool):
     a = near_dup_quality(examples, **PARAMS, sample=6, seed=3)
     assert a["sample"] == 6
     assert a == near_dup_quality(list(reversed(examples)), **PARAMS, sample=6, seed=3)
+
+
+def _rss_file() -> int:
+    """This process's resident pages of mapped files, in bytes (Linux)."""
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssFile:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_let_go_unmaps_what_a_memory_map_read_and_the_values_stay_readable(tmp_path):
+    path = tmp_path / "values.u32"
+    np.arange(1 << 24, dtype="<u4").tofile(path)  # 64 MiB: 131,072 rows of 128 values
+    values = np.memmap(path, dtype="<u4", mode="r", shape=(1 << 17, 128))
+    before = _rss_file()
+    assert int(np.asarray(values).sum(dtype=np.uint64)) == (1 << 24) * ((1 << 24) - 1) // 2  # every page read
+    read = _rss_file()
+    let_go(np.asarray(values)[:, 3:9])  # a view of a view of the map, as the band hashing holds it
+    assert read - before > 48 << 20 and _rss_file() - before < 8 << 20
+    assert int(values[5, 3]) == 5 * 128 + 3  # mapped again from the page cache on the next read
+    let_go(np.arange(10))  # a plain array: nothing to do

@@ -100,18 +100,14 @@ class Spill:
         return out
 
     def values(self) -> np.ndarray:
-        """Every row's values, (n, num_perm) uint32, as one memory-mapped array (on disk, paged in as used)."""
-        out = np.lib.format.open_memmap(
-            self.folder / "minhash.npy", mode="w+", dtype=np.uint32, shape=(len(self.keys), self.num_perm)
-        )
-        at = 0
-        for part in self._parts:
-            block = np.load(part)
-            out[at : at + len(block)] = block
-            at += len(block)
-            part.unlink()
-        out.flush()
-        return out
+        """Every row's values, (n, num_perm) uint32, as one read-only memory map (on disk, paged in as used; the
+        parts are joined with plain writes, so no page of it is resident until read: see neardup.let_go)."""
+        path = self.folder / "minhash.u32"
+        with path.open("wb") as out:
+            for part in self._parts:
+                out.write(np.load(part).astype("<u4", copy=False).tobytes())
+                part.unlink()
+        return np.memmap(path, dtype="<u4", mode="r", shape=(len(self.keys), self.num_perm))
 
     def groups(self) -> list[tuple[Path, int, range]]:
         """Every row group of the examples (records.ROW_GROUP_ROWS rows, the last of a shard fewer): its shard, its
