@@ -223,8 +223,9 @@ def _similarity(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def let_go(values: np.ndarray) -> None:
     """Where `values` is a view of a memory map (the spill's signatures), unmap the pages read so far: the file
     stays in the OS's page cache, and the next read maps a page again from there. A resident page of a map counts
-    in the process's memory (RSS) as long as it is mapped: grouping 819,335 signatures of the 50x pool (420 MB) left
-    them all resident, the largest part of what curate's memory grows with its input. A plain array: nothing to do."""
+    in the process's memory (RSS) as long as it is mapped, and grouping reads every page: at 50x the pool (819,335
+    signatures, 420 MB) curate's peak RSS went from 1,390 to 1,222 MiB with this (curate_scale.py). A plain array:
+    nothing to do."""
     base = values
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None)
